@@ -1,0 +1,311 @@
+//! Step-wise generation: `start` a prompt (or a chat), then `next` gives one text piece per
+//! token, so a caller (a terminal loop, a Web Worker) can stop between any two tokens.
+//! The order of forward passes, samples and RNG draws is run.c's `generate` and `chat`.
+
+use std::fmt;
+
+use crate::checkpoint::{Checkpoint, Config};
+use crate::error::{Error, Result};
+use crate::model::Transformer;
+use crate::sampler::Sampler;
+use crate::tokenizer::{Tokenizer, Utf8Stream, BOS, EOS};
+
+/// Sampling options, with run.c's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// 0 = greedy (argmax). Negative is clamped to 0 as run.c does; NaN is refused.
+    pub temperature: f32,
+    /// Top-p; outside [0, 1] becomes 0.9 as in run.c; 0 or 1 samples the full distribution.
+    pub topp: f32,
+    /// The xorshift64* state. 0 makes a degenerate stream: callers pick a time-based seed.
+    pub seed: u64,
+    /// Number of positions to run (prompt included); 0 or more than seq_len = seq_len.
+    pub steps: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { temperature: 1.0, topp: 0.9, seed: 0, steps: 256 }
+    }
+}
+
+/// What one call to [`Generator::next`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The text this token completed (empty while a UTF-8 sequence is incomplete).
+    Piece(String),
+    /// Generation is over; further calls repeat this.
+    Done(StopReason),
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model sampled BOS (`<s>`): the story is over.
+    Bos,
+    /// Chat: the assistant's turn ended with EOS (`</s>`); `chat_turn` continues.
+    Eos,
+    /// The step limit (or the context length) was reached.
+    StepLimit,
+    /// [`Generator::stop`] was called.
+    Stopped,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::Bos => "bos",
+            StopReason::Eos => "eos",
+            StopReason::StepLimit => "steps",
+            StopReason::Stopped => "stopped",
+        })
+    }
+}
+
+/// Where the generator is between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing started, or finished: `next` repeats the reason.
+    Done(StopReason),
+    /// run.c's `generate`: prompt tokens are fed, then samples.
+    Generate,
+    /// run.c's `chat`: every position is sampled; the turn ends at EOS.
+    Chat,
+    /// Chat: the assistant's turn ended; waiting for `chat_turn`.
+    AwaitingUser,
+}
+
+/// The engine: a model, its tokenizer, and the state of the current generation.
+pub struct Generator {
+    model: Transformer,
+    tokenizer: Tokenizer,
+    sampler: Sampler,
+    phase: Phase,
+    steps: usize,
+    /// Position of the next forward pass.
+    pos: usize,
+    /// The token the next forward pass runs (generate mode).
+    token: u32,
+    /// The sampled token that follows `token` (chat mode).
+    next: u32,
+    /// The current turn's prompt tokens and how many of them have been fed.
+    prompt: Vec<u32>,
+    fed: usize,
+    /// Golden-file ids: the first token, then every token fed back.
+    ids: Vec<u32>,
+    text: Utf8Stream,
+}
+
+impl Generator {
+    /// Builds the engine; the tokenizer must have the checkpoint's vocabulary size.
+    pub fn new(checkpoint: Checkpoint, tokenizer: Tokenizer) -> Result<Generator> {
+        let vocab = checkpoint.config().vocab_size;
+        if tokenizer.vocab_size() != vocab {
+            return Err(Error::State(format!(
+                "the tokenizer has {} tokens but checkpoint '{}' has vocab_size {vocab}",
+                tokenizer.vocab_size(),
+                checkpoint.name()
+            )));
+        }
+        Ok(Generator {
+            model: Transformer::new(checkpoint)?,
+            tokenizer,
+            sampler: Sampler::new(0.0, 0.9, 0),
+            phase: Phase::Done(StopReason::Stopped),
+            steps: 0,
+            pos: 0,
+            token: BOS,
+            next: BOS,
+            prompt: Vec::new(),
+            fed: 0,
+            ids: Vec::new(),
+            text: Utf8Stream::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.model.config()
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        self.model.checkpoint()
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Bytes held by the model: checkpoint buffer plus run state (KV cache and activations).
+    pub fn memory_bytes(&self) -> usize {
+        self.model.memory_bytes()
+    }
+
+    /// Golden-file ids so far: the prompt's first token, then every token fed back
+    /// (including a final sampled BOS).
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Gives back the checkpoint and tokenizer, e.g. to free or reuse them.
+    pub fn into_parts(self) -> (Checkpoint, Tokenizer) {
+        (self.model.into_checkpoint(), self.tokenizer)
+    }
+
+    /// Starts run.c's `generate`: `prompt` (may be empty) is encoded with BOS and fed, then
+    /// tokens are sampled until BOS or the step limit.
+    pub fn start(&mut self, prompt: &str, options: &Options) -> Result<()> {
+        let prompt = self.encode_turn(prompt.as_bytes(), 0)?;
+        self.reset(options)?;
+        self.token = prompt[0];
+        self.ids.push(self.token);
+        self.prompt = prompt;
+        self.phase = Phase::Generate;
+        Ok(())
+    }
+
+    /// Starts run.c's `chat`: the first turn with an optional system prompt, in Llama 2's
+    /// `[INST] <<SYS>> ... [/INST]` template. `next` gives the assistant's reply until EOS.
+    pub fn start_chat(&mut self, system: &str, user: &str, options: &Options) -> Result<()> {
+        let rendered = if system.is_empty() {
+            format!("[INST] {user} [/INST]")
+        } else {
+            format!("[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]")
+        };
+        let prompt = self.encode_turn(rendered.as_bytes(), 0)?;
+        self.reset(options)?;
+        self.prompt = prompt;
+        self.phase = Phase::Chat;
+        Ok(())
+    }
+
+    /// Continues a chat after the assistant's turn ended (`StopReason::Eos`).
+    pub fn chat_turn(&mut self, user: &str) -> Result<()> {
+        if self.phase != Phase::AwaitingUser {
+            return Err(Error::State("chat_turn: no chat is waiting for the user".into()));
+        }
+        let rendered = format!("[INST] {user} [/INST]");
+        self.prompt = self.encode_turn(rendered.as_bytes(), self.pos)?;
+        self.fed = 0;
+        self.phase = Phase::Chat;
+        Ok(())
+    }
+
+    /// Ends the current generation; `next` then gives `Done(Stopped)`.
+    pub fn stop(&mut self) {
+        if !matches!(self.phase, Phase::Done(_)) {
+            self.text = Utf8Stream::new();
+            self.phase = Phase::Done(StopReason::Stopped);
+        }
+    }
+
+    /// Runs one position and returns its text, or `Done` once generation is over.
+    pub fn next(&mut self) -> Result<Step> {
+        match self.phase {
+            Phase::Done(reason) => Ok(Step::Done(reason)),
+            Phase::AwaitingUser => Ok(Step::Done(StopReason::Eos)),
+            _ if self.pos >= self.steps => Ok(self.finish(StopReason::StepLimit)),
+            Phase::Generate => Ok(self.generate_step()),
+            Phase::Chat => Ok(self.chat_step()),
+        }
+    }
+
+    /// One iteration of run.c's `generate` loop.
+    fn generate_step(&mut self) -> Step {
+        let logits = self.model.forward(self.token, self.pos);
+        let next = if self.pos + 1 < self.prompt.len() {
+            self.prompt[self.pos + 1]
+        } else {
+            self.sampler.sample(logits)
+        };
+        self.pos += 1;
+        self.ids.push(next);
+        if next == BOS {
+            return self.finish(StopReason::Bos);
+        }
+        let piece = self.tokenizer.decode(self.token, next);
+        self.token = next;
+        Step::Piece(self.text.push(&piece))
+    }
+
+    /// One iteration of run.c's `chat` loop: feed a prompt token or the last sample, sample
+    /// (every position, prompt included, as run.c does), print once the prompt is consumed.
+    fn chat_step(&mut self) -> Step {
+        let token = if self.fed < self.prompt.len() {
+            self.fed += 1;
+            self.prompt[self.fed - 1]
+        } else {
+            self.next
+        };
+        self.ids.push(token);
+        let logits = self.model.forward(token, self.pos);
+        self.next = self.sampler.sample(logits);
+        self.pos += 1;
+        // run.c feeds the EOS that ended the reply, prints what follows it, then asks the user.
+        if token == EOS {
+            self.phase = Phase::AwaitingUser;
+        }
+        let mut out = String::new();
+        if self.fed >= self.prompt.len() && self.next != EOS {
+            out = self.text.push(&self.tokenizer.decode(token, self.next));
+        }
+        if self.next == EOS {
+            out.push_str(&self.text.finish());
+            out.push('\n');
+        }
+        Step::Piece(out)
+    }
+
+    /// Ends generation with `reason`, flushing a held-back incomplete character.
+    fn finish(&mut self, reason: StopReason) -> Step {
+        self.phase = Phase::Done(reason);
+        let rest = self.text.finish();
+        if rest.is_empty() {
+            Step::Done(reason)
+        } else {
+            Step::Piece(rest)
+        }
+    }
+
+    /// Checks the options and resets everything for a new generation.
+    fn reset(&mut self, options: &Options) -> Result<()> {
+        let Options { mut temperature, mut topp, seed, steps } = *options;
+        if temperature.is_nan() {
+            return Err(Error::Options("temperature is NaN".into()));
+        }
+        if topp.is_nan() {
+            return Err(Error::Options("top-p is NaN".into()));
+        }
+        // run.c clamps rather than refuses.
+        if temperature < 0.0 {
+            temperature = 0.0;
+        }
+        if !(0.0..=1.0).contains(&topp) {
+            topp = 0.9;
+        }
+        let seq_len = self.config().seq_len;
+        self.steps = if steps == 0 || steps > seq_len { seq_len } else { steps };
+        self.sampler = Sampler::new(temperature, topp, seed);
+        self.pos = 0;
+        self.fed = 0;
+        self.next = BOS;
+        self.ids.clear();
+        self.text = Utf8Stream::new();
+        Ok(())
+    }
+
+    /// Encodes a turn with BOS and checks it fits in the context after position `pos`.
+    fn encode_turn(&self, text: &[u8], pos: usize) -> Result<Vec<u32>> {
+        let tokens = self.tokenizer.encode(text, true, false)?;
+        let room = self.config().seq_len - pos.min(self.config().seq_len);
+        if tokens.len() > room {
+            return Err(Error::Prompt(format!(
+                "{} tokens do not fit in the {} positions left of the model's context \
+                 (seq_len {}); shorten the prompt",
+                tokens.len(),
+                room,
+                self.config().seq_len
+            )));
+        }
+        Ok(tokens)
+    }
+}

@@ -1,0 +1,38 @@
+//! File loading for the native tools and tests (the core itself reads only byte buffers).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::checkpoint::{Checkpoint, WeightBuffer};
+use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
+
+/// Reads a whole file into a new aligned buffer, in one copy.
+pub fn read_buffer(path: &Path) -> Result<WeightBuffer> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| Error::io(&name, &e))?;
+    let len = file.metadata().map_err(|e| Error::io(&name, &e))?.len();
+    let len = usize::try_from(len)
+        .map_err(|_| Error::OutOfMemory(format!("'{name}' is {len} bytes")))?;
+    let mut buffer = WeightBuffer::new(len)?;
+    file.read_exact(buffer.as_bytes_mut()).map_err(|e| Error::io(&name, &e))?;
+    Ok(buffer)
+}
+
+/// Loads and checks a checkpoint file of any format.
+pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    Checkpoint::from_buffer(read_buffer(path)?, &file_name(path))
+}
+
+/// Loads a tokenizer file for a model with `vocab_size` tokens.
+pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(&name, &e))?;
+    Tokenizer::from_bytes(&bytes, vocab_size, &file_name(path))
+}
+
+/// The file name alone, as errors show it.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}

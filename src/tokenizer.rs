@@ -1,0 +1,289 @@
+//! The BPE tokenizer of llama2.c: `tokenizer.bin`, encode, decode, and a streaming UTF-8
+//! decoder that joins byte-fallback tokens (`<0xE2><0x80><0x99>`) back into characters.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// Token id of `<s>`, which starts every sequence; sampling it ends generation.
+pub const BOS: u32 = 1;
+/// Token id of `</s>`, which ends an assistant turn in chat.
+pub const EOS: u32 = 2;
+
+/// The vocabulary: each token's bytes and merge score, and a lookup from bytes to id.
+pub struct Tokenizer {
+    vocab: Vec<Vec<u8>>,
+    scores: Vec<f32>,
+    /// Bytes -> lowest id with those bytes (run.c's sorted-vocab binary search).
+    ids: HashMap<Vec<u8>, u32>,
+}
+
+impl Tokenizer {
+    /// Parses `tokenizer.bin` for a model whose vocabulary has `vocab_size` tokens.
+    /// `name` (the file name) is used in error messages.
+    pub fn from_bytes(bytes: &[u8], vocab_size: usize, name: &str) -> Result<Tokenizer> {
+        let mut reader = Reader { bytes, at: 0 };
+        let max_token_length = reader.i32().ok_or_else(|| {
+            Error::tokenizer(name, format!("truncated: {} bytes, no header", bytes.len()))
+        })?;
+        if max_token_length <= 0 {
+            return Err(Error::tokenizer(
+                name,
+                format!("max_token_length = {max_token_length} in the header must be positive"),
+            ));
+        }
+        let mut vocab = Vec::new();
+        let mut scores = Vec::new();
+        // Every entry takes at least 8 bytes, so a vocab_size the file cannot hold is
+        // refused before anything is allocated for it.
+        if vocab_size > bytes.len() / 8 {
+            return Err(mismatch(name, vocab_size, bytes.len() / 8));
+        }
+        vocab.reserve_exact(vocab_size);
+        scores.reserve_exact(vocab_size);
+        for id in 0..vocab_size {
+            let (Some(score), Some(len)) = (reader.f32(), reader.i32()) else {
+                return Err(mismatch(name, vocab_size, id));
+            };
+            if len < 0 || len > max_token_length {
+                return Err(Error::tokenizer(
+                    name,
+                    format!("token {id} has length {len}, outside 0..={max_token_length}"),
+                ));
+            }
+            let Some(piece) = reader.take(len as usize) else {
+                return Err(Error::tokenizer(
+                    name,
+                    format!("token {id} ({len} bytes) runs past the end of the file"),
+                ));
+            };
+            if score.is_nan() {
+                return Err(Error::tokenizer(name, format!("token {id} has a NaN score")));
+            }
+            vocab.push(piece.to_vec());
+            scores.push(score);
+        }
+        if reader.at != bytes.len() {
+            return Err(Error::tokenizer(
+                name,
+                format!(
+                    "{} bytes remain after the model's {vocab_size} tokens: this tokenizer has a \
+                     larger vocabulary than the model (wrong tokenizer for this checkpoint?)",
+                    bytes.len() - reader.at
+                ),
+            ));
+        }
+        let mut ids = HashMap::with_capacity(vocab_size);
+        for (id, piece) in vocab.iter().enumerate() {
+            ids.entry(piece.clone()).or_insert(id as u32);
+        }
+        Ok(Tokenizer { vocab, scores, ids })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// The raw bytes of token `id` (as stored in tokenizer.bin).
+    pub fn piece(&self, id: u32) -> &[u8] {
+        &self.vocab[id as usize]
+    }
+
+    /// BPE-encodes `text` exactly as run.c's `encode`: optional BOS, a dummy-prefix space
+    /// when the text is non-empty, code points (or byte fallback), then greedy merges by
+    /// score. Like C, the text ends at its first NUL byte.
+    ///
+    /// Fails only when a byte has no token: a byte-fallback id beyond a tiny vocabulary.
+    pub fn encode(&self, text: &[u8], bos: bool, eos: bool) -> Result<Vec<u32>> {
+        let text = match text.iter().position(|&b| b == 0) {
+            Some(nul) => &text[..nul],
+            None => text,
+        };
+        let mut tokens = Vec::with_capacity(text.len() + 3);
+        if bos {
+            tokens.push(BOS);
+        }
+        if !text.is_empty() {
+            if let Some(&space) = self.ids.get(&b" "[..]) {
+                tokens.push(space);
+            }
+        }
+        // Split into code points: a lead byte and at most 3 continuation bytes.
+        let mut start = 0;
+        while start < text.len() {
+            let mut end = start + 1;
+            while end < text.len() && text[end] & 0xC0 == 0x80 && end - start < 4 {
+                end += 1;
+            }
+            let point = &text[start..end];
+            match self.ids.get(point) {
+                Some(&id) => tokens.push(id),
+                // Byte fallback: the first 3 ids are <unk>, <s>, </s>.
+                None => {
+                    for &b in point {
+                        let id = b as u32 + 3;
+                        if id as usize >= self.vocab.len() {
+                            return Err(Error::Prompt(format!(
+                                "byte 0x{b:02X} has no token in this {}-token vocabulary",
+                                self.vocab.len()
+                            )));
+                        }
+                        tokens.push(id);
+                    }
+                }
+            }
+            start = end;
+        }
+        self.merge(&mut tokens);
+        if eos {
+            tokens.push(EOS);
+        }
+        Ok(tokens)
+    }
+
+    /// Repeatedly merges the adjacent pair with the best score (the first on ties).
+    /// Like run.c, every adjacent pair is considered, BOS included.
+    fn merge(&self, tokens: &mut Vec<u32>) {
+        let mut pair = Vec::new();
+        loop {
+            let mut best: Option<(f32, usize, u32)> = None;
+            for i in 0..tokens.len().saturating_sub(1) {
+                pair.clear();
+                pair.extend_from_slice(self.piece(tokens[i]));
+                pair.extend_from_slice(self.piece(tokens[i + 1]));
+                if let Some(&id) = self.ids.get(&pair) {
+                    let score = self.scores[id as usize];
+                    if best.is_none_or(|(s, _, _)| score > s) {
+                        best = Some((score, i, id));
+                    }
+                }
+            }
+            let Some((_, i, id)) = best else { break };
+            tokens[i] = id;
+            tokens.remove(i + 1);
+        }
+    }
+
+    /// The bytes that token `token` stands for after `prev` (run.c's `decode`): a leading
+    /// space is dropped after BOS, and `<0xHH>` is the single byte 0xHH.
+    pub fn decode(&self, prev: u32, token: u32) -> Vec<u8> {
+        let mut piece = self.piece(token);
+        if prev == BOS && piece.first() == Some(&b' ') {
+            piece = &piece[1..];
+        }
+        match byte_token(piece) {
+            Some(byte) => vec![byte],
+            None => piece.to_vec(),
+        }
+    }
+}
+
+/// `<0xHH>` -> 0xHH (one or two hex digits, as run.c's `sscanf("<0x%02hhX>")`).
+fn byte_token(piece: &[u8]) -> Option<u8> {
+    let digits = piece.strip_prefix(b"<0x")?;
+    let n = digits.iter().take(2).take_while(|b| b.is_ascii_hexdigit()).count();
+    if n == 0 {
+        return None;
+    }
+    let hex = std::str::from_utf8(&digits[..n]).ok()?;
+    u8::from_str_radix(hex, 16).ok()
+}
+
+fn mismatch(name: &str, vocab_size: usize, found: usize) -> Error {
+    Error::tokenizer(
+        name,
+        format!(
+            "ends after {found} tokens but the model's vocab_size is {vocab_size} \
+             (wrong tokenizer for this checkpoint?)"
+        ),
+    )
+}
+
+/// A little-endian cursor that returns None instead of reading past the end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        self.take(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn f32(&mut self) -> Option<f32> {
+        self.take(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Turns the byte pieces of consecutive tokens into text: complete UTF-8 characters are
+/// passed on, an incomplete sequence is held back until the next piece completes it, and
+/// invalid bytes become U+FFFD. Like run.c's `safe_printf`, a one-byte piece that is an ASCII
+/// control character (other than whitespace) is dropped.
+#[derive(Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a token's bytes; returns the text that is now complete.
+    pub fn push(&mut self, piece: &[u8]) -> String {
+        if let [b] = *piece {
+            // C's isprint or isspace: 0x20..=0x7E, \t \n \v \f \r.
+            let printable = (0x20..=0x7E).contains(&b) || (0x09..=0x0D).contains(&b);
+            if b.is_ascii() && !printable {
+                return String::new();
+            }
+        }
+        self.pending.extend_from_slice(piece);
+        let mut out = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        // An invalid sequence: replace it and go on.
+                        Some(bad) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[bad..];
+                        }
+                        // An incomplete sequence at the end: hold it back.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        out
+    }
+
+    /// Ends the stream: a held-back incomplete sequence becomes U+FFFD.
+    pub fn finish(&mut self) -> String {
+        if self.pending.is_empty() {
+            String::new()
+        } else {
+            self.pending.clear();
+            char::REPLACEMENT_CHARACTER.to_string()
+        }
+    }
+}
