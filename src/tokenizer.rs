@@ -1,7 +1,8 @@
 //! The BPE tokenizer of llama2.c: `tokenizer.bin`, encode, decode, and a streaming UTF-8
 //! decoder that joins byte-fallback tokens (`<0xE2><0x80><0x99>`) back into characters.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::error::{Error, Result};
 
@@ -37,7 +38,14 @@ impl Tokenizer {
         // Every entry takes at least 8 bytes, so a vocab_size the file cannot hold is
         // refused before anything is allocated for it.
         if vocab_size > bytes.len() / 8 {
-            return Err(mismatch(name, vocab_size, bytes.len() / 8));
+            return Err(Error::tokenizer(
+                name,
+                format!(
+                    "{} bytes cannot hold the model's vocab_size of {vocab_size} tokens \
+                     (wrong tokenizer for this checkpoint?)",
+                    bytes.len()
+                ),
+            ));
         }
         vocab.reserve_exact(vocab_size);
         scores.reserve_exact(vocab_size);
@@ -141,27 +149,59 @@ impl Tokenizer {
         Ok(tokens)
     }
 
-    /// Repeatedly merges the adjacent pair with the best score (the first on ties).
+    /// Repeatedly merges the adjacent pair with the best score (the first on ties), as
+    /// run.c does by rescanning the whole sequence after every merge. Same choices, but in
+    /// O(n log n): the candidate pairs wait in a heap ordered by (score, position), over a
+    /// linked list of the tokens, and a candidate whose tokens changed since is skipped.
     /// Like run.c, every adjacent pair is considered, BOS included.
     fn merge(&self, tokens: &mut Vec<u32>) {
+        let n = tokens.len();
+        let mut next: Vec<usize> = (1..=n).collect(); // n = no next token
+        let mut prev: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
+        let mut version = vec![0u32; n]; // bumped when a token changes or is merged away
+        let mut heap = BinaryHeap::new();
         let mut pair = Vec::new();
-        loop {
-            let mut best: Option<(f32, usize, u32)> = None;
-            for i in 0..tokens.len().saturating_sub(1) {
-                pair.clear();
-                pair.extend_from_slice(self.piece(tokens[i]));
-                pair.extend_from_slice(self.piece(tokens[i + 1]));
-                if let Some(&id) = self.ids.get(&pair) {
-                    let score = self.scores[id as usize];
-                    if best.is_none_or(|(s, _, _)| score > s) {
-                        best = Some((score, i, id));
-                    }
-                }
+        let mut offer = |heap: &mut BinaryHeap<Candidate>, tokens: &[u32], version: &[u32], left: usize, right: usize| {
+            if right >= n {
+                return;
             }
-            let Some((_, i, id)) = best else { break };
-            tokens[i] = id;
-            tokens.remove(i + 1);
+            pair.clear();
+            pair.extend_from_slice(self.piece(tokens[left]));
+            pair.extend_from_slice(self.piece(tokens[right]));
+            if let Some(&id) = self.ids.get(&pair) {
+                // + 0.0 turns -0.0 into 0.0: C's `>` treats them as equal.
+                let score = self.scores[id as usize] + 0.0;
+                heap.push(Candidate { score, left, right, id, versions: (version[left], version[right]) });
+            }
+        };
+        for i in 0..n.saturating_sub(1) {
+            offer(&mut heap, tokens, &version, i, i + 1);
         }
+        while let Some(c) = heap.pop() {
+            let (i, j) = (c.left, c.right);
+            if next[i] != j || (version[i], version[j]) != c.versions {
+                continue; // stale: one of the two tokens has changed since
+            }
+            tokens[i] = c.id;
+            version[i] += 1;
+            version[j] += 1;
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = Some(i);
+            }
+            next[j] = n + 1; // j is gone
+            if let Some(p) = prev[i] {
+                offer(&mut heap, tokens, &version, p, i);
+            }
+            offer(&mut heap, tokens, &version, i, next[i]);
+        }
+        let mut merged = Vec::with_capacity(n);
+        let mut at = 0;
+        while at < n {
+            merged.push(tokens[at]);
+            at = next[at];
+        }
+        *tokens = merged;
     }
 
     /// The bytes that token `token` stands for after `prev` (run.c's `decode`): a leading
@@ -177,6 +217,37 @@ impl Tokenizer {
         }
     }
 }
+
+/// A mergeable adjacent pair: the heap's greatest is the best score, then the leftmost.
+struct Candidate {
+    score: f32,
+    left: usize,
+    right: usize,
+    /// The token the pair merges into.
+    id: u32,
+    /// The versions of `left` and `right` when the pair was offered.
+    versions: (u32, u32),
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
 
 /// `<0xHH>` -> 0xHH (one or two hex digits, as run.c's `sscanf("<0x%02hhX>")`).
 fn byte_token(piece: &[u8]) -> Option<u8> {
@@ -284,6 +355,66 @@ impl Utf8Stream {
         } else {
             self.pending.clear();
             char::REPLACEMENT_CHARACTER.to_string()
+        }
+    }
+}
+
+/// The heap-based merge against run.c's literal rescanning loop, on random texts.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod merge_oracle {
+    use super::*;
+
+    /// run.c's merge loop, as written there: rescan, take the first best pair, repeat.
+    fn merge_by_rescan(t: &Tokenizer, tokens: &mut Vec<u32>) {
+        loop {
+            let mut best: Option<(f32, usize, u32)> = None;
+            for i in 0..tokens.len().saturating_sub(1) {
+                let pair = [t.piece(tokens[i]), t.piece(tokens[i + 1])].concat();
+                if let Some(&id) = t.ids.get(&pair) {
+                    let score = t.scores[id as usize];
+                    if best.is_none_or(|(s, _, _)| score > s) {
+                        best = Some((score, i, id));
+                    }
+                }
+            }
+            let Some((_, i, id)) = best else { return };
+            tokens[i] = id;
+            tokens.remove(i + 1);
+        }
+    }
+
+    #[test]
+    fn heap_merge_chooses_as_run_c() {
+        let dir = std::env::var("LLAMA2_MODELS")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models").into());
+        let Ok(bytes) = std::fs::read(format!("{dir}/tokenizer.bin")) else {
+            eprintln!("skipping: tokenizer.bin not found in {dir}");
+            assert!(std::env::var("LLAMA2_REQUIRE_FIXTURES").is_err(), "tokenizer.bin missing");
+            return;
+        };
+        let t = Tokenizer::from_bytes(&bytes, 32000, "tokenizer.bin").unwrap();
+        let alphabet: Vec<char> = "aab eetnhs.,'\n\tÿé日🦙".chars().collect();
+        let mut rng = crate::sampler::Rng::new(5);
+        for _ in 0..300 {
+            let len = rng.next_u32() as usize % 60;
+            let text: String =
+                (0..len).map(|_| alphabet[rng.next_u32() as usize % alphabet.len()]).collect();
+            let fast = t.encode(text.as_bytes(), true, false).unwrap();
+            // The same pre-merge tokens, merged by rescanning.
+            let mut slow = vec![BOS];
+            if !text.is_empty() {
+                slow.push(t.ids[&b" "[..]]);
+            }
+            for c in text.chars() {
+                let mut buf = [0u8; 4];
+                let bytes = c.encode_utf8(&mut buf).as_bytes();
+                match t.ids.get(bytes) {
+                    Some(&id) => slow.push(id),
+                    None => slow.extend(bytes.iter().map(|&b| b as u32 + 3)),
+                }
+            }
+            merge_by_rescan(&t, &mut slow);
+            assert_eq!(fast, slow, "text {text:?}");
         }
     }
 }
