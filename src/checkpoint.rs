@@ -20,7 +20,7 @@ pub const V0_HEADER_BYTES: usize = 28;
 const MAX_DIM: usize = 1 << 16;
 const MAX_LAYERS: usize = 1 << 10;
 const MAX_VOCAB: usize = 1 << 20;
-const MAX_SEQ_LEN: usize = 1 << 20;
+const MAX_SEQ_LEN: usize = 1 << 17; // 131072, Llama 3.1's context
 
 /// The model's hyperparameters, as in llama2.c's `Config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,7 +389,7 @@ fn read_header(bytes: &[u8], name: &str) -> Result<(Config, Format, usize)> {
 }
 
 /// Checks the 7 header ints (vocab already made positive) and builds the Config.
-fn check_config(f: &[i32], shared_classifier: bool, name: &str) -> Result<Config> {
+pub(crate) fn check_config(f: &[i32], shared_classifier: bool, name: &str) -> Result<Config> {
     let names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
     let limits = [MAX_DIM, MAX_DIM * 8, MAX_LAYERS, MAX_DIM, MAX_DIM, MAX_VOCAB, MAX_SEQ_LEN];
     for ((&value, field), limit) in f.iter().zip(names).zip(limits) {
@@ -481,7 +481,7 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
             Some(gs) => (n / gs).checked_mul(4).and_then(|s| s.checked_add(n)),
         }
         .ok_or_else(too_big)?;
-        if group_size.is_some() && (*at + n) % 4 != 0 {
+        if group_size.is_some() && (*at % 4 + n % 4) % 4 != 0 {
             return Err(Error::checkpoint(
                 name,
                 format!("a {rows}x{cols} int8 tensor leaves its scales unaligned; unsupported shape"),

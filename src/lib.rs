@@ -9,11 +9,13 @@
 //! - [`model`]: the transformer forward pass (fp32 and Q8_0) over the [`kernels`].
 //! - [`sampler`]: argmax, multinomial, top-p, xorshift64*.
 //! - [`generate`]: the step-wise generator (`start`, then `next` piece by piece), chat.
+//! - [`export`]: writing v0, v1 and v2 checkpoints (the `quantize` and `gen-checkpoint` tools).
 //! - `wasm` (wasm32 only): the `#[wasm_bindgen]` `Engine` the browser uses.
 
 pub mod checkpoint;
 pub mod conformance;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod kernels;
 pub mod model;

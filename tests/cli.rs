@@ -1,0 +1,418 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The `llama2` binary as a user runs it: golden ids and text, the speed line, chat on
+//! stdin, and clear errors (exit code 2 with the usage for bad flags, 1 for bad files).
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use llama2_wasm::conformance::{self, Case, GenerateCase};
+use llama2_wasm::native::{read_checkpoint, read_tokenizer};
+use llama2_wasm::{Generator, Options, Step, StopReason};
+
+const LLAMA2: &str = env!("CARGO_BIN_EXE_llama2");
+
+/// Runs llama2 with `args`, feeding `stdin` (closed right after; None = no stdin at all).
+fn llama2(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(LLAMA2)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {LLAMA2}: {e}"));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for llama2")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 test path")
+}
+
+/// The golden generate case for `checkpoint` with `prompt`, or None if the golden file is
+/// missing.
+fn golden_case(checkpoint: &str, prompt: Option<&str>, temperature: f32) -> Option<GenerateCase> {
+    let path = common::golden("generate.json")?;
+    let cases = conformance::parse_cases(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let found = cases.into_iter().find_map(|c| match c {
+        Case::Generate(c)
+            if c.checkpoint == checkpoint
+                && c.prompt.as_deref() == prompt
+                && c.temperature == temperature =>
+        {
+            Some(c)
+        }
+        _ => None,
+    });
+    Some(found.unwrap_or_else(|| panic!("no golden case {checkpoint} {prompt:?} t={temperature}")))
+}
+
+/// The command line of a golden case (run.c's flags), plus `extra`.
+fn run_case(case: &GenerateCase, extra: &[&str]) -> Option<Output> {
+    let checkpoint = common::fixture(&case.checkpoint)?;
+    let tokenizer = common::fixture(&case.tokenizer)?;
+    let (t, p, seed, n) = (
+        case.temperature.to_string(),
+        case.topp.to_string(),
+        case.seed.to_string(),
+        case.steps.to_string(),
+    );
+    let mut args = vec![
+        s(&checkpoint),
+        "-z",
+        s(&tokenizer),
+        "-t",
+        &t,
+        "-p",
+        &p,
+        "-s",
+        &seed,
+        "-n",
+        &n,
+    ];
+    if let Some(prompt) = &case.prompt {
+        args.extend(["-i", prompt.as_str()]);
+    }
+    args.extend_from_slice(extra);
+    let out = llama2(&args, None);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        case.checkpoint,
+        text(&out.stderr)
+    );
+    Some(out)
+}
+
+fn ids_line(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn ids_equal_the_golden_ids_in_every_format() {
+    let cases = [
+        ("gqa-v0.bin", Some("Once upon a time"), 0.0),
+        ("gqa-v1.bin", Some("Once upon a time"), 0.0),
+        ("gqa-v2.bin", Some("Hello world"), 0.0),
+        ("unshared-v0.bin", Some("Lily"), 0.7),
+        ("aidreams260K.bin", Some("The robot"), 1.0),
+        ("aidreams260K-v2.bin", None, 0.5),
+    ];
+    for (checkpoint, prompt, temperature) in cases {
+        let Some(case) = golden_case(checkpoint, prompt, temperature) else {
+            return;
+        };
+        let Some(out) = run_case(&case, &["--ids"]) else {
+            continue;
+        };
+        assert_eq!(
+            text(&out.stdout),
+            format!("{}\n", ids_line(&case.ids)),
+            "{}",
+            case.checkpoint
+        );
+    }
+}
+
+#[test]
+fn text_equals_the_golden_stdout_and_speed_goes_to_stderr() {
+    let Some(case) = golden_case("aidreams260K.bin", Some("Once upon a time"), 0.0) else {
+        return;
+    };
+    let Some(out) = run_case(&case, &[]) else {
+        return;
+    };
+    assert_eq!(text(&out.stdout), format!("{}\n", case.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("achieved tok/s: "),
+        "no speed line in {stderr:?}"
+    );
+}
+
+/// run.c reads the seed with atoi into a u64: -5 is the state 2^64 - 5.
+#[test]
+fn negative_seed_is_accepted_as_run_c_does() {
+    let (Some(model), Some(tok)) = (
+        common::fixture("aidreams260K.bin"),
+        common::fixture("tok512-aidreams.bin"),
+    ) else {
+        return;
+    };
+    let out = llama2(
+        &[
+            s(&model),
+            "-z",
+            s(&tok),
+            "-s",
+            "-5",
+            "-t",
+            "1",
+            "-n",
+            "40",
+            "--ids",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let checkpoint = read_checkpoint(&model).unwrap();
+    let tokenizer = read_tokenizer(&tok, checkpoint.config().vocab_size).unwrap();
+    let mut generator = Generator::new(checkpoint, tokenizer).unwrap();
+    let options = Options {
+        temperature: 1.0,
+        topp: 0.9,
+        seed: 5u64.wrapping_neg(),
+        steps: 40,
+    };
+    generator.start("", &options).unwrap();
+    while let Step::Piece(_) = generator.next().unwrap() {}
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n", ids_line(generator.ids()))
+    );
+}
+
+fn chat_fixtures() -> Option<(String, String)> {
+    let model = common::fixture("aidreams260K.bin")?;
+    let tok = common::fixture("tok512-aidreams.bin")?;
+    Some((s(&model).to_string(), s(&tok).to_string()))
+}
+
+/// What `llama2 -m chat -y sys -s seed -t 1` prints for the user `lines`, made with the
+/// library (run.c's chat loop), and how many assistant turns it has.
+fn chat_transcript(model: &str, tok: &str, seed: u64, lines: &[&str]) -> (String, usize) {
+    let checkpoint = read_checkpoint(Path::new(model)).unwrap();
+    let tokenizer = read_tokenizer(Path::new(tok), checkpoint.config().vocab_size).unwrap();
+    let mut generator = Generator::new(checkpoint, tokenizer).unwrap();
+    let options = Options {
+        temperature: 1.0,
+        topp: 0.9,
+        seed,
+        steps: 0,
+    };
+    let mut out = String::from("User: ");
+    let mut lines = lines.iter();
+    generator
+        .start_chat("sys", lines.next().unwrap(), &options)
+        .unwrap();
+    let mut turns = 0;
+    loop {
+        out.push_str("Assistant: ");
+        turns += 1;
+        loop {
+            match generator.next().unwrap() {
+                Step::Piece(piece) => out.push_str(&piece),
+                Step::Done(StopReason::Eos) => break,
+                Step::Done(_) => return (out + "\n", turns),
+            }
+        }
+        out.push_str("User: ");
+        let Some(line) = lines.next() else {
+            return (out, turns);
+        };
+        generator.chat_turn(line).unwrap();
+    }
+}
+
+#[test]
+fn chat_with_prompt_and_closed_stdin_ends_cleanly() {
+    let Some((model, tok)) = chat_fixtures() else {
+        return;
+    };
+    let out = llama2(
+        &[
+            &model, "-z", &tok, "-m", "chat", "-y", "sys", "-i", "hi", "-s", "1", "-n", "60",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Assistant: "), "{stdout:?}");
+}
+
+#[test]
+fn chat_reads_turns_from_stdin() {
+    let Some((model, tok)) = chat_fixtures() else {
+        return;
+    };
+    // No -y and no -i: the system prompt and the first turn come from stdin.
+    let out = llama2(
+        &[&model, "-z", &tok, "-m", "chat", "-s", "1", "-n", "100"],
+        Some("be brief\nhello\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("Enter system prompt (optional): User: Assistant: "),
+        "{stdout:?}"
+    );
+
+    // With -y, two user lines, on a seed where the first reply ends with EOS so that the
+    // second line is read: the transcript is exactly the library's.
+    let two_turns = |seed: &u64| chat_transcript(&model, &tok, *seed, &["hi", "again"]).1 >= 2;
+    let seed = (1..=30)
+        .find(two_turns)
+        .expect("no seed in 1..=30 gives two assistant turns");
+    let s = seed.to_string();
+    let args = [
+        &model, "-z", &tok, "-m", "chat", "-y", "sys", "-s", &s, "-t", "1",
+    ];
+    let out = llama2(&args, Some("hi\nagain\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (expected, _) = chat_transcript(&model, &tok, seed, &["hi", "again"]);
+    assert_eq!(text(&out.stdout), expected);
+    assert!(expected.matches("User: ").count() >= 2, "{expected:?}");
+
+    // Empty stdin: nothing to answer, a clean exit.
+    let out = llama2(&[&model, "-z", &tok, "-m", "chat", "-y", "sys"], Some(""));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_flags_exit_2_with_the_usage() {
+    let model = "model.bin";
+    let bad: &[&[&str]] = &[
+        &[],
+        &["-t", "1"],
+        &[model, "-t"],
+        &[model, "-t", "hot"],
+        &[model, "-p", "x"],
+        &[model, "-s", "1.5"],
+        &[model, "-n", "many"],
+        &[model, "-m", "poem"],
+        &[model, "-x", "1"],
+        &[model, "--frobnicate"],
+    ];
+    for args in bad {
+        let out = llama2(args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("Usage:"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn bad_files_and_nan_give_clear_errors() {
+    let dir = common::out_dir("cli_bad_files");
+    let missing = dir.join("missing-model.bin");
+    let out = llama2(&[s(&missing)], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("missing-model.bin"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let (Some(model), Some(tok)) = (
+        common::fixture("gqa-v1.bin"),
+        common::fixture("tokenizer.bin"),
+    ) else {
+        return;
+    };
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = dir.join("truncated-model.bin");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    let garbage = dir.join("garbage-model.bin");
+    std::fs::write(&garbage, b"this is not a checkpoint at all, just some text").unwrap();
+    for (path, name) in [
+        (&truncated, "truncated-model.bin"),
+        (&garbage, "garbage-model.bin"),
+    ] {
+        let out = llama2(&[s(path), "-z", s(&tok)], None);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(name) && stderr.contains("checkpoint"),
+            "{stderr}"
+        );
+    }
+
+    // A missing or wrong tokenizer names the tokenizer file.
+    let no_tok = dir.join("missing-tokenizer.bin");
+    let out = llama2(&[s(&model), "-z", s(&no_tok)], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("missing-tokenizer.bin"),
+        "{}",
+        text(&out.stderr)
+    );
+    let short_tok = dir.join("short-tokenizer.bin");
+    std::fs::write(&short_tok, &std::fs::read(&tok).unwrap()[..1000]).unwrap();
+    let out = llama2(&[s(&model), "-z", s(&short_tok)], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("short-tokenizer.bin"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // NaN is nonsense: refused with a clear message, in both modes.
+    for mode in ["generate", "chat"] {
+        let out = llama2(
+            &[
+                s(&model),
+                "-z",
+                s(&tok),
+                "-t",
+                "nan",
+                "-m",
+                mode,
+                "-y",
+                "s",
+                "-i",
+                "hi",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1), "{mode}");
+        assert!(
+            text(&out.stderr).contains("NaN"),
+            "{mode}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = llama2(&[s(&model), "-z", s(&tok), "-p", "NaN"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("NaN"), "{}", text(&out.stderr));
+
+    // run.c clamps what is merely out of range: negative temperature and steps, top-p > 1.
+    let out = llama2(
+        &[
+            s(&model),
+            "-z",
+            s(&tok),
+            "-t",
+            "-1",
+            "-p",
+            "7",
+            "-n",
+            "-3",
+            "-s",
+            "1",
+            "--ids",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
