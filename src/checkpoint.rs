@@ -405,19 +405,19 @@ pub(crate) fn check_config(f: &[i32], shared_classifier: bool, name: &str) -> Re
     }
     let [dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len] =
         [f[0], f[1], f[2], f[3], f[4], f[5], f[6]].map(|v| v as usize);
-    if dim % n_heads != 0 {
+    if !dim.is_multiple_of(n_heads) {
         return Err(Error::checkpoint(
             name,
             format!("n_heads = {n_heads} does not divide dim = {dim}"),
         ));
     }
-    if n_kv_heads > n_heads || n_heads % n_kv_heads != 0 {
+    if n_kv_heads > n_heads || !n_heads.is_multiple_of(n_kv_heads) {
         return Err(Error::checkpoint(
             name,
             format!("n_kv_heads = {n_kv_heads} does not divide n_heads = {n_heads}"),
         ));
     }
-    if (dim / n_heads) % 2 != 0 {
+    if !(dim / n_heads).is_multiple_of(2) {
         return Err(Error::checkpoint(
             name,
             format!("head size {} (dim / n_heads) is odd: RoPE rotates pairs", dim / n_heads),
@@ -441,7 +441,7 @@ fn check_group_size(gs: i32, c: &Config, name: &str) -> Result<usize> {
         return Err(Error::checkpoint(name, format!("group_size = {gs} in the v2 header must be positive")));
     }
     let gs = gs as usize;
-    if c.dim % gs != 0 || c.hidden_dim % gs != 0 {
+    if !c.dim.is_multiple_of(gs) || !c.hidden_dim.is_multiple_of(gs) {
         return Err(Error::checkpoint(
             name,
             format!(
@@ -481,7 +481,7 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
             Some(gs) => (n / gs).checked_mul(4).and_then(|s| s.checked_add(n)),
         }
         .ok_or_else(too_big)?;
-        if group_size.is_some() && (*at % 4 + n % 4) % 4 != 0 {
+        if group_size.is_some() && !(*at % 4 + n % 4).is_multiple_of(4) {
             return Err(Error::checkpoint(
                 name,
                 format!("a {rows}x{cols} int8 tensor leaves its scales unaligned; unsupported shape"),

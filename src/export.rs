@@ -57,7 +57,7 @@ pub fn group_size(config: &Config, requested: Option<usize>) -> Result<usize> {
             i32::MAX
         )));
     }
-    while config.dim % gs != 0 || config.hidden_dim % gs != 0 {
+    while !config.dim.is_multiple_of(gs) || !config.hidden_dim.is_multiple_of(gs) {
         gs /= 2;
     }
     Ok(gs)
@@ -139,7 +139,7 @@ pub fn write_checkpoint(
             }
         }
         Format::V2 { group_size } => {
-            if group_size == 0 || c.dim % group_size != 0 || c.hidden_dim % group_size != 0 {
+            if group_size == 0 || !c.dim.is_multiple_of(group_size) || !c.hidden_dim.is_multiple_of(group_size) {
                 return Err(Error::Options(format!(
                     "group size {group_size} does not divide both dim = {} and hidden_dim = {}",
                     c.dim, c.hidden_dim

@@ -16,6 +16,10 @@ pub mod checkpoint;
 pub mod conformance;
 pub mod error;
 pub mod export;
+/// The cargo-fuzz harnesses (fuzz/), shared with tests/fuzz_regressions.rs.
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod kernels;
 pub mod model;

@@ -93,6 +93,11 @@ fn sample_topp(probs: &[f32], topp: f32, coin: f32, candidates: &mut Vec<(f32, u
     candidates.extend(
         probs.iter().enumerate().filter(|(_, &p)| p >= cutoff).map(|(i, &p)| (p, i as u32)),
     );
+    if candidates.is_empty() {
+        // Nothing reaches the cutoff (a tiny top-p on a flat distribution, or NaN logits):
+        // run.c reads before its array here. Sample the whole distribution instead.
+        return sample_mult(probs, coin);
+    }
     // Stable, by probability descending.
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
 

@@ -23,6 +23,12 @@ impl Tokenizer {
     /// Parses `tokenizer.bin` for a model whose vocabulary has `vocab_size` tokens.
     /// `name` (the file name) is used in error messages.
     pub fn from_bytes(bytes: &[u8], vocab_size: usize, name: &str) -> Result<Tokenizer> {
+        if vocab_size <= EOS as usize {
+            return Err(Error::tokenizer(
+                name,
+                format!("vocab_size {vocab_size} is too small: ids 0, 1, 2 are <unk>, <s>, </s>"),
+            ));
+        }
         let mut reader = Reader { bytes, at: 0 };
         let max_token_length = reader.i32().ok_or_else(|| {
             Error::tokenizer(name, format!("truncated: {} bytes, no header", bytes.len()))
@@ -416,5 +422,60 @@ mod merge_oracle {
             merge_by_rescan(&t, &mut slow);
             assert_eq!(fast, slow, "text {text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Stream;
+
+    /// Feeds each piece and returns what each push gave, then what finish gave.
+    fn stream(pieces: &[&[u8]]) -> (Vec<String>, String) {
+        let mut s = Utf8Stream::new();
+        let out = pieces.iter().map(|p| s.push(p)).collect();
+        (out, s.finish())
+    }
+
+    #[test]
+    fn multi_byte_characters_split_across_pieces_are_joined() {
+        // é (2 bytes), ✓ (3 bytes) and 😀 (4 bytes), one byte token at a time.
+        let (out, end) = stream(&[b"\xC3", b"\xA9", b"\xE2", b"\x9C", b"\x93", b"\xF0\x9F", b"\x98", b"\x80"]);
+        assert_eq!(out, ["", "é", "", "", "✓", "", "", "😀"]);
+        assert_eq!(end, "");
+        // A piece that ends one character and starts the next.
+        let (out, end) = stream(&[b"a\xE2\x9C", b"\x93b\xC3", b"\xA9"]);
+        assert_eq!(out, ["a", "✓b", "é"]);
+        assert_eq!(end, "");
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement_characters() {
+        let (out, end) = stream(&[b"\xFF", b"x\xC3(y", b"\x80", b"\xED\xA0\x80", b"ok"]);
+        assert_eq!(out, ["\u{FFFD}", "x\u{FFFD}(y", "\u{FFFD}", "\u{FFFD}\u{FFFD}\u{FFFD}", "ok"]);
+        assert_eq!(end, "");
+        // A held-back lead byte followed by something that cannot continue it.
+        let (out, _) = stream(&[b"\xE2", b"a"]);
+        assert_eq!(out, ["", "\u{FFFD}a"]);
+    }
+
+    #[test]
+    fn an_incomplete_character_at_the_end_becomes_one_replacement_character() {
+        let mut s = Utf8Stream::new();
+        assert_eq!(s.push(b"hi \xE2\x9C"), "hi ");
+        assert_eq!(s.finish(), "\u{FFFD}");
+        // Finished means empty: a new stream starts clean.
+        assert_eq!(s.finish(), "");
+        assert_eq!(s.push(b"\x93"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn one_byte_control_pieces_are_dropped_like_run_c() {
+        let (out, _) = stream(&[b"\x07", b"\x00", b"\x7F", b"\x1B", b"\n", b"\t", b"\r", b" ", b"~"]);
+        assert_eq!(out, ["", "", "", "", "\n", "\t", "\r", " ", "~"]);
+        // Only one-byte pieces are filtered, as run.c's safe_printf does.
+        assert_eq!(Utf8Stream::new().push(b"a\x07"), "a\x07");
+        // A dropped control byte does not break a held-back character.
+        let (out, _) = stream(&[b"\xC3", b"\x07", b"\xA9"]);
+        assert_eq!(out.concat(), "é");
     }
 }

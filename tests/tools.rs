@@ -185,7 +185,7 @@ fn quantize_stories260k_with_group_size_4() {
 /// The rule, written out independently: halve until the size divides dim and hidden_dim.
 fn expected_group_size(dim: usize, hidden: usize, requested: usize) -> usize {
     let mut gs = requested;
-    while dim % gs != 0 || hidden % gs != 0 {
+    while !dim.is_multiple_of(gs) || !hidden.is_multiple_of(gs) {
         gs /= 2;
     }
     gs
