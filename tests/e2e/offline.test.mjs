@@ -1,0 +1,185 @@
+// The weight cache and the offline app shell, end to end in headless Chromium (issue 5):
+// a second load makes no request; a download cut midway is never trusted and resumes with a
+// Range request; the page lists and deletes cached models; offline, the page reloads (service
+// worker) and generates from the cache. Run from tests/e2e: `node --test offline.test.mjs`.
+
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { launchBrowser, watchPage } from './browser.mjs';
+import { MODELS, OUT, STORY, startServer } from './harness.mjs';
+
+const golden = (await import('node:fs')).readFileSync(join(MODELS, '../golden/generate.json'), 'utf8');
+const GQA = JSON.parse(golden).find((c) => c.checkpoint === 'gqa-v0.bin' && c.temperature === 0);
+const GQA_SIZE = statSync(join(MODELS, 'gqa-v0.bin')).size;
+const PART = 4 << 20; // cache.js SEGMENT_BYTES
+
+let server;
+let browser;
+let context;
+let page;
+
+/** Loads a model through the page's URL fields; resolves once loaded or failed. */
+async function load(model, tokenizer) {
+  await page.waitForFunction(() => document.querySelector('#preset').options.length > 0);
+  await page.fill('#model-url', new URL(model, server.url).href);
+  await page.fill('#tokenizer-url', new URL(tokenizer, server.url).href);
+  await page.click('#load');
+  await page.waitForFunction(() => !document.querySelector('#load').disabled, null, { timeout: 60_000 });
+}
+
+async function generate({ prompt = 'Once upon a time', temperature = '0', steps = '256', seed = '1' } = {}) {
+  await page.fill('#prompt', prompt);
+  await page.fill('#temperature', temperature);
+  await page.fill('#topp', '0.9');
+  await page.fill('#steps', steps);
+  await page.fill('#seed', seed);
+  await page.click('#generate');
+  await page.waitForSelector('#output[data-done]', { timeout: 120_000 });
+  return page.textContent('#output');
+}
+
+/** The cache panel's rows: { name, size, complete }. */
+const cachedRows = () =>
+  page.$$eval('#cache-list li[data-url]', (items) =>
+    items.map((li) => ({ name: li.dataset.url.split('/').pop(), size: Number(li.dataset.size), complete: li.dataset.complete === 'true' })),
+  );
+
+/** The status of the cache panel's last note about `file` (hit, stored, partial, memory...). */
+const noteOf = (file) => page.getAttribute(`#cache-note [data-url$="/${file}"]`, 'data-status');
+
+/** The keys of the weight cache (cache.js's layout) that name `file`. */
+const cacheKeys = (file) =>
+  page.evaluate(async (f) => {
+    const cache = await caches.open('llama2-weights-v1');
+    return (await cache.keys()).map((r) => decodeURIComponent(r.url)).filter((u) => u.includes(f)).map((u) => u.slice(u.lastIndexOf('/') + 1));
+  }, file);
+
+before(async () => {
+  assert.ok(STORY && GQA, 'golden cases not found');
+  server = await startServer();
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+  page = await context.newPage();
+  watchPage(page);
+  await page.goto(`${server.url}index.html`);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('the second load of a model reads the cache and makes no network request', async () => {
+  await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(server.requests('/models/aidreams260K.bin').length, 1);
+  assert.equal(server.requests('/models/tok512-aidreams.bin').length, 1);
+  await page.waitForSelector('#cache-note [data-url$="/aidreams260K.bin"][data-status="stored"]');
+  await page.waitForFunction(() => document.querySelectorAll('#cache-list li[data-url]').length === 2);
+  const rows = await cachedRows();
+  assert.deepEqual(rows.map((r) => [r.name, r.size, r.complete]).sort(), [
+    ['aidreams260K.bin', 932124, true],
+    ['tok512-aidreams.bin', statSync(join(MODELS, 'tok512-aidreams.bin')).size, true],
+  ]);
+  assert.match(await page.textContent('#cache-list'), /aidreams260K\.bin: 0\.9 MB/);
+
+  // A new visit: same model, no request for it, same golden story.
+  await page.reload();
+  await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await noteOf('aidreams260K.bin'), 'hit');
+  assert.equal(await noteOf('tok512-aidreams.bin'), 'hit');
+  assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
+  assert.equal(server.requests('/models/tok512-aidreams.bin').length, 1);
+  assert.equal(await generate(), STORY.stdout);
+});
+
+test('a download cut midway is never trusted; the next load resumes with a Range request', async () => {
+  server.cutNext('/models/gqa-v0.bin', 6_000_000); // 1 whole 4 MiB part, then the connection drops
+  await load('models/gqa-v0.bin', 'models/tokenizer.bin');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /gqa-v0\.bin/);
+  assert.equal(await page.isDisabled('#generate'), true);
+  // Part 0 and the meta record stay for a resume; no `complete` record: nothing trusted.
+  await page.waitForFunction(() => [...document.querySelectorAll('#cache-list li[data-url]')].some((li) => li.dataset.url.endsWith('gqa-v0.bin')));
+  assert.deepEqual((await cacheKeys('gqa-v0.bin')).sort(), ['meta', 'part-0']);
+  assert.deepEqual((await cachedRows()).find((r) => r.name === 'gqa-v0.bin'), { name: 'gqa-v0.bin', size: GQA_SIZE, complete: false });
+  await page.screenshot({ path: join(OUT, 'cache-partial.png'), fullPage: true });
+
+  // The next load asks for the rest only, and the bytes put together are the right model.
+  await load('models/gqa-v0.bin', 'models/tokenizer.bin');
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const requests = server.requests('/models/gqa-v0.bin');
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].range, `bytes=${PART}-`);
+  assert.equal(await noteOf('gqa-v0.bin'), 'stored');
+  assert.deepEqual((await cacheKeys('gqa-v0.bin')).sort(), ['complete', 'meta', 'part-0', 'part-1', 'part-2']);
+  assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);
+
+  // And from the cache, with no request.
+  await load('models/gqa-v0.bin', 'models/tokenizer.bin');
+  assert.equal(server.requests('/models/gqa-v0.bin').length, 2);
+  assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);
+});
+
+test('the page lists cached models with their sizes and deletes them', async () => {
+  await page.waitForFunction(() => document.querySelectorAll('#cache-list li[data-url]').length === 4);
+  assert.deepEqual((await cachedRows()).find((r) => r.name === 'gqa-v0.bin'), { name: 'gqa-v0.bin', size: GQA_SIZE, complete: true });
+  await page.locator('#cache-list li[data-url$="/gqa-v0.bin"] button').click();
+  await page.waitForFunction(() => document.querySelectorAll('#cache-list li[data-url]').length === 3);
+  assert.deepEqual(await cacheKeys('gqa-v0.bin'), []);
+  await page.screenshot({ path: join(OUT, 'cache-list.png'), fullPage: true });
+  // Deleted means downloaded again.
+  await load('models/gqa-v0.bin', 'models/tokenizer.bin');
+  const requests = server.requests('/models/gqa-v0.bin');
+  assert.equal(requests.length, 3);
+  assert.equal(requests[2].range, null);
+});
+
+test('offline, the page reloads from the service worker and generates from the cache', async () => {
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+  });
+  const before = server.log.length;
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    assert.equal(await noteOf('aidreams260K.bin'), 'hit');
+    assert.equal(await generate(), STORY.stdout);
+    assert.match(await page.textContent('#stats'), /tok\/s/);
+    await page.screenshot({ path: join(OUT, 'offline.png'), fullPage: true });
+    assert.deepEqual(server.log.slice(before), [], 'requests reached the server while offline');
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('over the storage quota, the model loads into memory only and the page says so', async () => {
+  // A fresh profile whose origin may store 1 MB (Chromium's quota override, over CDP).
+  const small = await browser.newContext();
+  const quotaPage = await small.newPage();
+  watchPage(quotaPage, 'quota page');
+  const cdp = await small.newCDPSession(quotaPage);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 1_000_000 });
+  const previous = page;
+  page = quotaPage;
+  try {
+    await page.goto(`${server.url}index.html`);
+    await load('models/gqa-v0.bin', 'models/tokenizer.bin');
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    await page.waitForSelector('#cache-note [data-url$="/gqa-v0.bin"][data-status="memory"]');
+    assert.match(await page.textContent('#cache-note [data-url$="/gqa-v0.bin"]'), /gqa-v0\.bin is not cached: the browser storage quota is full\. It is loaded in memory only/);
+    assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);
+    await page.screenshot({ path: join(OUT, 'cache-quota.png'), fullPage: true });
+    await page.waitForFunction(() => ![...document.querySelectorAll('#cache-list li[data-url]')].some((li) => li.dataset.url.endsWith('gqa-v0.bin')));
+    assert.deepEqual(await cacheKeys('gqa-v0.bin'), []);
+  } finally {
+    page = previous;
+    await small.close();
+  }
+});

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// A static file server for www/ (used by `./build.sh serve` and the browser tests): the wasm
+// MIME type, cross-origin isolation headers (COOP/COEP), no caching, and nothing else.
+//
+//   node tests/e2e/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
+//
+// --csp (or LLAMA2_CSP) adds a Content-Security-Policy header to every response (the
+// hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`).
+// Port 0 picks a free port. Prints "serving ROOT at URL" once listening.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.md': 'text/markdown; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+function parseArgs(argv) {
+  const options = { root: 'www', port: 8080, mounts: [], csp: process.env.LLAMA2_CSP };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`serve: ${flag} needs a value`);
+    if (flag === '--root') options.root = value;
+    else if (flag === '--port') options.port = Number(value);
+    else if (flag === '--csp') options.csp = value;
+    else if (flag === '--mount') {
+      const [prefix, dir] = value.split('=');
+      options.mounts.push({ prefix: prefix.replace(/\/$/, ''), dir: resolve(dir) });
+    } else throw new Error(`serve: unknown option ${flag}`);
+  }
+  return options;
+}
+
+/** The file a URL path names, or null when it would leave its directory. */
+function filePath(options, urlPath) {
+  const path = decodeURIComponent(urlPath);
+  const mount = options.mounts.find((m) => path.startsWith(`${m.prefix}/`));
+  const dir = resolve(mount ? mount.dir : options.root);
+  const file = resolve(join(dir, mount ? path.slice(mount.prefix.length) : path));
+  return file === dir || file.startsWith(dir + sep) ? file : null;
+}
+
+export function serve(options) {
+  const server = createServer(async (req, res) => {
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cache-Control', 'no-store');
+    if (options.csp) res.setHeader('Content-Security-Policy', options.csp);
+    try {
+      let file = filePath(options, new URL(req.url, 'http://localhost').pathname);
+      if (file === null) throw Object.assign(new Error('forbidden'), { code: 'EACCES' });
+      let info = await stat(file);
+      if (info.isDirectory()) {
+        file = join(file, 'index.html');
+        info = await stat(file);
+      }
+      // A single `Range: bytes=START-[END]` is answered with 206 (resumed model downloads).
+      const range = req.headers.range?.match(/^bytes=(\d+)-(\d*)$/);
+      const start = range ? Number(range[1]) : 0;
+      const end = range && range[2] !== '' ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
+      const partial = range !== undefined && range !== null && start <= end;
+      res.writeHead(partial ? 206 : 200, {
+        'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'Content-Length': end - start + 1,
+        'Accept-Ranges': 'bytes',
+        ...(partial && { 'Content-Range': `bytes ${start}-${end}/${info.size}` }),
+      });
+      if (req.method === 'HEAD') return res.end();
+      createReadStream(file, partial ? { start, end } : {}).pipe(res);
+    } catch (err) {
+      const status = err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 404 : 403;
+      res.writeHead(status, { 'Content-Type': 'text/plain' });
+      res.end(`${status} ${req.url}\n`);
+    }
+  });
+  return new Promise((done) => {
+    server.listen(options.port, '127.0.0.1', () => {
+      const url = `http://127.0.0.1:${server.address().port}/`;
+      done({ server, url });
+    });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const options = parseArgs(process.argv.slice(2));
+  const { url } = await serve(options);
+  console.log(`serving ${resolve(options.root)} at ${url}`);
+}
