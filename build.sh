@@ -281,7 +281,7 @@ test_wasm() {
   LLAMA2_WASM_VARIANT=scalar cmd_conformance "$golden/generate.json" --target node || rc=1
   log "browser end-to-end tests of the page (tests/e2e, Playwright + Chromium)"
   cargo build --release --bin gen-checkpoint -q
-  (cd tests/e2e && LLAMA2_MODELS="$(models_dir)" node --test --test-concurrency=1 page.test.mjs cache.test.mjs offline.test.mjs permalink.test.mjs embed.test.mjs package.test.mjs) || rc=1
+  (cd tests/e2e && LLAMA2_MODELS="$(models_dir)" node --test --test-concurrency=1 page.test.mjs cache.test.mjs offline.test.mjs permalink.test.mjs embed.test.mjs package.test.mjs hardening.test.mjs) || rc=1
   return $rc
 }
 

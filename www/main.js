@@ -36,7 +36,7 @@ let ready = false;
 /** The last load requested, for the Retry button after a network error. */
 let lastLoad = null;
 /** Load errors worth retrying: the network failed (cache.js resumes after the whole parts). */
-const NETWORK_ERROR = /cannot download|download ended/;
+const NETWORK_ERROR = /cannot download \S+: (?!HTTP 4\d\d)|download ended/;
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+pub mod corrupt;
+
 /// `LLAMA2_MODELS`, else `../shared/models` next to the crate.
 pub fn models_dir() -> PathBuf {
     match std::env::var_os("LLAMA2_MODELS") {
