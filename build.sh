@@ -292,6 +292,8 @@ cmd_test() {
   fuzz_smoke
   log "cargo clippy --all-targets -- -D warnings"
   cargo clippy --all-targets --release -- -D warnings
+  # src/wasm.rs and the simd128 kernels only compile for wasm32.
+  cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
   log "conformance (native)"
   local golden
   golden="$(models_dir)/../golden"

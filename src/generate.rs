@@ -91,6 +91,8 @@ pub struct Generator {
     /// The current turn's prompt tokens and how many of them have been fed.
     prompt: Vec<u32>,
     fed: usize,
+    /// Generate mode: positions below this are already in the KV cache (batched prefill).
+    prefilled: usize,
     /// Golden-file ids: the first token, then every token fed back.
     ids: Vec<u32>,
     text: Utf8Stream,
@@ -118,6 +120,7 @@ impl Generator {
             next: BOS,
             prompt: Vec::new(),
             fed: 0,
+            prefilled: 0,
             ids: Vec::new(),
             text: Utf8Stream::new(),
         })
@@ -199,6 +202,8 @@ impl Generator {
     }
 
     /// Runs one position and returns its text, or `Done` once generation is over.
+    // Not an Iterator: each step can fail, and `Done` repeats rather than ending a sequence.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Step> {
         match self.phase {
             Phase::Done(reason) => Ok(Step::Done(reason)),
@@ -210,11 +215,18 @@ impl Generator {
     }
 
     /// One iteration of run.c's `generate` loop.
+    /// Prompt positions whose logits run.c computes but never reads go through the model in
+    /// one batch on the first call (prefill); their pieces then come one per call as before.
     fn generate_step(&mut self) -> Step {
-        let logits = self.model.forward(self.token, self.pos);
         let next = if self.pos + 1 < self.prompt.len() {
+            if self.pos >= self.prefilled {
+                let end = (self.prompt.len() - 1).min(self.steps);
+                self.model.prefill(&self.prompt[self.pos..end], self.pos);
+                self.prefilled = end;
+            }
             self.prompt[self.pos + 1]
         } else {
+            let logits = self.model.forward(self.token, self.pos);
             self.sampler.sample(logits)
         };
         self.pos += 1;
@@ -287,6 +299,7 @@ impl Generator {
         self.sampler = Sampler::new(temperature, topp, seed);
         self.pos = 0;
         self.fed = 0;
+        self.prefilled = 0;
         self.next = BOS;
         self.ids.clear();
         self.text = Utf8Stream::new();

@@ -54,7 +54,7 @@ pub fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
+        *v = super::math::exp(*v - max);
         sum += *v;
     }
     for v in x.iter_mut() {
