@@ -81,15 +81,6 @@ pub fn write_checkpoint(
     let c = config;
     let l = c.n_layers;
     let layered = |t: fn(usize) -> Tensor| (0..l).map(t);
-    let matrices = [
-        Weight::Wq,
-        Weight::Wk,
-        Weight::Wv,
-        Weight::Wo,
-        Weight::W1,
-        Weight::W2,
-        Weight::W3,
-    ];
     let rms = |w: &mut Writer, source: &mut dyn Source| -> Result<()> {
         for t in layered(Tensor::RmsAtt).chain(layered(Tensor::RmsFfn)) {
             w.f32_tensor(source, t, c.dim)?;
@@ -108,7 +99,7 @@ pub fn write_checkpoint(
             for t in layered(Tensor::RmsAtt) {
                 w.f32_tensor(source, t, c.dim)?;
             }
-            for &m in &matrices[..4] {
+            for &m in &LAYER_MATRICES[..4] {
                 for layer in 0..l {
                     w.f32_tensor(source, Tensor::Matrix(m, layer), sizes(m))?;
                 }
@@ -116,7 +107,7 @@ pub fn write_checkpoint(
             for t in layered(Tensor::RmsFfn) {
                 w.f32_tensor(source, t, c.dim)?;
             }
-            for &m in &matrices[4..] {
+            for &m in &LAYER_MATRICES[4..] {
                 for layer in 0..l {
                     w.f32_tensor(source, Tensor::Matrix(m, layer), sizes(m))?;
                 }
@@ -160,22 +151,17 @@ pub fn write_checkpoint(
     w.out.flush().map_err(|e| Error::io(name, &e))
 }
 
+/// The per-layer matrices, in file order (v0 puts the RMSNorm weights between wo and w1).
+const LAYER_MATRICES: [Weight; 7] =
+    [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
+
 /// The weight matrices in the order every format stores them, each layer of each.
 fn matrix_order(c: &Config) -> impl Iterator<Item = (Weight, usize)> {
-    let per_layer = [
-        Weight::Wq,
-        Weight::Wk,
-        Weight::Wv,
-        Weight::Wo,
-        Weight::W1,
-        Weight::W2,
-        Weight::W3,
-    ];
     let layers = c.n_layers;
     let classifier = (!c.shared_classifier).then_some((Weight::Classifier, 0));
     std::iter::once((Weight::TokenEmbedding, 0))
         .chain(
-            per_layer
+            LAYER_MATRICES
                 .into_iter()
                 .flat_map(move |m| (0..layers).map(move |l| (m, l))),
         )

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::checkpoint::{Checkpoint, WeightBuffer};
 use crate::error::{Error, Result};
@@ -35,4 +36,29 @@ pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
 /// The file name alone, as errors show it.
 fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The `main` of every command-line tool: parses the arguments (a problem prints it and the
+/// usage, exit code 2), then runs (an error prints its message, exit code 1).
+pub fn tool_main<A>(
+    tool: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> std::result::Result<A, String>,
+    run: impl FnOnce(&A) -> Result<()>,
+) -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse(&argv) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("{tool}: {problem}\n\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::io::BufWriter;
 use std::process::ExitCode;
 
 use llama2_wasm::export::{self, Formula};
+use llama2_wasm::native::tool_main;
 use llama2_wasm::{Error, Format};
 
 const USAGE: &str = "\
@@ -116,21 +117,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&argv) {
-        Ok(args) => args,
-        Err(problem) => {
-            eprintln!("gen-checkpoint: {problem}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gen-checkpoint: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool_main("gen-checkpoint", USAGE, parse_args, run)
 }
 
 fn run(args: &Args) -> Result<(), Error> {

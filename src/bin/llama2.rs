@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use llama2_wasm::native::{read_checkpoint, read_tokenizer};
+use llama2_wasm::native::{read_checkpoint, read_tokenizer, tool_main};
 use llama2_wasm::{Error, Generator, Options, Step, StopReason};
 
 const USAGE: &str = "\
@@ -89,21 +89,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&argv) {
-        Ok(args) => args,
-        Err(problem) => {
-            eprintln!("llama2: {problem}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("llama2: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool_main("llama2", USAGE, parse_args, run)
 }
 
 fn run(args: &Args) -> Result<(), Error> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use llama2_wasm::export::{self, CheckpointSource};
-use llama2_wasm::native::read_checkpoint;
+use llama2_wasm::native::{read_checkpoint, tool_main};
 use llama2_wasm::{Error, Format};
 
 const USAGE: &str = "\
@@ -58,21 +58,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&argv) {
-        Ok(args) => args,
-        Err(problem) => {
-            eprintln!("quantize: {problem}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("quantize: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool_main("quantize", USAGE, parse_args, run)
 }
 
 fn run(args: &Args) -> Result<(), Error> {
