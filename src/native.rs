@@ -5,7 +5,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::checkpoint::{Checkpoint, WeightBuffer};
+use crate::checkpoint::{Checkpoint, Config, Format, WeightBuffer};
+use crate::export::{self, Source};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
@@ -31,6 +32,19 @@ pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::io(&name, &e))?;
     Tokenizer::from_bytes(&bytes, vocab_size, &file_name(path))
+}
+
+/// Writes a checkpoint file of `config` in `format` from `source` (see [`export`]); on an
+/// error no half-written file is left behind.
+pub fn write_checkpoint_file(path: &str, config: &Config, format: Format, source: &mut dyn Source) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, &e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = export::write_checkpoint(&mut out, config, format, source, path);
+    if written.is_err() {
+        drop(out);
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 /// The file name alone, as errors show it.

@@ -3,12 +3,10 @@
 //! xorshift64* stream, RMSNorm weights 1), for tests and benchmarks. Streams the file, so the
 //! 110M shape needs no more memory than one int8 matrix.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::process::ExitCode;
 
 use llama2_wasm::export::{self, Formula};
-use llama2_wasm::native::tool_main;
+use llama2_wasm::native::{tool_main, write_checkpoint_file};
 use llama2_wasm::{Error, Format};
 
 const USAGE: &str = "\
@@ -129,16 +127,8 @@ fn run(args: &Args) -> Result<(), Error> {
             group_size: export::group_size(&config, args.group_size)?,
         },
     };
-    let file = File::create(&args.output).map_err(|e| Error::io(&args.output, &e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut source = Formula::new(&config, args.seed);
-    let written = export::write_checkpoint(&mut out, &config, format, &mut source, &args.output);
-    if written.is_err() {
-        drop(out);
-        // Leave no half-written checkpoint behind.
-        let _ = std::fs::remove_file(&args.output);
-    }
-    written?;
+    write_checkpoint_file(&args.output, &config, format, &mut source)?;
     eprintln!(
         "gen-checkpoint: wrote {} ({format}, {} parameters)",
         args.output,

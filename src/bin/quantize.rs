@@ -2,13 +2,11 @@
 //! (int8 Q8_0), byte for byte as llama2.c's `export.py --version 2`, except that the group
 //! size also has to divide `hidden_dim` (SPEC.md: runq.c needs it).
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 use std::process::ExitCode;
 
 use llama2_wasm::export::{self, CheckpointSource};
-use llama2_wasm::native::{read_checkpoint, tool_main};
+use llama2_wasm::native::{read_checkpoint, tool_main, write_checkpoint_file};
 use llama2_wasm::{Error, Format};
 
 const USAGE: &str = "\
@@ -73,16 +71,8 @@ fn run(args: &Args) -> Result<(), Error> {
             config.dim, config.hidden_dim
         );
     }
-    let file = File::create(&args.output).map_err(|e| Error::io(&args.output, &e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
     let format = Format::V2 { group_size };
-    let written = export::write_checkpoint(&mut out, &config, format, &mut source, &args.output);
-    if written.is_err() {
-        drop(out);
-        // Leave no half-written checkpoint behind.
-        let _ = std::fs::remove_file(&args.output);
-    }
-    written?;
+    write_checkpoint_file(&args.output, &config, format, &mut source)?;
     eprintln!(
         "quantize: wrote {} ({} from {} {})",
         args.output,
