@@ -290,7 +290,8 @@ cmd_test() {
   log "cargo test (native: golden files, formats, corruption matrix, CLI)"
   cargo test --release
   fuzz_smoke
-  log "cargo clippy --all-targets -- -D warnings"
+  log "cargo fmt --check, cargo clippy --all-targets -- -D warnings"
+  cargo fmt --check
   cargo clippy --all-targets --release -- -D warnings
   # src/wasm.rs and the simd128 kernels only compile for wasm32.
   cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings

@@ -81,18 +81,29 @@ impl Case {
 pub fn parse_cases(json: &str) -> std::result::Result<Vec<Case>, String> {
     let value: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
     let list = value.as_array().ok_or("expected a JSON list of cases")?;
-    list.iter().enumerate().map(|(i, v)| parse_case(v).map_err(|e| format!("case {i}: {e}"))).collect()
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| parse_case(v).map_err(|e| format!("case {i}: {e}")))
+        .collect()
 }
 
 fn parse_case(v: &Value) -> std::result::Result<Case, String> {
-    let str_field = |k: &str| v[k].as_str().map(str::to_string).ok_or(format!("missing string '{k}'"));
+    let str_field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_string)
+            .ok_or(format!("missing string '{k}'"))
+    };
     let num = |k: &str| v[k].as_f64().ok_or(format!("missing number '{k}'"));
     let bool_field = |k: &str| v[k].as_bool().ok_or(format!("missing boolean '{k}'"));
     let ids = v["ids"]
         .as_array()
         .ok_or("missing 'ids'")?
         .iter()
-        .map(|id| id.as_u64().map(|id| id as u32).ok_or("an id is not a number".to_string()))
+        .map(|id| {
+            id.as_u64()
+                .map(|id| id as u32)
+                .ok_or("an id is not a number".to_string())
+        })
         .collect::<std::result::Result<Vec<u32>, String>>()?;
     if v.get("checkpoint").is_some() {
         Ok(Case::Generate(GenerateCase {
@@ -125,8 +136,13 @@ pub struct Generated {
 }
 
 /// Runs a generate case as run.c would: the same prompt, options and step count.
-pub fn run_generate(case: &GenerateCase, checkpoint: Checkpoint, tokenizer: &[u8]) -> Result<Generated> {
-    let tokenizer = Tokenizer::from_bytes(tokenizer, checkpoint.config().vocab_size, &case.tokenizer)?;
+pub fn run_generate(
+    case: &GenerateCase,
+    checkpoint: Checkpoint,
+    tokenizer: &[u8],
+) -> Result<Generated> {
+    let tokenizer =
+        Tokenizer::from_bytes(tokenizer, checkpoint.config().vocab_size, &case.tokenizer)?;
     let mut generator = Generator::new(checkpoint, tokenizer)?;
     let options = Options {
         temperature: case.temperature,
@@ -139,12 +155,20 @@ pub fn run_generate(case: &GenerateCase, checkpoint: Checkpoint, tokenizer: &[u8
     while let Step::Piece(piece) = generator.next()? {
         text.push_str(&piece);
     }
-    Ok(Generated { ids: generator.ids().to_vec(), text })
+    Ok(Generated {
+        ids: generator.ids().to_vec(),
+        text,
+    })
 }
 
 /// Runs a generate case from the raw bytes of its two files.
-pub fn run_generate_bytes(case: &GenerateCase, checkpoint: &[u8], tokenizer: &[u8]) -> Result<Generated> {
-    let checkpoint = Checkpoint::from_buffer(WeightBuffer::from_bytes(checkpoint)?, &case.checkpoint)?;
+pub fn run_generate_bytes(
+    case: &GenerateCase,
+    checkpoint: &[u8],
+    tokenizer: &[u8],
+) -> Result<Generated> {
+    let checkpoint =
+        Checkpoint::from_buffer(WeightBuffer::from_bytes(checkpoint)?, &case.checkpoint)?;
     run_generate(case, checkpoint, tokenizer)
 }
 

@@ -130,7 +130,10 @@ pub fn write_checkpoint(
             }
         }
         Format::V2 { group_size } => {
-            if group_size == 0 || !c.dim.is_multiple_of(group_size) || !c.hidden_dim.is_multiple_of(group_size) {
+            if group_size == 0
+                || !c.dim.is_multiple_of(group_size)
+                || !c.hidden_dim.is_multiple_of(group_size)
+            {
                 return Err(Error::Options(format!(
                     "group size {group_size} does not divide both dim = {} and hidden_dim = {}",
                     c.dim, c.hidden_dim
@@ -152,8 +155,15 @@ pub fn write_checkpoint(
 }
 
 /// The per-layer matrices, in file order (v0 puts the RMSNorm weights between wo and w1).
-const LAYER_MATRICES: [Weight; 7] =
-    [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
+const LAYER_MATRICES: [Weight; 7] = [
+    Weight::Wq,
+    Weight::Wk,
+    Weight::Wv,
+    Weight::Wo,
+    Weight::W1,
+    Weight::W2,
+    Weight::W3,
+];
 
 /// The weight matrices in the order every format stores them, each layer of each.
 fn matrix_order(c: &Config) -> impl Iterator<Item = (Weight, usize)> {

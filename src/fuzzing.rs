@@ -105,8 +105,14 @@ pub const TINY: Config = Config {
 /// written by the crate's own exporter (the one `gen-checkpoint` uses).
 pub fn tiny_checkpoint(config: &Config, format: Format, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    export::write_checkpoint(&mut out, config, format, &mut Formula::new(config, seed), "tiny.bin")
-        .expect("the exporter writes any valid shape");
+    export::write_checkpoint(
+        &mut out,
+        config,
+        format,
+        &mut Formula::new(config, seed),
+        "tiny.bin",
+    )
+    .expect("the exporter writes any valid shape");
     out
 }
 
@@ -115,8 +121,8 @@ pub fn tiny_checkpoint(config: &Config, format: Format, seed: u64) -> Vec<u8> {
 /// `" the"`, `"[INST]"`, ...), then filler pieces. Scores favour longer pieces.
 pub fn synthetic_tokenizer(vocab_size: usize) -> Vec<u8> {
     const MERGES: [&str; 16] = [
-        "th", "he", "the", " t", " the", "in", " a", "[", "]", "[I", "[IN", "[INS", "[INST", "[INST]",
-        "[/", "[/INST]",
+        "th", "he", "the", " t", " the", "in", " a", "[", "]", "[I", "[IN", "[INS", "[INST",
+        "[INST]", "[/", "[/INST]",
     ];
     let piece = |id: usize| -> Vec<u8> {
         match id {
@@ -133,7 +139,11 @@ pub fn synthetic_tokenizer(vocab_size: usize) -> Vec<u8> {
     let mut out = 16i32.to_le_bytes().to_vec();
     for id in 0..vocab_size {
         let p = piece(id);
-        let score = if id < 259 { 0.0 } else { p.len() as f32 - id as f32 * 1e-3 };
+        let score = if id < 259 {
+            0.0
+        } else {
+            p.len() as f32 - id as f32 * 1e-3
+        };
         out.extend(score.to_le_bytes());
         out.extend((p.len() as i32).to_le_bytes());
         out.extend(p);
@@ -153,8 +163,12 @@ pub fn checkpoint(data: &[u8]) {
 
 /// Parses `bytes` as a checkpoint and, if that succeeds, generates a few tokens.
 fn run_checkpoint(bytes: &[u8]) {
-    let Ok(buffer) = WeightBuffer::from_bytes(bytes) else { return };
-    let Ok(checkpoint) = Checkpoint::from_buffer(buffer, "fuzz.bin") else { return };
+    let Ok(buffer) = WeightBuffer::from_bytes(bytes) else {
+        return;
+    };
+    let Ok(checkpoint) = Checkpoint::from_buffer(buffer, "fuzz.bin") else {
+        return;
+    };
     let vocab = checkpoint.config().vocab_size;
     let tokenizer = match Tokenizer::from_bytes(&synthetic_tokenizer(vocab), vocab, "synthetic") {
         Ok(t) => t,
@@ -163,13 +177,27 @@ fn run_checkpoint(bytes: &[u8]) {
         Err(e) => panic!("the synthetic tokenizer of {vocab} tokens was refused: {e}"),
     };
     // The run state (KV cache) may not fit: that must be an error, not an abort.
-    let Ok(mut generator) = Generator::new(checkpoint, tokenizer) else { return };
+    let Ok(mut generator) = Generator::new(checkpoint, tokenizer) else {
+        return;
+    };
     // Top-p sampling on whatever logits the weights give (NaN, inf, ...), then greedy.
     for options in [
-        Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 4 },
-        Options { temperature: 0.0, topp: 0.9, seed: 42, steps: 3 },
+        Options {
+            temperature: 1.0,
+            topp: 0.9,
+            seed: 42,
+            steps: 4,
+        },
+        Options {
+            temperature: 0.0,
+            topp: 0.9,
+            seed: 42,
+            steps: 3,
+        },
     ] {
-        generator.start("", &options).expect("an empty prompt always fits");
+        generator
+            .start("", &options)
+            .expect("an empty prompt always fits");
         drain(&mut generator, vocab, 8);
     }
 }
@@ -183,7 +211,10 @@ fn drain(generator: &mut Generator, vocab: usize, n: usize) {
         }
     }
     if let Some(bad) = generator.ids().iter().find(|&&id| id as usize >= vocab) {
-        panic!("id {bad} out of the vocabulary ({vocab}) in {:?}", generator.ids());
+        panic!(
+            "id {bad} out of the vocabulary ({vocab}) in {:?}",
+            generator.ids()
+        );
     }
 }
 
@@ -209,14 +240,21 @@ pub fn checkpoint_mutated(data: &[u8]) {
         2 => Format::V2 { group_size: 4 },
         _ => Format::V2 { group_size: 8 },
     };
-    let config = Config { vocab_size: 40, seq_len: 8, shared_classifier: choice & 4 == 0, ..TINY };
+    let config = Config {
+        vocab_size: 40,
+        seq_len: 8,
+        shared_classifier: choice & 4 == 0,
+        ..TINY
+    };
     let mut file = tiny_checkpoint(&config, format, 7);
     let fields = header_fields(format);
     for _ in 0..input.u8() % 8 {
         match input.u8() % 4 {
             0 | 1 => {
                 let at = fields[input.u8() as usize % fields.len()];
-                let old = file.get(at..at + 4).map_or(0, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let old = file
+                    .get(at..at + 4)
+                    .map_or(0, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 let value = match input.u8() % 8 {
                     0 => old.wrapping_add(1),
                     1 => old.wrapping_sub(1),
@@ -267,7 +305,9 @@ pub fn tokenizer(data: &[u8]) {
     let text_len = input.u16() as usize;
     let text = input.bytes(text_len);
     let file = input.rest();
-    let Ok(tok) = Tokenizer::from_bytes(file, vocab, "fuzz-tokenizer.bin") else { return };
+    let Ok(tok) = Tokenizer::from_bytes(file, vocab, "fuzz-tokenizer.bin") else {
+        return;
+    };
     assert_eq!(tok.vocab_size(), vocab);
     let ids = match tok.encode(text, bos, eos) {
         Ok(ids) => ids,
@@ -278,7 +318,10 @@ pub fn tokenizer(data: &[u8]) {
         panic!("encode gave id {bad} for a {vocab}-token vocabulary: {ids:?}");
     }
     // (No such check for BOS: like run.c, the merges may join `<s>` with what follows.)
-    assert!(!eos || ids.last() == Some(&EOS), "EOS asked for but missing: {ids:?}");
+    assert!(
+        !eos || ids.last() == Some(&EOS),
+        "EOS asked for but missing: {ids:?}"
+    );
     let mut stream = Utf8Stream::new();
     let mut prev = BOS;
     for &id in &ids {
@@ -328,13 +371,24 @@ pub fn generator(data: &[u8]) {
             }
         }
     }
-    let greedy = Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 8 };
+    let greedy = Options {
+        temperature: 0.0,
+        topp: 0.9,
+        seed: 1,
+        steps: 8,
+    };
     let mut fresh = tiny_generator(format);
     for engine in [&mut g, &mut fresh] {
-        engine.start("the", &greedy).expect("a short prompt always starts");
+        engine
+            .start("the", &greedy)
+            .expect("a short prompt always starts");
         drain(engine, vocab, 16);
     }
-    assert_eq!(g.ids(), fresh.ids(), "greedy ids differ from a fresh engine after the calls");
+    assert_eq!(
+        g.ids(),
+        fresh.ids(),
+        "greedy ids differ from a fresh engine after the calls"
+    );
 }
 
 /// Options from the input: any float for temperature and top-p, any seed and step count.
@@ -351,7 +405,8 @@ fn options(input: &mut Input) -> Options {
 pub fn tiny_generator(format: Format) -> Generator {
     let file = tiny_checkpoint(&TINY, format, 7);
     let buffer = WeightBuffer::from_bytes(&file).expect("a tiny buffer");
-    let checkpoint = Checkpoint::from_buffer(buffer, "tiny.bin").expect("the tiny checkpoint parses");
+    let checkpoint =
+        Checkpoint::from_buffer(buffer, "tiny.bin").expect("the tiny checkpoint parses");
     let tok = synthetic_tokenizer(TINY.vocab_size);
     let tokenizer = Tokenizer::from_bytes(&tok, TINY.vocab_size, "synthetic").expect("it parses");
     Generator::new(checkpoint, tokenizer).expect("the tiny model fits")

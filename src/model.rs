@@ -6,26 +6,25 @@ use crate::kernels::{self, math};
 
 /// Activation buffers and the KV cache, sized once from the config.
 struct RunState {
-    x: Vec<f32>,      // (dim,) the residual stream
-    xb: Vec<f32>,     // (dim,) scratch inside the residual branch
-    xb2: Vec<f32>,    // (dim,)
-    hb: Vec<f32>,     // (hidden_dim,) FFN scratch
-    hb2: Vec<f32>,    // (hidden_dim,)
-    q: Vec<f32>,      // (dim,) query
-    att: Vec<f32>,    // (n_heads, seq_len) attention scores
-    logits: Vec<f32>, // (vocab_size,)
+    x: Vec<f32>,           // (dim,) the residual stream
+    xb: Vec<f32>,          // (dim,) scratch inside the residual branch
+    xb2: Vec<f32>,         // (dim,)
+    hb: Vec<f32>,          // (hidden_dim,) FFN scratch
+    hb2: Vec<f32>,         // (hidden_dim,)
+    q: Vec<f32>,           // (dim,) query
+    att: Vec<f32>,         // (n_heads, seq_len) attention scores
+    logits: Vec<f32>,      // (vocab_size,)
     key_cache: Vec<f32>,   // (layer, seq_len, kv_dim)
     value_cache: Vec<f32>, // (layer, seq_len, kv_dim)
-    xq: Vec<i8>,      // (max(dim, hidden_dim),) quantized activation, int8 path only
-    xs: Vec<f32>,     // (max(dim, hidden_dim) / group_size,) its scales
+    xq: Vec<i8>,           // (max(dim, hidden_dim),) quantized activation, int8 path only
+    xs: Vec<f32>,          // (max(dim, hidden_dim) / group_size,) its scales
 }
 
 /// A zeroed vector, or an error instead of an abort when memory runs out.
 fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::OutOfMemory(format!("cannot allocate {what} ({n} values)"))
-    })?;
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::OutOfMemory(format!("cannot allocate {what} ({n} values)")))?;
     v.resize(n, T::default());
     Ok(v)
 }
@@ -84,12 +83,23 @@ fn matmul(out: &mut [f32], x: &[f32], w: Matrix<'_>, xq: &mut [i8], xs: &mut [f3
 }
 
 /// Batched [`matmul`]: `x` holds rows of width `n`, `out` the matching rows of `w`'s height.
-fn matmul_batch(out: &mut [f32], x: &[f32], n: usize, w: Matrix<'_>, xq: &mut [i8], xs: &mut [f32]) {
+fn matmul_batch(
+    out: &mut [f32],
+    x: &[f32],
+    n: usize,
+    w: Matrix<'_>,
+    xq: &mut [i8],
+    xs: &mut [f32],
+) {
     match w {
         Matrix::F32(w) => kernels::matmul_batch(out, x, w, n),
         Matrix::Q8 { q, s, group_size } => {
             let (xq, xs) = (&mut xq[..x.len()], &mut xs[..x.len() / group_size]);
-            for ((xq, xs), x) in xq.chunks_exact_mut(n).zip(xs.chunks_exact_mut(n / group_size)).zip(x.chunks_exact(n)) {
+            for ((xq, xs), x) in xq
+                .chunks_exact_mut(n)
+                .zip(xs.chunks_exact_mut(n / group_size))
+                .zip(x.chunks_exact(n))
+            {
                 kernels::quantize(xq, xs, x, group_size);
             }
             kernels::matmul_q8_batch(out, xq, xs, q, s, group_size, n);
@@ -113,7 +123,13 @@ struct Batch {
 
 impl Batch {
     fn bytes(&self) -> usize {
-        4 * (self.x.len() + self.xb.len() + self.xb2.len() + self.q.len() + self.hb.len() + self.hb2.len() + self.xs.len())
+        4 * (self.x.len()
+            + self.xb.len()
+            + self.xb2.len()
+            + self.q.len()
+            + self.hb.len()
+            + self.hb2.len()
+            + self.xs.len())
             + self.xq.len()
     }
 }
@@ -136,7 +152,11 @@ impl Transformer {
             }
             other => other,
         })?;
-        Ok(Transformer { checkpoint, state, batch: Batch::default() })
+        Ok(Transformer {
+            checkpoint,
+            state,
+            batch: Batch::default(),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -172,28 +192,84 @@ impl Transformer {
             kernels::rmsnorm(&mut s.xb, &s.x, w.rms_att(l));
             let loff = l * c.seq_len * kv_dim;
             let kv_at = loff + pos * kv_dim..loff + (pos + 1) * kv_dim;
-            matmul(&mut s.q, &s.xb, w.matrix(Weight::Wq, l), &mut s.xq, &mut s.xs);
-            matmul(&mut s.key_cache[kv_at.clone()], &s.xb, w.matrix(Weight::Wk, l), &mut s.xq, &mut s.xs);
-            matmul(&mut s.value_cache[kv_at.clone()], &s.xb, w.matrix(Weight::Wv, l), &mut s.xq, &mut s.xs);
+            matmul(
+                &mut s.q,
+                &s.xb,
+                w.matrix(Weight::Wq, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
+            matmul(
+                &mut s.key_cache[kv_at.clone()],
+                &s.xb,
+                w.matrix(Weight::Wk, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
+            matmul(
+                &mut s.value_cache[kv_at.clone()],
+                &s.xb,
+                w.matrix(Weight::Wv, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
 
             rope(&mut s.q, &mut s.key_cache[kv_at], pos, head_size);
 
             let layer = loff..loff + c.seq_len * kv_dim;
-            attention(&mut s.xb, &s.q, &s.key_cache[layer.clone()], &s.value_cache[layer], &mut s.att, pos, &c);
-            matmul(&mut s.xb2, &s.xb, w.matrix(Weight::Wo, l), &mut s.xq, &mut s.xs);
+            attention(
+                &mut s.xb,
+                &s.q,
+                &s.key_cache[layer.clone()],
+                &s.value_cache[layer],
+                &mut s.att,
+                pos,
+                &c,
+            );
+            matmul(
+                &mut s.xb2,
+                &s.xb,
+                w.matrix(Weight::Wo, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
             add(&mut s.x, &s.xb2);
 
             // FFN: w2(silu(w1(x)) * w3(x)).
             kernels::rmsnorm(&mut s.xb, &s.x, w.rms_ffn(l));
-            matmul(&mut s.hb, &s.xb, w.matrix(Weight::W1, l), &mut s.xq, &mut s.xs);
-            matmul(&mut s.hb2, &s.xb, w.matrix(Weight::W3, l), &mut s.xq, &mut s.xs);
+            matmul(
+                &mut s.hb,
+                &s.xb,
+                w.matrix(Weight::W1, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
+            matmul(
+                &mut s.hb2,
+                &s.xb,
+                w.matrix(Weight::W3, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
             swiglu(&mut s.hb, &s.hb2);
-            matmul(&mut s.xb, &s.hb, w.matrix(Weight::W2, l), &mut s.xq, &mut s.xs);
+            matmul(
+                &mut s.xb,
+                &s.hb,
+                w.matrix(Weight::W2, l),
+                &mut s.xq,
+                &mut s.xs,
+            );
             add(&mut s.x, &s.xb);
         }
 
         kernels::rmsnorm(&mut s.xb, &s.x, w.rms_final());
-        matmul(&mut s.logits, &s.xb, w.matrix(Weight::Classifier, 0), &mut s.xq, &mut s.xs);
+        matmul(
+            &mut s.logits,
+            &s.xb,
+            w.matrix(Weight::Classifier, 0),
+            &mut s.xq,
+            &mut s.xs,
+        );
         &mut s.logits
     }
 
@@ -248,7 +324,12 @@ impl Transformer {
         let (s, b) = (&mut self.state, &mut self.batch);
         let (dim, hidden, kv_dim, head_size) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
         let n = tokens.len();
-        let (x, xb, xb2, q) = (&mut b.x[..n * dim], &mut b.xb[..n * dim], &mut b.xb2[..n * dim], &mut b.q[..n * dim]);
+        let (x, xb, xb2, q) = (
+            &mut b.x[..n * dim],
+            &mut b.xb[..n * dim],
+            &mut b.xb2[..n * dim],
+            &mut b.q[..n * dim],
+        );
         let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
         let (xq, xs) = (&mut b.xq, &mut b.xs);
 
@@ -262,8 +343,22 @@ impl Transformer {
             let loff = l * c.seq_len * kv_dim;
             let kv_at = loff + pos * kv_dim..loff + (pos + n) * kv_dim;
             matmul_batch(q, xb, dim, w.matrix(Weight::Wq, l), xq, xs);
-            matmul_batch(&mut s.key_cache[kv_at.clone()], xb, dim, w.matrix(Weight::Wk, l), xq, xs);
-            matmul_batch(&mut s.value_cache[kv_at.clone()], xb, dim, w.matrix(Weight::Wv, l), xq, xs);
+            matmul_batch(
+                &mut s.key_cache[kv_at.clone()],
+                xb,
+                dim,
+                w.matrix(Weight::Wk, l),
+                xq,
+                xs,
+            );
+            matmul_batch(
+                &mut s.value_cache[kv_at.clone()],
+                xb,
+                dim,
+                w.matrix(Weight::Wv, l),
+                xq,
+                xs,
+            );
             let keys = s.key_cache[kv_at].chunks_exact_mut(kv_dim);
             for (t, (q, k)) in q.chunks_exact_mut(dim).zip(keys).enumerate() {
                 rope(q, k, pos + t, head_size);
@@ -271,7 +366,11 @@ impl Transformer {
 
             let layer = loff..loff + c.seq_len * kv_dim;
             let (keys, values) = (&s.key_cache[layer.clone()], &s.value_cache[layer]);
-            for (t, (xb, q)) in xb.chunks_exact_mut(dim).zip(q.chunks_exact(dim)).enumerate() {
+            for (t, (xb, q)) in xb
+                .chunks_exact_mut(dim)
+                .zip(q.chunks_exact(dim))
+                .enumerate()
+            {
                 attention(xb, q, keys, values, &mut s.att, pos + t, &c);
             }
             matmul_batch(xb2, xb, dim, w.matrix(Weight::Wo, l), xq, xs);
@@ -295,7 +394,15 @@ const PREFILL_BATCH: usize = 64;
 
 /// Multi-head attention of one position `pos` over positions `0..=pos` of one layer's cache
 /// (`(seq_len, kv_dim)` each); query head `h` reads kv head `h / kv_mul`. Writes `xb (dim,)`.
-fn attention(xb: &mut [f32], q: &[f32], keys: &[f32], values: &[f32], att: &mut [f32], pos: usize, c: &Config) {
+fn attention(
+    xb: &mut [f32],
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    att: &mut [f32],
+    pos: usize,
+    c: &Config,
+) {
     let (kv_dim, head_size) = (c.kv_dim(), c.head_size());
     let scale = (head_size as f32).sqrt();
     for h in 0..c.n_heads {
@@ -363,7 +470,14 @@ mod tests {
     fn model(format: Format) -> Transformer {
         let config = export::config([32, 48, 2, 4, 2, 40, 160], true, "test").expect("shape");
         let mut bytes = Vec::new();
-        export::write_checkpoint(&mut bytes, &config, format, &mut Formula::new(&config, 5), "test").expect("write");
+        export::write_checkpoint(
+            &mut bytes,
+            &config,
+            format,
+            &mut Formula::new(&config, 5),
+            "test",
+        )
+        .expect("write");
         let buffer = WeightBuffer::from_bytes(&bytes).expect("buffer");
         Transformer::new(Checkpoint::from_buffer(buffer, "test").expect("parse")).expect("model")
     }
@@ -373,17 +487,29 @@ mod tests {
     #[test]
     fn prefill_equals_forward_per_token() {
         for format in [Format::V0, Format::V2 { group_size: 16 }] {
-            let tokens: Vec<u32> = (0..PREFILL_BATCH as u32 + 9).map(|t| (t * 7 + 3) % 40).collect();
+            let tokens: Vec<u32> = (0..PREFILL_BATCH as u32 + 9)
+                .map(|t| (t * 7 + 3) % 40)
+                .collect();
             let (mut batched, mut single) = (model(format), model(format));
             batched.prefill(&tokens[..tokens.len() - 1], 0);
             for (pos, &t) in tokens[..tokens.len() - 1].iter().enumerate() {
                 single.forward(t, pos);
             }
-            assert!(batched.state.key_cache == single.state.key_cache, "{format}: keys differ");
-            assert!(batched.state.value_cache == single.state.value_cache, "{format}: values differ");
+            assert!(
+                batched.state.key_cache == single.state.key_cache,
+                "{format}: keys differ"
+            );
+            assert!(
+                batched.state.value_cache == single.state.value_cache,
+                "{format}: values differ"
+            );
             let last = tokens[tokens.len() - 1];
             let pos = tokens.len() - 1;
-            assert_eq!(batched.forward(last, pos).to_vec(), single.forward(last, pos).to_vec(), "{format}");
+            assert_eq!(
+                batched.forward(last, pos).to_vec(),
+                single.forward(last, pos).to_vec(),
+                "{format}"
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::checkpoint::{Checkpoint, Config, Format, WeightBuffer};
-use crate::export::{self, Source};
 use crate::error::{Error, Result};
+use crate::export::{self, Source};
 use crate::tokenizer::Tokenizer;
 
 /// Reads a whole file into a new aligned buffer, in one copy.
@@ -15,10 +15,11 @@ pub fn read_buffer(path: &Path) -> Result<WeightBuffer> {
     let name = path.display().to_string();
     let mut file = File::open(path).map_err(|e| Error::io(&name, &e))?;
     let len = file.metadata().map_err(|e| Error::io(&name, &e))?.len();
-    let len = usize::try_from(len)
-        .map_err(|_| Error::OutOfMemory(format!("'{name}' is {len} bytes")))?;
+    let len =
+        usize::try_from(len).map_err(|_| Error::OutOfMemory(format!("'{name}' is {len} bytes")))?;
     let mut buffer = WeightBuffer::new(len)?;
-    file.read_exact(buffer.as_bytes_mut()).map_err(|e| Error::io(&name, &e))?;
+    file.read_exact(buffer.as_bytes_mut())
+        .map_err(|e| Error::io(&name, &e))?;
     Ok(buffer)
 }
 
@@ -36,7 +37,12 @@ pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
 
 /// Writes a checkpoint file of `config` in `format` from `source` (see [`export`]); on an
 /// error no half-written file is left behind.
-pub fn write_checkpoint_file(path: &str, config: &Config, format: Format, source: &mut dyn Source) -> Result<()> {
+pub fn write_checkpoint_file(
+    path: &str,
+    config: &Config,
+    format: Format,
+    source: &mut dyn Source,
+) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, &e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let written = export::write_checkpoint(&mut out, config, format, source, path);
@@ -49,7 +55,10 @@ pub fn write_checkpoint_file(path: &str, config: &Config, format: Format, source
 
 /// The file name alone, as errors show it.
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The `main` of every command-line tool: parses the arguments (a problem prints it and the

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
         }
         i += 1;
     }
-    let Some(file) = file else { return usage("missing the golden file") };
+    let Some(file) = file else {
+        return usage("missing the golden file");
+    };
     let cases = match std::fs::read_to_string(&file)
         .map_err(|e| e.to_string())
         .and_then(|json| conformance::parse_cases(&json))
@@ -52,7 +54,11 @@ fn main() -> ExitCode {
         }
     }
     println!("native: {passed} passed, {failed} failed");
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn usage(problem: &str) -> ExitCode {
@@ -61,7 +67,11 @@ fn usage(problem: &str) -> ExitCode {
 }
 
 /// Runs one case; the error says what differed or why it could not run.
-fn run_case(case: &Case, models: &Path, files: &mut HashMap<String, Vec<u8>>) -> Result<(), String> {
+fn run_case(
+    case: &Case,
+    models: &Path,
+    files: &mut HashMap<String, Vec<u8>>,
+) -> Result<(), String> {
     let mut tokenizer_bytes = |name: &str| -> Result<Vec<u8>, String> {
         if !files.contains_key(name) {
             let bytes = std::fs::read(models.join(name))
@@ -78,15 +88,21 @@ fn run_case(case: &Case, models: &Path, files: &mut HashMap<String, Vec<u8>>) ->
         }
         Case::Generate(c) => {
             let bytes = tokenizer_bytes(&c.tokenizer)?;
-            let checkpoint = read_checkpoint(&models.join(&c.checkpoint)).map_err(|e| e.to_string())?;
+            let checkpoint =
+                read_checkpoint(&models.join(&c.checkpoint)).map_err(|e| e.to_string())?;
             let vocab = checkpoint.config().vocab_size;
-            let got = conformance::run_generate(c, checkpoint, &bytes).map_err(|e| e.to_string())?;
+            let got =
+                conformance::run_generate(c, checkpoint, &bytes).map_err(|e| e.to_string())?;
             if let Some(diff) = first_difference(&c.ids, &got.ids) {
                 return Err(diff);
             }
-            let tokenizer = Tokenizer::from_bytes(&bytes, vocab, &c.tokenizer).map_err(|e| e.to_string())?;
+            let tokenizer =
+                Tokenizer::from_bytes(&bytes, vocab, &c.tokenizer).map_err(|e| e.to_string())?;
             if conformance::stdout_comparable(c, &tokenizer) && got.text != c.stdout {
-                return Err(format!("same ids but the text differs: expected {:?} got {:?}", c.stdout, got.text));
+                return Err(format!(
+                    "same ids but the text differs: expected {:?} got {:?}",
+                    c.stdout, got.text
+                ));
             }
             Ok(())
         }

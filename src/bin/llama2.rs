@@ -38,7 +38,10 @@ struct Args {
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
-    let checkpoint = argv.first().filter(|a| !a.starts_with('-')).ok_or("missing the checkpoint")?;
+    let checkpoint = argv
+        .first()
+        .filter(|a| !a.starts_with('-'))
+        .ok_or("missing the checkpoint")?;
     let mut args = Args {
         checkpoint: checkpoint.clone(),
         tokenizer: "tokenizer.bin".into(),
@@ -56,19 +59,28 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         }
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |what: &str| -> Result<f64, String> {
-            value.trim().parse::<f64>().map_err(|_| format!("{flag}: '{value}' is not a number ({what})"))
+            value
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{flag}: '{value}' is not a number ({what})"))
         };
         match flag.as_str() {
             "-t" => args.options.temperature = number("temperature")? as f32,
             "-p" => args.options.topp = number("top-p")? as f32,
             // run.c reads the seed with atoi into an unsigned 64-bit state: -5 is 2^64 - 5.
             "-s" => {
-                let seed: i64 = value.trim().parse().map_err(|_| format!("-s: '{value}' is not an integer"))?;
+                let seed: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("-s: '{value}' is not an integer"))?;
                 args.options.seed = seed as u64;
             }
             // Negative steps become 0, which means seq_len.
             "-n" => {
-                let steps: i64 = value.trim().parse().map_err(|_| format!("-n: '{value}' is not an integer"))?;
+                let steps: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("-n: '{value}' is not an integer"))?;
                 args.options.steps = steps.max(0) as usize;
             }
             "-i" => args.prompt = Some(value.clone()),
@@ -83,7 +95,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         }
     }
     if args.options.seed == 0 {
-        args.options.seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs());
+        args.options.seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs());
     }
     Ok(args)
 }
@@ -111,7 +125,9 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     let mut tokens = 0usize;
     while let Step::Piece(piece) = generator.next()? {
         if !args.ids {
-            out.write_all(piece.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)?;
+            out.write_all(piece.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(stdout_error)?;
         }
         // Like run.c, time from the end of the first step so that loading is not counted.
         timer.get_or_insert_with(Instant::now);
@@ -154,12 +170,15 @@ fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     };
     generator.start_chat(&system, &first, &args.options)?;
     loop {
-        write!(out, "Assistant: ").and_then(|_| out.flush()).map_err(stdout_error)?;
+        write!(out, "Assistant: ")
+            .and_then(|_| out.flush())
+            .map_err(stdout_error)?;
         loop {
             match generator.next()? {
-                Step::Piece(piece) => {
-                    out.write_all(piece.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)?
-                }
+                Step::Piece(piece) => out
+                    .write_all(piece.as_bytes())
+                    .and_then(|_| out.flush())
+                    .map_err(stdout_error)?,
                 Step::Done(StopReason::Eos) => break,
                 Step::Done(_) => {
                     writeln!(out).map_err(stdout_error)?;
@@ -168,7 +187,9 @@ fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
             }
         }
         // End of input ends the conversation.
-        let Some(user) = ask(&mut out, "User: ") else { return Ok(()) };
+        let Some(user) = ask(&mut out, "User: ") else {
+            return Ok(());
+        };
         generator.chat_turn(&user)?;
     }
 }

@@ -24,14 +24,21 @@ mod avx2;
 use avx2 as fast;
 
 /// The scalar kernels stand in where no SIMD file exists (e.g. the wasm scalar build).
-#[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
 use scalar as fast;
 
 /// Which kernel set this build runs: "simd128", "simd128+relaxed", "avx2", or "scalar".
 pub fn backend() -> &'static str {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     return "simd128+relaxed";
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+    #[cfg(all(
+        target_arch = "wasm32",
+        target_feature = "simd128",
+        not(target_feature = "relaxed-simd")
+    ))]
     return "simd128";
     #[cfg(target_arch = "x86_64")]
     return if avx2::available() { "avx2" } else { "scalar" };
@@ -74,7 +81,15 @@ pub fn matmul_batch(out: &mut [f32], x: &[f32], w: &[f32], n: usize) {
 }
 
 /// Batched [`matmul_q8`]: `xq (T, n)` and `xs (T, n / group_size)` hold T quantized rows.
-pub fn matmul_q8_batch(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], group_size: usize, n: usize) {
+pub fn matmul_q8_batch(
+    out: &mut [f32],
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    group_size: usize,
+    n: usize,
+) {
     let d = wq.len() / n;
     let groups = n / group_size;
     let block = rows_per_block(n + 4 * groups);
@@ -82,11 +97,22 @@ pub fn matmul_q8_batch(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[
         let r1 = (r0 + block).min(d);
         let (wb, sb) = (&wq[r0 * n..r1 * n], &ws[r0 * groups..r1 * groups]);
         // Two tokens at a time: the SIMD kernel widens each weight chunk once for both.
-        for ((o, xq), xs) in out.chunks_mut(2 * d).zip(xq.chunks(2 * n)).zip(xs.chunks(2 * groups)) {
+        for ((o, xq), xs) in out
+            .chunks_mut(2 * d)
+            .zip(xq.chunks(2 * n))
+            .zip(xs.chunks(2 * groups))
+        {
             if o.len() == 2 * d {
                 let (o0, o1) = o.split_at_mut(d);
                 let (xq, xs) = ([&xq[..n], &xq[n..]], [&xs[..groups], &xs[groups..]]);
-                matmul_q8_pair([&mut o0[r0..r1], &mut o1[r0..r1]], xq, xs, wb, sb, group_size);
+                matmul_q8_pair(
+                    [&mut o0[r0..r1], &mut o1[r0..r1]],
+                    xq,
+                    xs,
+                    wb,
+                    sb,
+                    group_size,
+                );
             } else {
                 fast::matmul_q8(&mut o[r0..r1], xq, xs, wb, sb, group_size);
             }
@@ -99,7 +125,14 @@ use simd128::matmul_q8_pair;
 
 /// [`matmul_q8`] of two activation rows (where no SIMD kernel does both at once).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn matmul_q8_pair(out: [&mut [f32]; 2], xq: [&[i8]; 2], xs: [&[f32]; 2], wq: &[i8], ws: &[f32], gs: usize) {
+fn matmul_q8_pair(
+    out: [&mut [f32]; 2],
+    xq: [&[i8]; 2],
+    xs: [&[f32]; 2],
+    wq: &[i8],
+    ws: &[f32],
+    gs: usize,
+) {
     let [o0, o1] = out;
     fast::matmul_q8(o0, xq[0], xs[0], wq, ws, gs);
     fast::matmul_q8(o1, xq[1], xs[1], wq, ws, gs);
@@ -153,7 +186,8 @@ mod tests {
                 s ^= s >> 12;
                 s ^= s << 25;
                 s ^= s >> 27;
-                let u = ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32 >> 8) as f32 / 16_777_216.0;
+                let u = ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32 >> 8) as f32
+                    / 16_777_216.0;
                 u * 2.0 - 1.0
             })
             .collect()
@@ -168,7 +202,16 @@ mod tests {
         }
     }
 
-    const SIZES: [(usize, usize); 8] = [(1, 1), (3, 5), (4, 16), (5, 17), (7, 33), (9, 64), (13, 100), (17, 288)];
+    const SIZES: [(usize, usize); 8] = [
+        (1, 1),
+        (3, 5),
+        (4, 16),
+        (5, 17),
+        (7, 33),
+        (9, 64),
+        (13, 100),
+        (17, 288),
+    ];
 
     #[test]
     fn matmul_matches_scalar() {
@@ -227,7 +270,11 @@ mod tests {
                 }
                 let mut batch = vec![0.0; t * d];
                 matmul_q8_batch(&mut batch, &xqt, &xst, &wq, &ws, gs, n);
-                for ((row, xq), xs) in batch.chunks_exact(d).zip(xqt.chunks_exact(n)).zip(xst.chunks_exact(n / gs)) {
+                for ((row, xq), xs) in batch
+                    .chunks_exact(d)
+                    .zip(xqt.chunks_exact(n))
+                    .zip(xst.chunks_exact(n / gs))
+                {
                     let mut one = vec![0.0; d];
                     scalar::matmul_q8(&mut one, xq, xs, &wq, &ws, gs);
                     assert_eq!(row, &one[..], "batch d {d} n {n} gs {gs}");

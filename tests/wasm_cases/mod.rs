@@ -21,12 +21,21 @@ mod fixtures {
 
 /// The embedded file `name`, or `None` (after saying why) when the fixtures are absent.
 fn fixture(name: &str) -> Option<&'static [u8]> {
-    let found = fixtures::FILES.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes);
+    let found = fixtures::FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes);
     if found.is_none() {
         if fixtures::REQUIRED {
-            panic!("fixture {name} missing from {} (LLAMA2_REQUIRE_FIXTURES=1)", fixtures::MODELS_DIR);
+            panic!(
+                "fixture {name} missing from {} (LLAMA2_REQUIRE_FIXTURES=1)",
+                fixtures::MODELS_DIR
+            );
         }
-        console_log!("SKIP: {name} not found in {} (set LLAMA2_MODELS)", fixtures::MODELS_DIR);
+        console_log!(
+            "SKIP: {name} not found in {} (set LLAMA2_MODELS)",
+            fixtures::MODELS_DIR
+        );
     }
     found
 }
@@ -35,9 +44,15 @@ fn fixture(name: &str) -> Option<&'static [u8]> {
 fn golden(json: Option<&str>, what: &str) -> Option<Vec<Case>> {
     let Some(json) = json else {
         if fixtures::REQUIRED {
-            panic!("golden {what} missing beside {} (LLAMA2_REQUIRE_FIXTURES=1)", fixtures::MODELS_DIR);
+            panic!(
+                "golden {what} missing beside {} (LLAMA2_REQUIRE_FIXTURES=1)",
+                fixtures::MODELS_DIR
+            );
         }
-        console_log!("SKIP: golden {what} not found beside {} (set LLAMA2_MODELS)", fixtures::MODELS_DIR);
+        console_log!(
+            "SKIP: golden {what} not found beside {} (set LLAMA2_MODELS)",
+            fixtures::MODELS_DIR
+        );
         return None;
     };
     Some(parse_cases(json).unwrap_or_else(|e| panic!("golden {what}: {e}")))
@@ -67,8 +82,17 @@ fn load(engine: &mut Engine, model: &[u8], name: &str) -> Result<(), JsError> {
 }
 
 /// Runs a generation to its end; returns the text.
-fn generate(engine: &mut Engine, prompt: &str, temperature: f32, topp: f32, seed: u64, steps: u32) -> Result<String, String> {
-    engine.start(prompt, temperature, topp, seed, steps).map_err(message)?;
+fn generate(
+    engine: &mut Engine,
+    prompt: &str,
+    temperature: f32,
+    topp: f32,
+    seed: u64,
+    steps: u32,
+) -> Result<String, String> {
+    engine
+        .start(prompt, temperature, topp, seed, steps)
+        .map_err(message)?;
     let mut text = String::new();
     while let Some(piece) = engine.generate_next().map_err(message)? {
         text.push_str(&piece);
@@ -78,41 +102,67 @@ fn generate(engine: &mut Engine, prompt: &str, temperature: f32, topp: f32, seed
 
 #[wasm_bindgen_test]
 fn every_golden_generate_case_gives_the_same_ids() {
-    let Some(cases) = golden(fixtures::GENERATE_JSON, "generate.json") else { return };
+    let Some(cases) = golden(fixtures::GENERATE_JSON, "generate.json") else {
+        return;
+    };
     let mut failures = Vec::new();
     for case in &cases {
         let Case::Generate(c) = case else { continue };
         let result = engine(&c.checkpoint, &c.tokenizer).and_then(|mut engine| {
-            generate(&mut engine, c.prompt.as_deref().unwrap_or(""), c.temperature, c.topp, c.seed, c.steps as u32)?;
+            generate(
+                &mut engine,
+                c.prompt.as_deref().unwrap_or(""),
+                c.temperature,
+                c.topp,
+                c.seed,
+                c.steps as u32,
+            )?;
             first_difference(&c.ids, &engine.token_ids()).map_or(Ok(()), Err)
         });
         if let Err(problem) = result {
             failures.push(format!("FAIL {}: {problem}", case.name()));
         }
     }
-    console_log!("generate.json: {} passed, {} failed", cases.len() - failures.len(), failures.len());
+    console_log!(
+        "generate.json: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[wasm_bindgen_test]
 fn every_golden_tokenizer_case_gives_the_same_ids() {
-    let Some(cases) = golden(fixtures::TOKENIZER_JSON, "tokenizer.json") else { return };
+    let Some(cases) = golden(fixtures::TOKENIZER_JSON, "tokenizer.json") else {
+        return;
+    };
     let mut failures = Vec::new();
     for case in &cases {
         let Case::Tokenizer(c) = case else { continue };
-        let Some(tokenizer) = fixture(&c.tokenizer) else { return };
+        let Some(tokenizer) = fixture(&c.tokenizer) else {
+            return;
+        };
         let result = encode(tokenizer, c.vocab_size, &c.text, c.bos, c.eos).map_err(message);
-        if let Some(problem) = result.and_then(|ids| first_difference(&c.ids, &ids).map_or(Ok(()), Err)).err() {
+        if let Some(problem) = result
+            .and_then(|ids| first_difference(&c.ids, &ids).map_or(Ok(()), Err))
+            .err()
+        {
             failures.push(format!("FAIL {}: {problem}", case.name()));
         }
     }
-    console_log!("tokenizer.json: {} passed, {} failed", cases.len() - failures.len(), failures.len());
+    console_log!(
+        "tokenizer.json: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[wasm_bindgen_test]
 fn stop_ends_a_generation_and_the_engine_generates_again() {
-    let Ok(mut engine) = engine("aidreams260K.bin", "tok512-aidreams.bin") else { return };
+    let Ok(mut engine) = engine("aidreams260K.bin", "tok512-aidreams.bin") else {
+        return;
+    };
     let full = generate(&mut engine, "Once upon a time", 0.0, 0.9, 1, 0).unwrap();
     let ids = engine.token_ids();
 
@@ -124,15 +174,27 @@ fn stop_ends_a_generation_and_the_engine_generates_again() {
     assert_eq!(engine.generate_next().map_err(message), Ok(None));
     assert_eq!(engine.stop_reason().as_deref(), Some("stopped"));
 
-    assert_eq!(generate(&mut engine, "Once upon a time", 0.0, 0.9, 1, 0).unwrap(), full);
+    assert_eq!(
+        generate(&mut engine, "Once upon a time", 0.0, 0.9, 1, 0).unwrap(),
+        full
+    );
     assert_eq!(engine.token_ids(), ids);
     assert_ne!(engine.stop_reason().as_deref(), Some("stopped"));
 }
 
 #[wasm_bindgen_test]
 fn reloading_a_model_does_not_grow_memory() {
-    let (Some(model), Some(tok)) = (fixture("aidreams260K.bin"), fixture("tok512-aidreams.bin")) else { return };
-    let memory = || wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    let (Some(model), Some(tok)) = (fixture("aidreams260K.bin"), fixture("tok512-aidreams.bin"))
+    else {
+        return;
+    };
+    let memory = || {
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length()
+    };
     let mut engine = Engine::new();
     let mut sizes = Vec::new();
     for _ in 0..5 {
@@ -141,7 +203,10 @@ fn reloading_a_model_does_not_grow_memory() {
         generate(&mut engine, "", 0.0, 0.9, 1, 16).unwrap();
         sizes.push(memory());
     }
-    assert!(sizes.windows(2).skip(1).all(|w| w[0] == w[1]), "memory grew on reload: {sizes:?}");
+    assert!(
+        sizes.windows(2).skip(1).all(|w| w[0] == w[1]),
+        "memory grew on reload: {sizes:?}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -161,12 +226,21 @@ fn bad_inputs_give_messages_and_leave_the_engine_usable() {
     let err = message(engine.load_checkpoint("corrupt.bin").unwrap_err());
     assert!(err.contains("corrupt.bin"), "{err}");
 
-    let (Some(model), Some(tok)) = (fixture("aidreams260K.bin"), fixture("tok512-aidreams.bin")) else { return };
+    let (Some(model), Some(tok)) = (fixture("aidreams260K.bin"), fixture("tok512-aidreams.bin"))
+    else {
+        return;
+    };
     load(&mut engine, model, "aidreams260K.bin").unwrap();
-    let err = message(engine.load_tokenizer(&tok[..tok.len() / 2], "half.bin").unwrap_err());
+    let err = message(
+        engine
+            .load_tokenizer(&tok[..tok.len() / 2], "half.bin")
+            .unwrap_err(),
+    );
     assert!(err.contains("half.bin"), "{err}");
     engine.load_tokenizer(tok, "tok512-aidreams.bin").unwrap(); // the checkpoint stayed loaded
     let err = message(engine.start("x", f32::NAN, 0.9, 1, 10).unwrap_err());
     assert!(err.contains("temperature") || err.contains("NaN"), "{err}");
-    assert!(!generate(&mut engine, "Once", 0.0, 0.9, 1, 20).unwrap().is_empty());
+    assert!(!generate(&mut engine, "Once", 0.0, 0.9, 1, 20)
+        .unwrap()
+        .is_empty());
 }
