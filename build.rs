@@ -75,11 +75,7 @@ fn source(
             .unwrap();
             s.push_str("pub const FILES: &[(&str, &[u8])] = &[\n");
             for path in files {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
+                let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
                 writeln!(s, "    ({name:?}, include_bytes!({path:?})),").unwrap();
             }
             s.push_str("];\n");

@@ -61,11 +61,7 @@ impl Config {
             + 2 * self.dim * self.dim
             + 2 * self.kv_dim() * self.dim
             + 3 * self.dim * self.hidden_dim;
-        let cls = if self.shared_classifier {
-            0
-        } else {
-            self.vocab_size * self.dim
-        };
+        let cls = if self.shared_classifier { 0 } else { self.vocab_size * self.dim };
         self.vocab_size * self.dim + self.n_layers * per_layer + self.dim + cls
     }
 
@@ -163,11 +159,7 @@ pub struct MatrixRef {
 #[derive(Clone, Copy)]
 pub enum Matrix<'a> {
     F32(&'a [f32]),
-    Q8 {
-        q: &'a [i8],
-        s: &'a [f32],
-        group_size: usize,
-    },
+    Q8 { q: &'a [i8], s: &'a [f32], group_size: usize },
 }
 
 /// Positions of every tensor of the model in the buffer.
@@ -236,13 +228,7 @@ impl Checkpoint {
                 ),
             ));
         }
-        Ok(Checkpoint {
-            name: name.to_string(),
-            config,
-            format,
-            layout,
-            buffer,
-        })
+        Ok(Checkpoint { name: name.to_string(), config, format, layout, buffer })
     }
 
     pub fn config(&self) -> &Config {
@@ -296,11 +282,7 @@ impl Checkpoint {
             Weight::Classifier => self.layout.wcls,
             Weight::TokenEmbedding => self.layout.token_embedding,
         };
-        let layer = if matches!(w, Weight::Classifier | Weight::TokenEmbedding) {
-            0
-        } else {
-            l
-        };
+        let layer = if matches!(w, Weight::Classifier | Weight::TokenEmbedding) { 0 } else { l };
         self.view(m, layer)
     }
 
@@ -357,10 +339,7 @@ fn read_header(bytes: &[u8], name: &str) -> Result<(Config, Format, usize)> {
     if bytes.len() < V0_HEADER_BYTES {
         return Err(Error::checkpoint(
             name,
-            format!(
-                "truncated: {} bytes is smaller than any checkpoint header",
-                bytes.len()
-            ),
+            format!("truncated: {} bytes is smaller than any checkpoint header", bytes.len()),
         ));
     }
     let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
@@ -411,24 +390,8 @@ fn read_header(bytes: &[u8], name: &str) -> Result<(Config, Format, usize)> {
 
 /// Checks the 7 header ints (vocab already made positive) and builds the Config.
 pub(crate) fn check_config(f: &[i32], shared_classifier: bool, name: &str) -> Result<Config> {
-    let names = [
-        "dim",
-        "hidden_dim",
-        "n_layers",
-        "n_heads",
-        "n_kv_heads",
-        "vocab_size",
-        "seq_len",
-    ];
-    let limits = [
-        MAX_DIM,
-        MAX_DIM * 8,
-        MAX_LAYERS,
-        MAX_DIM,
-        MAX_DIM,
-        MAX_VOCAB,
-        MAX_SEQ_LEN,
-    ];
+    let names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
+    let limits = [MAX_DIM, MAX_DIM * 8, MAX_LAYERS, MAX_DIM, MAX_DIM, MAX_VOCAB, MAX_SEQ_LEN];
     for ((&value, field), limit) in f.iter().zip(names).zip(limits) {
         if value <= 0 || value as usize > limit {
             return Err(Error::checkpoint(
@@ -457,10 +420,7 @@ pub(crate) fn check_config(f: &[i32], shared_classifier: bool, name: &str) -> Re
     if !(dim / n_heads).is_multiple_of(2) {
         return Err(Error::checkpoint(
             name,
-            format!(
-                "head size {} (dim / n_heads) is odd: RoPE rotates pairs",
-                dim / n_heads
-            ),
+            format!("head size {} (dim / n_heads) is odd: RoPE rotates pairs", dim / n_heads),
         ));
     }
     Ok(Config {
@@ -512,10 +472,7 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
     // Reserves `len` f32s at the cursor.
     let f32s = |at: &mut usize, len: usize| -> Result<F32Ref> {
         let r = F32Ref { offset: *at, len };
-        *at = len
-            .checked_mul(4)
-            .and_then(|b| at.checked_add(b))
-            .ok_or_else(too_big)?;
+        *at = len.checked_mul(4).and_then(|b| at.checked_add(b)).ok_or_else(too_big)?;
         Ok(r)
     };
     // Reserves `layers` matrices of rows x cols at the cursor, fp32 or Q8_0.
@@ -535,17 +492,8 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
                 ),
             ));
         }
-        let m = MatrixRef {
-            rows,
-            cols,
-            offset: *at,
-            stride,
-            group_size,
-        };
-        *at = stride
-            .checked_mul(layers)
-            .and_then(|b| at.checked_add(b))
-            .ok_or_else(too_big)?;
+        let m = MatrixRef { rows, cols, offset: *at, stride, group_size };
+        *at = stride.checked_mul(layers).and_then(|b| at.checked_add(b)).ok_or_else(too_big)?;
         Ok(m)
     };
 
@@ -564,10 +512,7 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
             let w3 = matrices(&mut at, l, hidden, dim)?;
             let rms_final = f32s(&mut at, dim)?;
             // The old RoPE table (freq_cis_real and freq_cis_imag), unused.
-            f32s(
-                &mut at,
-                c.seq_len.checked_mul(c.head_size()).ok_or_else(too_big)?,
-            )?;
+            f32s(&mut at, c.seq_len.checked_mul(c.head_size()).ok_or_else(too_big)?)?;
             let wcls = if c.shared_classifier {
                 token_embedding
             } else {

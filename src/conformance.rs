@@ -88,22 +88,15 @@ pub fn parse_cases(json: &str) -> std::result::Result<Vec<Case>, String> {
 }
 
 fn parse_case(v: &Value) -> std::result::Result<Case, String> {
-    let str_field = |k: &str| {
-        v[k].as_str()
-            .map(str::to_string)
-            .ok_or(format!("missing string '{k}'"))
-    };
+    let str_field =
+        |k: &str| v[k].as_str().map(str::to_string).ok_or(format!("missing string '{k}'"));
     let num = |k: &str| v[k].as_f64().ok_or(format!("missing number '{k}'"));
     let bool_field = |k: &str| v[k].as_bool().ok_or(format!("missing boolean '{k}'"));
     let ids = v["ids"]
         .as_array()
         .ok_or("missing 'ids'")?
         .iter()
-        .map(|id| {
-            id.as_u64()
-                .map(|id| id as u32)
-                .ok_or("an id is not a number".to_string())
-        })
+        .map(|id| id.as_u64().map(|id| id as u32).ok_or("an id is not a number".to_string()))
         .collect::<std::result::Result<Vec<u32>, String>>()?;
     if v.get("checkpoint").is_some() {
         Ok(Case::Generate(GenerateCase {
@@ -155,10 +148,7 @@ pub fn run_generate(
     while let Step::Piece(piece) = generator.next()? {
         text.push_str(&piece);
     }
-    Ok(Generated {
-        ids: generator.ids().to_vec(),
-        text,
-    })
+    Ok(Generated { ids: generator.ids().to_vec(), text })
 }
 
 /// Runs a generate case from the raw bytes of its two files.

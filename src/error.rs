@@ -28,25 +28,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn checkpoint(file: &str, problem: impl Into<String>) -> Self {
-        Error::Checkpoint {
-            file: file.to_string(),
-            problem: problem.into(),
-        }
+        Error::Checkpoint { file: file.to_string(), problem: problem.into() }
     }
 
     pub(crate) fn tokenizer(file: &str, problem: impl Into<String>) -> Self {
-        Error::Tokenizer {
-            file: file.to_string(),
-            problem: problem.into(),
-        }
+        Error::Tokenizer { file: file.to_string(), problem: problem.into() }
     }
 
     /// For the native tools: wraps an `std::io::Error` with the file it concerns.
     pub fn io(file: &str, err: &std::io::Error) -> Self {
-        Error::Io {
-            file: file.to_string(),
-            problem: err.to_string(),
-        }
+        Error::Io { file: file.to_string(), problem: err.to_string() }
     }
 }
 

@@ -52,10 +52,7 @@ pub fn config(shape: [i32; 7], shared_classifier: bool, name: &str) -> Result<Co
 pub fn group_size(config: &Config, requested: Option<usize>) -> Result<usize> {
     let mut gs = requested.unwrap_or(DEFAULT_GROUP_SIZE);
     if gs == 0 || gs > i32::MAX as usize {
-        return Err(Error::Options(format!(
-            "group size {gs} must be in 1..={}",
-            i32::MAX
-        )));
+        return Err(Error::Options(format!("group size {gs} must be in 1..={}", i32::MAX)));
     }
     while !config.dim.is_multiple_of(gs) || !config.hidden_dim.is_multiple_of(gs) {
         gs /= 2;
@@ -73,11 +70,7 @@ pub fn write_checkpoint(
     source: &mut dyn Source,
     name: &str,
 ) -> Result<()> {
-    let mut w = Writer {
-        out,
-        name,
-        bytes: Vec::new(),
-    };
+    let mut w = Writer { out, name, bytes: Vec::new() };
     let c = config;
     let l = c.n_layers;
     let layered = |t: fn(usize) -> Tensor| (0..l).map(t);
@@ -91,11 +84,7 @@ pub fn write_checkpoint(
     match format {
         Format::V0 => {
             let sizes = |m: Weight| matrix_shape(c, m);
-            w.f32_tensor(
-                source,
-                Tensor::Matrix(Weight::TokenEmbedding, 0),
-                c.vocab_size * c.dim,
-            )?;
+            w.f32_tensor(source, Tensor::Matrix(Weight::TokenEmbedding, 0), c.vocab_size * c.dim)?;
             for t in layered(Tensor::RmsAtt) {
                 w.f32_tensor(source, t, c.dim)?;
             }
@@ -116,11 +105,7 @@ pub fn write_checkpoint(
             // The old RoPE table (freq_cis_real, freq_cis_imag): no reader uses it.
             w.zeros(4 * c.seq_len * c.head_size())?;
             if !c.shared_classifier {
-                w.f32_tensor(
-                    source,
-                    Tensor::Matrix(Weight::Classifier, 0),
-                    c.vocab_size * c.dim,
-                )?;
+                w.f32_tensor(source, Tensor::Matrix(Weight::Classifier, 0), c.vocab_size * c.dim)?;
             }
         }
         Format::V1 => {
@@ -142,12 +127,7 @@ pub fn write_checkpoint(
             rms(&mut w, source)?;
             let mut q8 = Q8::new(group_size);
             for (m, layer) in matrix_order(c) {
-                w.q8_tensor(
-                    source,
-                    Tensor::Matrix(m, layer),
-                    matrix_shape(c, m),
-                    &mut q8,
-                )?;
+                w.q8_tensor(source, Tensor::Matrix(m, layer), matrix_shape(c, m), &mut q8)?;
             }
         }
     }
@@ -155,26 +135,15 @@ pub fn write_checkpoint(
 }
 
 /// The per-layer matrices, in file order (v0 puts the RMSNorm weights between wo and w1).
-const LAYER_MATRICES: [Weight; 7] = [
-    Weight::Wq,
-    Weight::Wk,
-    Weight::Wv,
-    Weight::Wo,
-    Weight::W1,
-    Weight::W2,
-    Weight::W3,
-];
+const LAYER_MATRICES: [Weight; 7] =
+    [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
 
 /// The weight matrices in the order every format stores them, each layer of each.
 fn matrix_order(c: &Config) -> impl Iterator<Item = (Weight, usize)> {
     let layers = c.n_layers;
     let classifier = (!c.shared_classifier).then_some((Weight::Classifier, 0));
     std::iter::once((Weight::TokenEmbedding, 0))
-        .chain(
-            LAYER_MATRICES
-                .into_iter()
-                .flat_map(move |m| (0..layers).map(move |l| (m, l))),
-        )
+        .chain(LAYER_MATRICES.into_iter().flat_map(move |m| (0..layers).map(move |l| (m, l))))
         .chain(classifier)
 }
 
@@ -198,9 +167,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(self.name, &e))
+        self.out.write_all(bytes).map_err(|e| Error::io(self.name, &e))
     }
 
     /// v0: the 7 ints, vocab_size negative for an unshared classifier. v1/v2: magic,
@@ -250,11 +217,8 @@ impl Writer<'_> {
             got += values.len();
             for chunk in values.chunks(16 * 1024) {
                 self.bytes.clear();
-                self.bytes
-                    .extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
-                self.out
-                    .write_all(&self.bytes)
-                    .map_err(|e| Error::io(self.name, &e))?;
+                self.bytes.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+                self.out.write_all(&self.bytes).map_err(|e| Error::io(self.name, &e))?;
             }
             Ok(())
         })?;
@@ -277,14 +241,10 @@ impl Writer<'_> {
         })?;
         check_len(tensor, len, q8.values(), self.name)?;
         let bytes: &[u8] = bytemuck::cast_slice(&q8.q);
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(self.name, &e))?;
+        self.out.write_all(bytes).map_err(|e| Error::io(self.name, &e))?;
         self.bytes.clear();
         self.bytes.extend(q8.s.iter().flat_map(|v| v.to_le_bytes()));
-        self.out
-            .write_all(&self.bytes)
-            .map_err(|e| Error::io(self.name, &e))
+        self.out.write_all(&self.bytes).map_err(|e| Error::io(self.name, &e))
     }
 }
 
@@ -292,9 +252,7 @@ fn check_len(tensor: Tensor, expected: usize, got: usize, name: &str) -> Result<
     if got == expected {
         return Ok(());
     }
-    Err(Error::State(format!(
-        "writing '{name}': {tensor:?} has {got} values, expected {expected}"
-    )))
+    Err(Error::State(format!("writing '{name}': {tensor:?} has {got} values, expected {expected}")))
 }
 
 /// export.py's `quantize_q80`, fed in chunks: per group of `group_size` values,
@@ -309,12 +267,7 @@ struct Q8 {
 
 impl Q8 {
     fn new(group_size: usize) -> Q8 {
-        Q8 {
-            group_size,
-            group: Vec::with_capacity(group_size),
-            q: Vec::new(),
-            s: Vec::new(),
-        }
+        Q8 { group_size, group: Vec::with_capacity(group_size), q: Vec::new(), s: Vec::new() }
     }
 
     fn clear(&mut self, len: usize) {
@@ -355,8 +308,7 @@ impl Q8 {
         let scale = wmax / 127.0;
         // An all-zero group has scale 0: 0/0 is NaN, which `as i8` (like torch's cast on
         // x86) turns into 0.
-        self.q
-            .extend(group.iter().map(|&w| (w / scale).round_ties_even() as i8));
+        self.q.extend(group.iter().map(|&w| (w / scale).round_ties_even() as i8));
         self.s.push(scale);
     }
 }
@@ -430,8 +382,7 @@ impl Source for Formula {
             let n = left.min(self.chunk.capacity().max(1));
             self.chunk.clear();
             let rng = &mut self.rng;
-            self.chunk
-                .extend((0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * 0.05));
+            self.chunk.extend((0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * 0.05));
             emit(&self.chunk)?;
             left -= n;
         }

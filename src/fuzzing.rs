@@ -105,14 +105,8 @@ pub const TINY: Config = Config {
 /// written by the crate's own exporter (the one `gen-checkpoint` uses).
 pub fn tiny_checkpoint(config: &Config, format: Format, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    export::write_checkpoint(
-        &mut out,
-        config,
-        format,
-        &mut Formula::new(config, seed),
-        "tiny.bin",
-    )
-    .expect("the exporter writes any valid shape");
+    export::write_checkpoint(&mut out, config, format, &mut Formula::new(config, seed), "tiny.bin")
+        .expect("the exporter writes any valid shape");
     out
 }
 
@@ -139,11 +133,7 @@ pub fn synthetic_tokenizer(vocab_size: usize) -> Vec<u8> {
     let mut out = 16i32.to_le_bytes().to_vec();
     for id in 0..vocab_size {
         let p = piece(id);
-        let score = if id < 259 {
-            0.0
-        } else {
-            p.len() as f32 - id as f32 * 1e-3
-        };
+        let score = if id < 259 { 0.0 } else { p.len() as f32 - id as f32 * 1e-3 };
         out.extend(score.to_le_bytes());
         out.extend((p.len() as i32).to_le_bytes());
         out.extend(p);
@@ -182,22 +172,10 @@ fn run_checkpoint(bytes: &[u8]) {
     };
     // Top-p sampling on whatever logits the weights give (NaN, inf, ...), then greedy.
     for options in [
-        Options {
-            temperature: 1.0,
-            topp: 0.9,
-            seed: 42,
-            steps: 4,
-        },
-        Options {
-            temperature: 0.0,
-            topp: 0.9,
-            seed: 42,
-            steps: 3,
-        },
+        Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 4 },
+        Options { temperature: 0.0, topp: 0.9, seed: 42, steps: 3 },
     ] {
-        generator
-            .start("", &options)
-            .expect("an empty prompt always fits");
+        generator.start("", &options).expect("an empty prompt always fits");
         drain(&mut generator, vocab, 8);
     }
 }
@@ -211,10 +189,7 @@ fn drain(generator: &mut Generator, vocab: usize, n: usize) {
         }
     }
     if let Some(bad) = generator.ids().iter().find(|&&id| id as usize >= vocab) {
-        panic!(
-            "id {bad} out of the vocabulary ({vocab}) in {:?}",
-            generator.ids()
-        );
+        panic!("id {bad} out of the vocabulary ({vocab}) in {:?}", generator.ids());
     }
 }
 
@@ -240,12 +215,7 @@ pub fn checkpoint_mutated(data: &[u8]) {
         2 => Format::V2 { group_size: 4 },
         _ => Format::V2 { group_size: 8 },
     };
-    let config = Config {
-        vocab_size: 40,
-        seq_len: 8,
-        shared_classifier: choice & 4 == 0,
-        ..TINY
-    };
+    let config = Config { vocab_size: 40, seq_len: 8, shared_classifier: choice & 4 == 0, ..TINY };
     let mut file = tiny_checkpoint(&config, format, 7);
     let fields = header_fields(format);
     for _ in 0..input.u8() % 8 {
@@ -318,10 +288,7 @@ pub fn tokenizer(data: &[u8]) {
         panic!("encode gave id {bad} for a {vocab}-token vocabulary: {ids:?}");
     }
     // (No such check for BOS: like run.c, the merges may join `<s>` with what follows.)
-    assert!(
-        !eos || ids.last() == Some(&EOS),
-        "EOS asked for but missing: {ids:?}"
-    );
+    assert!(!eos || ids.last() == Some(&EOS), "EOS asked for but missing: {ids:?}");
     let mut stream = Utf8Stream::new();
     let mut prev = BOS;
     for &id in &ids {
@@ -371,24 +338,13 @@ pub fn generator(data: &[u8]) {
             }
         }
     }
-    let greedy = Options {
-        temperature: 0.0,
-        topp: 0.9,
-        seed: 1,
-        steps: 8,
-    };
+    let greedy = Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 8 };
     let mut fresh = tiny_generator(format);
     for engine in [&mut g, &mut fresh] {
-        engine
-            .start("the", &greedy)
-            .expect("a short prompt always starts");
+        engine.start("the", &greedy).expect("a short prompt always starts");
         drain(engine, vocab, 16);
     }
-    assert_eq!(
-        g.ids(),
-        fresh.ids(),
-        "greedy ids differ from a fresh engine after the calls"
-    );
+    assert_eq!(g.ids(), fresh.ids(), "greedy ids differ from a fresh engine after the calls");
 }
 
 /// Options from the input: any float for temperature and top-p, any seed and step count.

@@ -25,12 +25,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            temperature: 1.0,
-            topp: 0.9,
-            seed: 0,
-            steps: 256,
-        }
+        Options { temperature: 1.0, topp: 0.9, seed: 0, steps: 256 }
     }
 }
 
@@ -189,9 +184,7 @@ impl Generator {
     /// Continues a chat after the assistant's turn ended (`StopReason::Eos`).
     pub fn chat_turn(&mut self, user: &str) -> Result<()> {
         if self.phase != Phase::AwaitingUser {
-            return Err(Error::State(
-                "chat_turn: no chat is waiting for the user".into(),
-            ));
+            return Err(Error::State("chat_turn: no chat is waiting for the user".into()));
         }
         let rendered = format!("[INST] {user} [/INST]");
         self.prompt = self.encode_turn(rendered.as_bytes(), self.pos)?;
@@ -287,12 +280,7 @@ impl Generator {
 
     /// Checks the options and resets everything for a new generation.
     fn reset(&mut self, options: &Options) -> Result<()> {
-        let Options {
-            mut temperature,
-            mut topp,
-            seed,
-            steps,
-        } = *options;
+        let Options { mut temperature, mut topp, seed, steps } = *options;
         if temperature.is_nan() {
             return Err(Error::Options("temperature is NaN".into()));
         }
@@ -307,11 +295,7 @@ impl Generator {
             topp = 0.9;
         }
         let seq_len = self.config().seq_len;
-        self.steps = if steps == 0 || steps > seq_len {
-            seq_len
-        } else {
-            steps
-        };
+        self.steps = if steps == 0 || steps > seq_len { seq_len } else { steps };
         self.sampler = Sampler::new(temperature, topp, seed);
         self.pos = 0;
         self.fed = 0;

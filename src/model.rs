@@ -152,11 +152,7 @@ impl Transformer {
             }
             other => other,
         })?;
-        Ok(Transformer {
-            checkpoint,
-            state,
-            batch: Batch::default(),
-        })
+        Ok(Transformer { checkpoint, state, batch: Batch::default() })
     }
 
     pub fn config(&self) -> &Config {
@@ -192,13 +188,7 @@ impl Transformer {
             kernels::rmsnorm(&mut s.xb, &s.x, w.rms_att(l));
             let loff = l * c.seq_len * kv_dim;
             let kv_at = loff + pos * kv_dim..loff + (pos + 1) * kv_dim;
-            matmul(
-                &mut s.q,
-                &s.xb,
-                w.matrix(Weight::Wq, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
+            matmul(&mut s.q, &s.xb, w.matrix(Weight::Wq, l), &mut s.xq, &mut s.xs);
             matmul(
                 &mut s.key_cache[kv_at.clone()],
                 &s.xb,
@@ -226,50 +216,20 @@ impl Transformer {
                 pos,
                 &c,
             );
-            matmul(
-                &mut s.xb2,
-                &s.xb,
-                w.matrix(Weight::Wo, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
+            matmul(&mut s.xb2, &s.xb, w.matrix(Weight::Wo, l), &mut s.xq, &mut s.xs);
             add(&mut s.x, &s.xb2);
 
             // FFN: w2(silu(w1(x)) * w3(x)).
             kernels::rmsnorm(&mut s.xb, &s.x, w.rms_ffn(l));
-            matmul(
-                &mut s.hb,
-                &s.xb,
-                w.matrix(Weight::W1, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
-            matmul(
-                &mut s.hb2,
-                &s.xb,
-                w.matrix(Weight::W3, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
+            matmul(&mut s.hb, &s.xb, w.matrix(Weight::W1, l), &mut s.xq, &mut s.xs);
+            matmul(&mut s.hb2, &s.xb, w.matrix(Weight::W3, l), &mut s.xq, &mut s.xs);
             swiglu(&mut s.hb, &s.hb2);
-            matmul(
-                &mut s.xb,
-                &s.hb,
-                w.matrix(Weight::W2, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
+            matmul(&mut s.xb, &s.hb, w.matrix(Weight::W2, l), &mut s.xq, &mut s.xs);
             add(&mut s.x, &s.xb);
         }
 
         kernels::rmsnorm(&mut s.xb, &s.x, w.rms_final());
-        matmul(
-            &mut s.logits,
-            &s.xb,
-            w.matrix(Weight::Classifier, 0),
-            &mut s.xq,
-            &mut s.xs,
-        );
+        matmul(&mut s.logits, &s.xb, w.matrix(Weight::Classifier, 0), &mut s.xq, &mut s.xs);
         &mut s.logits
     }
 
@@ -324,12 +284,8 @@ impl Transformer {
         let (s, b) = (&mut self.state, &mut self.batch);
         let (dim, hidden, kv_dim, head_size) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
         let n = tokens.len();
-        let (x, xb, xb2, q) = (
-            &mut b.x[..n * dim],
-            &mut b.xb[..n * dim],
-            &mut b.xb2[..n * dim],
-            &mut b.q[..n * dim],
-        );
+        let (x, xb, xb2, q) =
+            (&mut b.x[..n * dim], &mut b.xb[..n * dim], &mut b.xb2[..n * dim], &mut b.q[..n * dim]);
         let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
         let (xq, xs) = (&mut b.xq, &mut b.xs);
 
@@ -343,14 +299,7 @@ impl Transformer {
             let loff = l * c.seq_len * kv_dim;
             let kv_at = loff + pos * kv_dim..loff + (pos + n) * kv_dim;
             matmul_batch(q, xb, dim, w.matrix(Weight::Wq, l), xq, xs);
-            matmul_batch(
-                &mut s.key_cache[kv_at.clone()],
-                xb,
-                dim,
-                w.matrix(Weight::Wk, l),
-                xq,
-                xs,
-            );
+            matmul_batch(&mut s.key_cache[kv_at.clone()], xb, dim, w.matrix(Weight::Wk, l), xq, xs);
             matmul_batch(
                 &mut s.value_cache[kv_at.clone()],
                 xb,
@@ -366,11 +315,7 @@ impl Transformer {
 
             let layer = loff..loff + c.seq_len * kv_dim;
             let (keys, values) = (&s.key_cache[layer.clone()], &s.value_cache[layer]);
-            for (t, (xb, q)) in xb
-                .chunks_exact_mut(dim)
-                .zip(q.chunks_exact(dim))
-                .enumerate()
-            {
+            for (t, (xb, q)) in xb.chunks_exact_mut(dim).zip(q.chunks_exact(dim)).enumerate() {
                 attention(xb, q, keys, values, &mut s.att, pos + t, &c);
             }
             matmul_batch(xb2, xb, dim, w.matrix(Weight::Wo, l), xq, xs);
@@ -487,18 +432,14 @@ mod tests {
     #[test]
     fn prefill_equals_forward_per_token() {
         for format in [Format::V0, Format::V2 { group_size: 16 }] {
-            let tokens: Vec<u32> = (0..PREFILL_BATCH as u32 + 9)
-                .map(|t| (t * 7 + 3) % 40)
-                .collect();
+            let tokens: Vec<u32> =
+                (0..PREFILL_BATCH as u32 + 9).map(|t| (t * 7 + 3) % 40).collect();
             let (mut batched, mut single) = (model(format), model(format));
             batched.prefill(&tokens[..tokens.len() - 1], 0);
             for (pos, &t) in tokens[..tokens.len() - 1].iter().enumerate() {
                 single.forward(t, pos);
             }
-            assert!(
-                batched.state.key_cache == single.state.key_cache,
-                "{format}: keys differ"
-            );
+            assert!(batched.state.key_cache == single.state.key_cache, "{format}: keys differ");
             assert!(
                 batched.state.value_cache == single.state.value_cache,
                 "{format}: values differ"

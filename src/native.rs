@@ -18,8 +18,7 @@ pub fn read_buffer(path: &Path) -> Result<WeightBuffer> {
     let len =
         usize::try_from(len).map_err(|_| Error::OutOfMemory(format!("'{name}' is {len} bytes")))?;
     let mut buffer = WeightBuffer::new(len)?;
-    file.read_exact(buffer.as_bytes_mut())
-        .map_err(|e| Error::io(&name, &e))?;
+    file.read_exact(buffer.as_bytes_mut()).map_err(|e| Error::io(&name, &e))?;
     Ok(buffer)
 }
 
@@ -55,10 +54,8 @@ pub fn write_checkpoint_file(
 
 /// The file name alone, as errors show it.
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The `main` of every command-line tool: parses the arguments (a problem prints it and the

@@ -40,12 +40,7 @@ pub struct Sampler {
 impl Sampler {
     /// `temperature` must be >= 0 and `topp` finite; the generator checks and clamps them.
     pub fn new(temperature: f32, topp: f32, seed: u64) -> Sampler {
-        Sampler {
-            temperature,
-            topp,
-            rng: Rng::new(seed),
-            candidates: Vec::new(),
-        }
+        Sampler { temperature, topp, rng: Rng::new(seed), candidates: Vec::new() }
     }
 
     /// Picks the next token. Overwrites `logits` with probabilities when sampling.
@@ -96,11 +91,7 @@ fn sample_topp(probs: &[f32], topp: f32, coin: f32, candidates: &mut Vec<(f32, u
     let cutoff = (1.0f32 - topp) / (probs.len() - 1) as f32;
     candidates.clear();
     candidates.extend(
-        probs
-            .iter()
-            .enumerate()
-            .filter(|(_, &p)| p >= cutoff)
-            .map(|(i, &p)| (p, i as u32)),
+        probs.iter().enumerate().filter(|(_, &p)| p >= cutoff).map(|(i, &p)| (p, i as u32)),
     );
     if candidates.is_empty() {
         // Nothing reaches the cutoff (a tiny top-p on a flat distribution, or NaN logits):

@@ -72,10 +72,7 @@ impl Tokenizer {
                 ));
             };
             if score.is_nan() {
-                return Err(Error::tokenizer(
-                    name,
-                    format!("token {id} has a NaN score"),
-                ));
+                return Err(Error::tokenizer(name, format!("token {id} has a NaN score")));
             }
             vocab.push(piece.to_vec());
             scores.push(score);
@@ -250,9 +247,7 @@ struct Candidate {
 
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.left.cmp(&self.left))
+        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
     }
 }
 
@@ -273,11 +268,7 @@ impl Eq for Candidate {}
 /// `<0xHH>` -> 0xHH (one or two hex digits, as run.c's `sscanf("<0x%02hhX>")`).
 fn byte_token(piece: &[u8]) -> Option<u8> {
     let digits = piece.strip_prefix(b"<0x")?;
-    let n = digits
-        .iter()
-        .take(2)
-        .take_while(|b| b.is_ascii_hexdigit())
-        .count();
+    let n = digits.iter().take(2).take_while(|b| b.is_ascii_hexdigit()).count();
     if n == 0 {
         return None;
     }
@@ -310,13 +301,11 @@ impl<'a> Reader<'a> {
     }
 
     fn i32(&mut self) -> Option<i32> {
-        self.take(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn f32(&mut self) -> Option<f32> {
-        self.take(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
@@ -416,10 +405,7 @@ mod merge_oracle {
             .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models").into());
         let Ok(bytes) = std::fs::read(format!("{dir}/tokenizer.bin")) else {
             eprintln!("skipping: tokenizer.bin not found in {dir}");
-            assert!(
-                std::env::var("LLAMA2_REQUIRE_FIXTURES").is_err(),
-                "tokenizer.bin missing"
-            );
+            assert!(std::env::var("LLAMA2_REQUIRE_FIXTURES").is_err(), "tokenizer.bin missing");
             return;
         };
         let t = Tokenizer::from_bytes(&bytes, 32000, "tokenizer.bin").unwrap();
@@ -427,9 +413,8 @@ mod merge_oracle {
         let mut rng = crate::sampler::Rng::new(5);
         for _ in 0..300 {
             let len = rng.next_u32() as usize % 60;
-            let text: String = (0..len)
-                .map(|_| alphabet[rng.next_u32() as usize % alphabet.len()])
-                .collect();
+            let text: String =
+                (0..len).map(|_| alphabet[rng.next_u32() as usize % alphabet.len()]).collect();
             let fast = t.encode(text.as_bytes(), true, false).unwrap();
             // The same pre-merge tokens, merged by rescanning.
             let mut slow = vec![BOS];
@@ -464,16 +449,8 @@ mod tests {
     #[test]
     fn multi_byte_characters_split_across_pieces_are_joined() {
         // é (2 bytes), ✓ (3 bytes) and 😀 (4 bytes), one byte token at a time.
-        let (out, end) = stream(&[
-            b"\xC3",
-            b"\xA9",
-            b"\xE2",
-            b"\x9C",
-            b"\x93",
-            b"\xF0\x9F",
-            b"\x98",
-            b"\x80",
-        ]);
+        let (out, end) =
+            stream(&[b"\xC3", b"\xA9", b"\xE2", b"\x9C", b"\x93", b"\xF0\x9F", b"\x98", b"\x80"]);
         assert_eq!(out, ["", "é", "", "", "✓", "", "", "😀"]);
         assert_eq!(end, "");
         // A piece that ends one character and starts the next.
@@ -485,16 +462,7 @@ mod tests {
     #[test]
     fn invalid_bytes_become_replacement_characters() {
         let (out, end) = stream(&[b"\xFF", b"x\xC3(y", b"\x80", b"\xED\xA0\x80", b"ok"]);
-        assert_eq!(
-            out,
-            [
-                "\u{FFFD}",
-                "x\u{FFFD}(y",
-                "\u{FFFD}",
-                "\u{FFFD}\u{FFFD}\u{FFFD}",
-                "ok"
-            ]
-        );
+        assert_eq!(out, ["\u{FFFD}", "x\u{FFFD}(y", "\u{FFFD}", "\u{FFFD}\u{FFFD}\u{FFFD}", "ok"]);
         assert_eq!(end, "");
         // A held-back lead byte followed by something that cannot continue it.
         let (out, _) = stream(&[b"\xE2", b"a"]);
@@ -513,9 +481,8 @@ mod tests {
 
     #[test]
     fn one_byte_control_pieces_are_dropped_like_run_c() {
-        let (out, _) = stream(&[
-            b"\x07", b"\x00", b"\x7F", b"\x1B", b"\n", b"\t", b"\r", b" ", b"~",
-        ]);
+        let (out, _) =
+            stream(&[b"\x07", b"\x00", b"\x7F", b"\x1B", b"\n", b"\t", b"\r", b" ", b"~"]);
         assert_eq!(out, ["", "", "", "", "\n", "\t", "\r", " ", "~"]);
         // Only one-byte pieces are filtered, as run.c's safe_printf does.
         assert_eq!(Utf8Stream::new().push(b"a\x07"), "a\x07");

@@ -53,10 +53,7 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
         console_error_panic_hook::set_once();
-        Engine {
-            slot: Slot::Empty,
-            stop_reason: None,
-        }
+        Engine { slot: Slot::Empty, stop_reason: None }
     }
 
     /// Frees the loaded model (if any), then reserves `size` zeroed bytes for a checkpoint file.
@@ -66,9 +63,7 @@ impl Engine {
         self.slot = Slot::Empty; // free first: the allocator then reuses the old block
         self.stop_reason = None;
         if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
-            return Err(JsError::new(&format!(
-                "checkpoint size {size} is not a byte count"
-            )));
+            return Err(JsError::new(&format!("checkpoint size {size} is not a byte count")));
         }
         if size > u32::MAX as f64 {
             return Err(JsError::new(&format!(
@@ -145,12 +140,7 @@ impl Engine {
         seed: u64,
         steps: u32,
     ) -> Result<(), JsError> {
-        let options = Options {
-            temperature,
-            topp,
-            seed,
-            steps: steps as usize,
-        };
+        let options = Options { temperature, topp, seed, steps: steps as usize };
         self.stop_reason = None;
         self.generator()?.start(prompt, &options)?;
         Ok(())
@@ -240,18 +230,14 @@ impl Engine {
     fn filling(&mut self) -> Result<&mut WeightBuffer, JsError> {
         match &mut self.slot {
             Slot::Filling(buffer) => Ok(buffer),
-            _ => Err(JsError::new(
-                "no checkpoint buffer: call alloc_checkpoint first",
-            )),
+            _ => Err(JsError::new("no checkpoint buffer: call alloc_checkpoint first")),
         }
     }
 
     fn generator(&mut self) -> Result<&mut Generator, JsError> {
         match &mut self.slot {
             Slot::Ready(generator) => Ok(generator),
-            _ => Err(JsError::new(
-                "no model loaded: load a checkpoint and its tokenizer first",
-            )),
+            _ => Err(JsError::new("no model loaded: load a checkpoint and its tokenizer first")),
         }
     }
 }

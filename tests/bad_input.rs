@@ -50,11 +50,8 @@ fn apply(mut bytes: Vec<u8>, ops: &[Value]) -> Vec<u8> {
     for op in ops {
         let op = op.as_array().expect("an op is an array");
         let name = op[0].as_str().expect("op name");
-        let int = |i: usize| {
-            op[i]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{name}: integer argument {i}"))
-        };
+        let int =
+            |i: usize| op[i].as_i64().unwrap_or_else(|| panic!("{name}: integer argument {i}"));
         bytes = match name {
             "truncate" => corrupt(&bytes, Corruption::Truncate(int(1) as usize)),
             "truncate_end" => corrupt(&bytes, Corruption::Truncate(bytes.len() - int(1) as usize)),
@@ -84,10 +81,7 @@ fn apply(mut bytes: Vec<u8>, ops: &[Value]) -> Vec<u8> {
 fn file_for(row: &Value, what: &str, default: &str, dir: &Path) -> Option<PathBuf> {
     let id = row["id"].as_str().unwrap();
     let spec = field(row, what, default);
-    let ops = row[format!("{what}_ops")]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let ops = row[format!("{what}_ops")].as_array().cloned().unwrap_or_default();
     if ops.is_empty() && !spec.starts_with("gen:") {
         return common::fixture(spec);
     }
@@ -122,10 +116,7 @@ fn options(value: &Value) -> Options {
 
 fn prompt(row: &Value) -> String {
     match row["prompt_repeat"].as_array() {
-        Some(r) => r[0]
-            .as_str()
-            .unwrap()
-            .repeat(r[1].as_u64().unwrap() as usize),
+        Some(r) => r[0].as_str().unwrap().repeat(r[1].as_u64().unwrap() as usize),
         None => field(row, "prompt", "Once upon a time").to_string(),
     }
 }
@@ -163,43 +154,25 @@ fn golden_ids() -> Option<Vec<u32>> {
             && c["temperature"] == 0.0
             && c["steps"] == 256
     })?;
-    Some(
-        case["ids"]
-            .as_array()?
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect(),
-    )
+    Some(case["ids"].as_array()?.iter().map(|v| v.as_u64().unwrap() as u32).collect())
 }
 
 /// A row through the `llama2` command line: it must fail with the expected message on stderr.
 fn run_cli(row: &Value, cli: &[Value], dir: &Path) {
-    let args: Vec<String> = cli
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let (Some(checkpoint), Some(tokenizer)) = (
-        common::fixture("aidreams260K.bin"),
-        common::fixture("tok512-aidreams.bin"),
-    ) else {
+    let args: Vec<String> = cli.iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let (Some(checkpoint), Some(tokenizer)) =
+        (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin"))
+    else {
         return;
     };
     let mut command = Command::new(LLAMA2);
     if args[0].starts_with('-') {
-        command
-            .arg(&checkpoint)
-            .arg("-z")
-            .arg(&tokenizer)
-            .args(&args);
+        command.arg(&checkpoint).arg("-z").arg(&tokenizer).args(&args);
     } else {
         command.arg(dir.join(&args[0])).arg("-z").arg(&tokenizer);
     }
     let output = command.output().expect("run llama2");
-    assert!(
-        !output.status.success(),
-        "{}: llama2 {args:?} succeeded",
-        row["id"]
-    );
+    assert!(!output.status.success(), "{}: llama2 {args:?} succeeded", row["id"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     check_message(row, stderr.lines().next().unwrap_or(""), &[]);
 }
@@ -227,22 +200,8 @@ fn every_bad_input_gives_its_message_or_is_clamped() {
             continue;
         };
         let names = [
-            (
-                "checkpoint",
-                checkpoint
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
-            (
-                "tokenizer",
-                tokenizer
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
+            ("checkpoint", checkpoint.file_name().unwrap().to_string_lossy().into_owned()),
+            ("tokenizer", tokenizer.file_name().unwrap().to_string_lossy().into_owned()),
         ];
         let loaded = read_checkpoint(&checkpoint).and_then(|c| {
             let tokenizer = read_tokenizer(&tokenizer, c.config().vocab_size)?;
@@ -271,17 +230,9 @@ fn every_bad_input_gives_its_message_or_is_clamped() {
             if let (Some(golden), "aidreams260K.bin") =
                 (&golden, field(&row, "checkpoint", "aidreams260K.bin"))
             {
-                let options = Options {
-                    temperature: 0.0,
-                    topp: 0.9,
-                    seed: 1,
-                    steps: 256,
-                };
+                let options = Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 256 };
                 let ids = run(&mut generator, "Once upon a time", &options).unwrap();
-                assert_eq!(
-                    &ids, golden,
-                    "{id}: the generator is broken after the error"
-                );
+                assert_eq!(&ids, golden, "{id}: the generator is broken after the error");
             }
         }
     }

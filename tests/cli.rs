@@ -18,11 +18,7 @@ const LLAMA2: &str = env!("CARGO_BIN_EXE_llama2");
 fn llama2(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(LLAMA2)
         .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -69,30 +65,14 @@ fn run_case(case: &GenerateCase, extra: &[&str]) -> Option<Output> {
         case.seed.to_string(),
         case.steps.to_string(),
     );
-    let mut args = vec![
-        s(&checkpoint),
-        "-z",
-        s(&tokenizer),
-        "-t",
-        &t,
-        "-p",
-        &p,
-        "-s",
-        &seed,
-        "-n",
-        &n,
-    ];
+    let mut args =
+        vec![s(&checkpoint), "-z", s(&tokenizer), "-t", &t, "-p", &p, "-s", &seed, "-n", &n];
     if let Some(prompt) = &case.prompt {
         args.extend(["-i", prompt.as_str()]);
     }
     args.extend_from_slice(extra);
     let out = llama2(&args, None);
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        case.checkpoint,
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "{}: {}", case.checkpoint, text(&out.stderr));
     Some(out)
 }
 
@@ -117,12 +97,7 @@ fn ids_equal_the_golden_ids_in_every_format() {
         let Some(out) = run_case(&case, &["--ids"]) else {
             continue;
         };
-        assert_eq!(
-            text(&out.stdout),
-            format!("{}\n", ids_line(&case.ids)),
-            "{}",
-            case.checkpoint
-        );
+        assert_eq!(text(&out.stdout), format!("{}\n", ids_line(&case.ids)), "{}", case.checkpoint);
     }
 }
 
@@ -136,53 +111,27 @@ fn text_equals_the_golden_stdout_and_speed_goes_to_stderr() {
     };
     assert_eq!(text(&out.stdout), format!("{}\n", case.stdout));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("achieved tok/s: "),
-        "no speed line in {stderr:?}"
-    );
+    assert!(stderr.contains("achieved tok/s: "), "no speed line in {stderr:?}");
 }
 
 /// run.c reads the seed with atoi into a u64: -5 is the state 2^64 - 5.
 #[test]
 fn negative_seed_is_accepted_as_run_c_does() {
-    let (Some(model), Some(tok)) = (
-        common::fixture("aidreams260K.bin"),
-        common::fixture("tok512-aidreams.bin"),
-    ) else {
+    let (Some(model), Some(tok)) =
+        (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin"))
+    else {
         return;
     };
-    let out = llama2(
-        &[
-            s(&model),
-            "-z",
-            s(&tok),
-            "-s",
-            "-5",
-            "-t",
-            "1",
-            "-n",
-            "40",
-            "--ids",
-        ],
-        None,
-    );
+    let out = llama2(&[s(&model), "-z", s(&tok), "-s", "-5", "-t", "1", "-n", "40", "--ids"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let checkpoint = read_checkpoint(&model).unwrap();
     let tokenizer = read_tokenizer(&tok, checkpoint.config().vocab_size).unwrap();
     let mut generator = Generator::new(checkpoint, tokenizer).unwrap();
-    let options = Options {
-        temperature: 1.0,
-        topp: 0.9,
-        seed: 5u64.wrapping_neg(),
-        steps: 40,
-    };
+    let options = Options { temperature: 1.0, topp: 0.9, seed: 5u64.wrapping_neg(), steps: 40 };
     generator.start("", &options).unwrap();
     while let Step::Piece(_) = generator.next().unwrap() {}
-    assert_eq!(
-        text(&out.stdout),
-        format!("{}\n", ids_line(generator.ids()))
-    );
+    assert_eq!(text(&out.stdout), format!("{}\n", ids_line(generator.ids())));
 }
 
 fn chat_fixtures() -> Option<(String, String)> {
@@ -197,17 +146,10 @@ fn chat_transcript(model: &str, tok: &str, seed: u64, lines: &[&str]) -> (String
     let checkpoint = read_checkpoint(Path::new(model)).unwrap();
     let tokenizer = read_tokenizer(Path::new(tok), checkpoint.config().vocab_size).unwrap();
     let mut generator = Generator::new(checkpoint, tokenizer).unwrap();
-    let options = Options {
-        temperature: 1.0,
-        topp: 0.9,
-        seed,
-        steps: 0,
-    };
+    let options = Options { temperature: 1.0, topp: 0.9, seed, steps: 0 };
     let mut out = String::from("User: ");
     let mut lines = lines.iter();
-    generator
-        .start_chat("sys", lines.next().unwrap(), &options)
-        .unwrap();
+    generator.start_chat("sys", lines.next().unwrap(), &options).unwrap();
     let mut turns = 0;
     loop {
         out.push_str("Assistant: ");
@@ -233,9 +175,7 @@ fn chat_with_prompt_and_closed_stdin_ends_cleanly() {
         return;
     };
     let out = llama2(
-        &[
-            &model, "-z", &tok, "-m", "chat", "-y", "sys", "-i", "hi", "-s", "1", "-n", "60",
-        ],
+        &[&model, "-z", &tok, "-m", "chat", "-y", "sys", "-i", "hi", "-s", "1", "-n", "60"],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -255,21 +195,14 @@ fn chat_reads_turns_from_stdin() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(
-        stdout.starts_with("Enter system prompt (optional): User: Assistant: "),
-        "{stdout:?}"
-    );
+    assert!(stdout.starts_with("Enter system prompt (optional): User: Assistant: "), "{stdout:?}");
 
     // With -y, two user lines, on a seed where the first reply ends with EOS so that the
     // second line is read: the transcript is exactly the library's.
     let two_turns = |seed: &u64| chat_transcript(&model, &tok, *seed, &["hi", "again"]).1 >= 2;
-    let seed = (1..=30)
-        .find(two_turns)
-        .expect("no seed in 1..=30 gives two assistant turns");
+    let seed = (1..=30).find(two_turns).expect("no seed in 1..=30 gives two assistant turns");
     let s = seed.to_string();
-    let args = [
-        &model, "-z", &tok, "-m", "chat", "-y", "sys", "-s", &s, "-t", "1",
-    ];
+    let args = [&model, "-z", &tok, "-m", "chat", "-y", "sys", "-s", &s, "-t", "1"];
     let out = llama2(&args, Some("hi\nagain\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (expected, _) = chat_transcript(&model, &tok, seed, &["hi", "again"]);
@@ -298,17 +231,8 @@ fn bad_flags_exit_2_with_the_usage() {
     ];
     for args in bad {
         let out = llama2(args, None);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains("Usage:"),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("Usage:"), "{args:?}: {}", text(&out.stderr));
     }
 }
 
@@ -318,16 +242,11 @@ fn bad_files_and_nan_give_clear_errors() {
     let missing = dir.join("missing-model.bin");
     let out = llama2(&[s(&missing)], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("missing-model.bin"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("missing-model.bin"), "{}", text(&out.stderr));
 
-    let (Some(model), Some(tok)) = (
-        common::fixture("gqa-v1.bin"),
-        common::fixture("tokenizer.bin"),
-    ) else {
+    let (Some(model), Some(tok)) =
+        (common::fixture("gqa-v1.bin"), common::fixture("tokenizer.bin"))
+    else {
         return;
     };
     let bytes = std::fs::read(&model).unwrap();
@@ -335,62 +254,32 @@ fn bad_files_and_nan_give_clear_errors() {
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
     let garbage = dir.join("garbage-model.bin");
     std::fs::write(&garbage, b"this is not a checkpoint at all, just some text").unwrap();
-    for (path, name) in [
-        (&truncated, "truncated-model.bin"),
-        (&garbage, "garbage-model.bin"),
-    ] {
+    for (path, name) in [(&truncated, "truncated-model.bin"), (&garbage, "garbage-model.bin")] {
         let out = llama2(&[s(path), "-z", s(&tok)], None);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains(name) && stderr.contains("checkpoint"),
-            "{stderr}"
-        );
+        assert!(stderr.contains(name) && stderr.contains("checkpoint"), "{stderr}");
     }
 
     // A missing or wrong tokenizer names the tokenizer file.
     let no_tok = dir.join("missing-tokenizer.bin");
     let out = llama2(&[s(&model), "-z", s(&no_tok)], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("missing-tokenizer.bin"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("missing-tokenizer.bin"), "{}", text(&out.stderr));
     let short_tok = dir.join("short-tokenizer.bin");
     std::fs::write(&short_tok, &std::fs::read(&tok).unwrap()[..1000]).unwrap();
     let out = llama2(&[s(&model), "-z", s(&short_tok)], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("short-tokenizer.bin"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("short-tokenizer.bin"), "{}", text(&out.stderr));
 
     // NaN is nonsense: refused with a clear message, in both modes.
     for mode in ["generate", "chat"] {
         let out = llama2(
-            &[
-                s(&model),
-                "-z",
-                s(&tok),
-                "-t",
-                "nan",
-                "-m",
-                mode,
-                "-y",
-                "s",
-                "-i",
-                "hi",
-            ],
+            &[s(&model), "-z", s(&tok), "-t", "nan", "-m", mode, "-y", "s", "-i", "hi"],
             None,
         );
         assert_eq!(out.status.code(), Some(1), "{mode}");
-        assert!(
-            text(&out.stderr).contains("NaN"),
-            "{mode}: {}",
-            text(&out.stderr)
-        );
+        assert!(text(&out.stderr).contains("NaN"), "{mode}: {}", text(&out.stderr));
     }
     let out = llama2(&[s(&model), "-z", s(&tok), "-p", "NaN"], None);
     assert_eq!(out.status.code(), Some(1));
@@ -398,20 +287,7 @@ fn bad_files_and_nan_give_clear_errors() {
 
     // run.c clamps what is merely out of range: negative temperature and steps, top-p > 1.
     let out = llama2(
-        &[
-            s(&model),
-            "-z",
-            s(&tok),
-            "-t",
-            "-1",
-            "-p",
-            "7",
-            "-n",
-            "-3",
-            "-s",
-            "1",
-            "--ids",
-        ],
+        &[s(&model), "-z", s(&tok), "-t", "-1", "-p", "7", "-n", "-3", "-s", "1", "--ids"],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

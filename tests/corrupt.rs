@@ -23,11 +23,7 @@ struct Matrix {
 
 impl Matrix {
     fn new() -> Matrix {
-        Matrix {
-            cases: 0,
-            errors: 0,
-            panics: Vec::new(),
-        }
+        Matrix { cases: 0, errors: 0, panics: Vec::new() }
     }
 
     /// `run` gives Ok (valid output) or the error; an error must have a message.
@@ -38,10 +34,7 @@ impl Matrix {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 self.errors += 1;
-                assert!(
-                    !e.to_string().trim().is_empty(),
-                    "{name}: an error without a message"
-                );
+                assert!(!e.to_string().trim().is_empty(), "{name}: an error without a message");
                 if let Error::Checkpoint { file, .. } | Error::Tokenizer { file, .. } = &e {
                     assert!(!file.is_empty(), "{name}: an error that names no file: {e}");
                 }
@@ -82,26 +75,16 @@ fn load_and_generate(
     let checkpoint = Checkpoint::from_buffer(WeightBuffer::from_bytes(checkpoint)?, name)?;
     let tokenizer = Tokenizer::from_bytes(tokenizer, checkpoint.config().vocab_size, tok_name)?;
     let mut generator = Generator::new(checkpoint, tokenizer)?;
-    for (prompt, temperature) in [
-        ("Once upon a time", 0.0),
-        ("", 1.0),
-        ("h\u{e9}llo \u{2713} \u{65e5}", 0.9),
-    ] {
-        let options = Options {
-            temperature,
-            topp: 0.9,
-            seed: 42,
-            steps: 6,
-        };
+    for (prompt, temperature) in
+        [("Once upon a time", 0.0), ("", 1.0), ("h\u{e9}llo \u{2713} \u{65e5}", 0.9)]
+    {
+        let options = Options { temperature, topp: 0.9, seed: 42, steps: 6 };
         generator.start(prompt, &options)?;
         // One piece per position, plus one for a held-back incomplete character at the end.
         let mut pieces = 0;
         while let Step::Piece(_) = generator.next()? {
             pieces += 1;
-            assert!(
-                pieces <= options.steps + 1,
-                "generation did not stop at its step limit"
-            );
+            assert!(pieces <= options.steps + 1, "generation did not stop at its step limit");
         }
     }
     Ok(())
@@ -114,33 +97,15 @@ fn boundaries(bytes: &[u8]) -> Vec<(String, usize)> {
     let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) == 0x616b_3432;
     let version = if magic { i32_at(4) } else { 0 };
     let base = if magic { 8 } else { 0 };
-    let f: Vec<usize> = (0..7)
-        .map(|i| i32_at(base + 4 * i).unsigned_abs() as usize)
-        .collect();
+    let f: Vec<usize> = (0..7).map(|i| i32_at(base + 4 * i).unsigned_abs() as usize).collect();
     let (dim, hidden, layers, heads, kv_heads, vocab, seq_len) =
         (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
-    let shared = if magic {
-        bytes[36] == 1
-    } else {
-        i32_at(20) > 0
-    };
+    let shared = if magic { bytes[36] == 1 } else { i32_at(20) > 0 };
     let kv_dim = dim * kv_heads / heads;
-    let matrices = [
-        ("wq", dim * dim),
-        ("wk", kv_dim * dim),
-        ("wv", kv_dim * dim),
-        ("wo", dim * dim),
-    ];
-    let ffn = [
-        ("w1", hidden * dim),
-        ("w2", dim * hidden),
-        ("w3", hidden * dim),
-    ];
-    let cls = if shared {
-        vec![]
-    } else {
-        vec![("wcls", vocab * dim)]
-    };
+    let matrices =
+        [("wq", dim * dim), ("wk", kv_dim * dim), ("wv", kv_dim * dim), ("wo", dim * dim)];
+    let ffn = [("w1", hidden * dim), ("w2", dim * hidden), ("w3", hidden * dim)];
+    let cls = if shared { vec![] } else { vec![("wcls", vocab * dim)] };
 
     // (name, bytes) in file order.
     let mut tensors: Vec<(String, usize)> = Vec::new();
@@ -161,12 +126,7 @@ fn boundaries(bytes: &[u8]) -> Vec<(String, usize)> {
             tensors.push(f32s("rms_ffn", layers * dim));
             tensors.push(f32s("rms_final", dim));
             tensors.push(f32s("token_embedding", vocab * dim));
-            tensors.extend(
-                matrices
-                    .iter()
-                    .chain(&ffn)
-                    .map(|&(n, len)| f32s(n, layers * len)),
-            );
+            tensors.extend(matrices.iter().chain(&ffn).map(|&(n, len)| f32s(n, layers * len)));
             tensors.extend(cls.iter().map(|&(n, len)| f32s(n, len)));
         }
         _ => {
@@ -198,11 +158,7 @@ fn boundaries(bytes: &[u8]) -> Vec<(String, usize)> {
         }
         at += size;
     }
-    assert_eq!(
-        at,
-        bytes.len(),
-        "the boundaries computed here do not add up to the file size"
-    );
+    assert_eq!(at, bytes.len(), "the boundaries computed here do not add up to the file size");
     out.push(("end".into(), at));
     out
 }
@@ -210,36 +166,24 @@ fn boundaries(bytes: &[u8]) -> Vec<(String, usize)> {
 /// Every corruption of one valid checkpoint.
 fn checkpoint_corruptions(bytes: &[u8]) -> Vec<(String, Corruption)> {
     let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) == 0x616b_3432;
-    let version = if magic {
-        i32::from_le_bytes(bytes[4..8].try_into().unwrap())
-    } else {
-        0
-    };
+    let version = if magic { i32::from_le_bytes(bytes[4..8].try_into().unwrap()) } else { 0 };
     let mut out = Vec::new();
     let mut add = |name: String, c: Corruption| out.push((name, c));
 
     // Truncation inside and at the end of every header field, and at every tensor boundary.
     let header_cuts: Vec<usize> = if magic {
-        vec![
-            0, 1, 3, 4, 8, 12, 16, 20, 24, 28, 32, 36, 37, 39, 41, 128, 255,
-        ]
+        vec![0, 1, 3, 4, 8, 12, 16, 20, 24, 28, 32, 36, 37, 39, 41, 128, 255]
     } else {
         vec![0, 2, 4, 8, 12, 16, 20, 24, 27]
     };
     for n in header_cuts {
-        add(
-            format!("truncated to {n} bytes (header)"),
-            Corruption::Truncate(n),
-        );
+        add(format!("truncated to {n} bytes (header)"), Corruption::Truncate(n));
     }
     for (what, at) in boundaries(bytes) {
         for n in [at.wrapping_sub(1), at, at + 1] {
             if n < bytes.len() {
                 add(
-                    format!(
-                        "truncated to {n} bytes ({what}{})",
-                        if n == at { "" } else { " +-1" }
-                    ),
+                    format!("truncated to {n} bytes ({what}{})", if n == at { "" } else { " +-1" }),
                     Corruption::Truncate(n),
                 );
             }
@@ -251,64 +195,30 @@ fn checkpoint_corruptions(bytes: &[u8]) -> Vec<(String, Corruption)> {
 
     // Every header field set to 0, -1, 1 and huge (and a few more).
     let values = [0, -1, 1, 2, 3, i32::MAX, i32::MIN, 1 << 20, 1 << 16, 65537];
-    let fields = [
-        "dim",
-        "hidden_dim",
-        "n_layers",
-        "n_heads",
-        "n_kv_heads",
-        "vocab_size",
-        "seq_len",
-    ];
+    let fields =
+        ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
     let base = if magic { 8 } else { 0 };
     for (i, field) in fields.iter().enumerate() {
         for v in values {
-            add(
-                format!("{field} = {v}"),
-                Corruption::SetI32(base + 4 * i, v),
-            );
+            add(format!("{field} = {v}"), Corruption::SetI32(base + 4 * i, v));
         }
     }
     if !magic {
         // A v0 file that starts with the magic is read as a v1/v2 header.
-        add(
-            "v0 with the 'ak42' magic".into(),
-            Corruption::SetI32(0, 0x616b_3432),
-        );
+        add("v0 with the 'ak42' magic".into(), Corruption::SetI32(0, 0x616b_3432));
         return out;
     }
     for v in [0, 1, 0x616b_3433, 0x3234_6b61, -1] {
         add(format!("magic = {v:#x}"), Corruption::SetI32(0, v));
     }
-    for v in [
-        0,
-        -1,
-        3,
-        1 << 20,
-        i32::MAX,
-        if version == 1 { 2 } else { 1 },
-    ] {
+    for v in [0, -1, 3, 1 << 20, i32::MAX, if version == 1 { 2 } else { 1 }] {
         add(format!("version = {v}"), Corruption::SetI32(4, v));
     }
     for v in [2, 3, 128, 255, if bytes[36] == 1 { 0 } else { 1 }] {
         add(format!("shared flag = {v}"), Corruption::SetByte(36, v));
     }
     if version == 2 {
-        for v in [
-            0,
-            -1,
-            1,
-            2,
-            3,
-            5,
-            8,
-            16,
-            32,
-            128,
-            1 << 20,
-            i32::MAX,
-            i32::MIN,
-        ] {
+        for v in [0, -1, 1, 2, 3, 5, 8, 16, 32, 128, 1 << 20, i32::MAX, i32::MIN] {
             add(format!("group_size = {v}"), Corruption::SetI32(37, v));
         }
     }
@@ -339,17 +249,11 @@ fn corrupt_checkpoints_never_panic() {
         for (what, c) in checkpoint_corruptions(&bytes) {
             let name = format!("{file}: {what}");
             let corrupted = corrupt(&bytes, c);
-            matrix.case(&name, || {
-                load_and_generate(&corrupted, &name, &tokenizer, tok)
-            });
+            matrix.case(&name, || load_and_generate(&corrupted, &name, &tokenizer, tok));
         }
     }
     if matrix.cases > 0 {
-        assert!(
-            matrix.cases >= 500,
-            "only {} checkpoint cases",
-            matrix.cases
-        );
+        assert!(matrix.cases >= 500, "only {} checkpoint cases", matrix.cases);
     }
     matrix.finish("corrupt checkpoints");
 }
@@ -357,38 +261,16 @@ fn corrupt_checkpoints_never_panic() {
 /// Every corruption of one valid tokenizer: (name, bytes, vocab size to load it with).
 fn tokenizer_corruptions(bytes: &[u8], vocab: usize) -> Vec<(String, Vec<u8>, usize)> {
     let tok = TokFile::parse(bytes);
-    assert_eq!(
-        tok.entries.len(),
-        vocab,
-        "the fixture tokenizer has the model's vocabulary"
-    );
+    assert_eq!(tok.entries.len(), vocab, "the fixture tokenizer has the model's vocabulary");
     let mut out: Vec<(String, Vec<u8>, usize)> = Vec::new();
     let last = vocab - 1;
 
     // Truncations: in the header, at entry boundaries and inside entries, near the end.
-    let mut cuts = vec![
-        0,
-        1,
-        3,
-        4,
-        5,
-        8,
-        11,
-        12,
-        bytes.len() - 1,
-        bytes.len() - 4,
-        bytes.len() / 2,
-    ];
+    let mut cuts =
+        vec![0, 1, 3, 4, 5, 8, 11, 12, bytes.len() - 1, bytes.len() - 4, bytes.len() / 2];
     for i in [0, 1, 2, 3, 100, 258, 259, 300, last] {
         let len_at = tok.len_offset(i);
-        cuts.extend([
-            len_at - 4,
-            len_at - 2,
-            len_at,
-            len_at + 2,
-            len_at + 4,
-            len_at + 5,
-        ]);
+        cuts.extend([len_at - 4, len_at - 2, len_at, len_at + 2, len_at + 4, len_at + 5]);
     }
     cuts.extend((1..40).map(|k| k * bytes.len() / 40));
     for n in cuts {
@@ -401,23 +283,12 @@ fn tokenizer_corruptions(bytes: &[u8], vocab: usize) -> Vec<(String, Vec<u8>, us
         }
     }
     for n in [1, 4, 8, 9, 100] {
-        out.push((
-            format!("{n} extra bytes"),
-            corrupt(bytes, Corruption::Append(n)),
-            vocab,
-        ));
+        out.push((format!("{n} extra bytes"), corrupt(bytes, Corruption::Append(n)), vocab));
     }
 
     // Bad lengths in the entries.
     for i in [0, 1, 2, 3, 259, 300, last] {
-        for v in [
-            -1,
-            i32::MIN,
-            0x7FFF_FFFF,
-            1 << 20,
-            tok.max_token_length + 1,
-            1000,
-        ] {
+        for v in [-1, i32::MIN, 0x7FFF_FFFF, 1 << 20, tok.max_token_length + 1, 1000] {
             let at = tok.len_offset(i);
             out.push((
                 format!("token {i} length = {v}"),
@@ -435,17 +306,7 @@ fn tokenizer_corruptions(bytes: &[u8], vocab: usize) -> Vec<(String, Vec<u8>, us
         ));
     }
     // The wrong vocabulary size for the file.
-    for v in [
-        0,
-        1,
-        3,
-        259,
-        vocab - 1,
-        vocab + 1,
-        2 * vocab,
-        1 << 20,
-        usize::MAX / 2,
-    ] {
+    for v in [0, 1, 3, 259, vocab - 1, vocab + 1, 2 * vocab, 1 << 20, usize::MAX / 2] {
         out.push((format!("loaded with vocab_size {v}"), bytes.to_vec(), v));
     }
     // Odd but well-formed entries: NaN and infinite scores, empty, invalid UTF-8 and
@@ -484,11 +345,8 @@ fn tokenizer_corruptions(bytes: &[u8], vocab: usize) -> Vec<(String, Vec<u8>, us
         }
     });
     edit("malformed byte tokens", &|t| {
-        for (i, piece) in [
-            "<0x", "<0xZZ>", "<0x1", "<0x>", "<0xFFFF>", "<0x00>", "<0x0A",
-        ]
-        .iter()
-        .enumerate()
+        for (i, piece) in
+            ["<0x", "<0xZZ>", "<0x1", "<0x>", "<0xFFFF>", "<0x00>", "<0x0A"].iter().enumerate()
         {
             t.entries[3 + i].1 = piece.as_bytes().to_vec();
             t.entries[300 + i].1 = piece.as_bytes().to_vec();
@@ -500,22 +358,17 @@ fn tokenizer_corruptions(bytes: &[u8], vocab: usize) -> Vec<(String, Vec<u8>, us
             t.entries[i].1 = piece.clone();
         }
     });
-    edit("all scores tied", &|t| {
-        t.entries.iter_mut().for_each(|e| e.0 = 0.0)
-    });
-    edit("max_token_length larger than needed", &|t| {
-        t.max_token_length = i32::MAX
-    });
+    edit("all scores tied", &|t| t.entries.iter_mut().for_each(|e| e.0 = 0.0));
+    edit("max_token_length larger than needed", &|t| t.max_token_length = i32::MAX);
     out
 }
 
 #[test]
 fn corrupt_tokenizers_never_panic() {
     let mut matrix = Matrix::new();
-    for (tok, model) in [
-        ("tok512-aidreams.bin", "aidreams260K.bin"),
-        ("tokenizer.bin", "gqa-v2.bin"),
-    ] {
+    for (tok, model) in
+        [("tok512-aidreams.bin", "aidreams260K.bin"), ("tokenizer.bin", "gqa-v2.bin")]
+    {
         let (Some(bytes), Some(checkpoint)) =
             (common::fixture_bytes(tok), common::fixture_bytes(model))
         else {
@@ -551,9 +404,7 @@ fn the_matrix_reports_a_panicking_case() {
     let mut matrix = Matrix::new();
     matrix.case("fine", || Ok(()));
     matrix.case("refused", || Err(Error::Prompt("too long".into())));
-    matrix.case("boom", || {
-        panic!("deliberate panic (expected in this test)")
-    });
+    matrix.case("boom", || panic!("deliberate panic (expected in this test)"));
     assert_eq!(
         (matrix.cases, matrix.errors, matrix.panics.clone()),
         (3, 1, vec!["boom".to_string()])

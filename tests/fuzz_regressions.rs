@@ -31,11 +31,7 @@ fn root() -> PathBuf {
 /// The files of `dir`, sorted (none if it does not exist).
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
         .unwrap_or_default();
     out.sort();
     out
@@ -82,10 +78,7 @@ fn tiny_checkpoints_parse_in_every_format() {
     let v2 = |group_size| Format::V2 { group_size };
     for format in [Format::V0, Format::V1, v2(4), v2(8)] {
         for shared in [true, false] {
-            let config = Config {
-                shared_classifier: shared,
-                ..TINY
-            };
+            let config = Config { shared_classifier: shared, ..TINY };
             let file = fuzzing::tiny_checkpoint(&config, format, 7);
             let ckpt = Checkpoint::from_buffer(WeightBuffer::from_bytes(&file).unwrap(), "tiny")
                 .unwrap_or_else(|e| panic!("{format:?} shared={shared}: {e}"));
@@ -97,12 +90,7 @@ fn tiny_checkpoints_parse_in_every_format() {
 
 #[test]
 fn tiny_generator_generates_and_is_deterministic() {
-    let greedy = Options {
-        temperature: 0.0,
-        topp: 0.9,
-        seed: 1,
-        steps: 12,
-    };
+    let greedy = Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 12 };
     let run = |format| {
         let mut g = fuzzing::tiny_generator(format);
         g.start("the", &greedy).unwrap();
@@ -110,11 +98,7 @@ fn tiny_generator_generates_and_is_deterministic() {
         g.ids().to_vec()
     };
     let ids = run(Format::V0);
-    assert_eq!(
-        ids.len(),
-        1 + 12,
-        "the first token, then one per step: {ids:?}"
-    );
+    assert_eq!(ids.len(), 1 + 12, "the first token, then one per step: {ids:?}");
     assert_eq!(ids, run(Format::V1), "v0 and v1 hold the same weights");
 }
 
@@ -143,24 +127,12 @@ fn top_p_with_an_empty_nucleus_still_samples() {
     // Found by the generator target: a top-p whose cutoff is above every probability
     // (tiny top-p on a flat distribution) left no candidate and indexed an empty list.
     let mut g = fuzzing::tiny_generator(Format::V1);
-    for (temperature, topp) in [
-        (f32::INFINITY, 1e-6),
-        (f32::MIN_POSITIVE / 4.0, 0.5),
-        (1e30, 0.01),
-    ] {
-        let options = Options {
-            temperature,
-            topp,
-            seed: 3,
-            steps: 6,
-        };
+    for (temperature, topp) in [(f32::INFINITY, 1e-6), (f32::MIN_POSITIVE / 4.0, 0.5), (1e30, 0.01)]
+    {
+        let options = Options { temperature, topp, seed: 3, steps: 6 };
         g.start("a", &options).unwrap();
         while let Step::Piece(_) = g.next().unwrap() {}
-        assert!(
-            g.ids().iter().all(|&id| (id as usize) < TINY.vocab_size),
-            "{:?}",
-            g.ids()
-        );
+        assert!(g.ids().iter().all(|&id| (id as usize) < TINY.vocab_size), "{:?}", g.ids());
     }
 }
 
@@ -189,15 +161,8 @@ fn write_seed_corpus() {
     };
 
     // checkpoint: small real files of each format.
-    let small = Config {
-        vocab_size: 32,
-        seq_len: 8,
-        ..TINY
-    };
-    let unshared = Config {
-        shared_classifier: false,
-        ..small
-    };
+    let small = Config { vocab_size: 32, seq_len: 8, ..TINY };
+    let unshared = Config { shared_classifier: false, ..small };
     let v2 = |group_size| Format::V2 { group_size };
     for (name, config, format) in [
         ("v0-shared.bin", small, Format::V0),
@@ -205,21 +170,9 @@ fn write_seed_corpus() {
         ("v1-shared.bin", small, Format::V1),
         ("v2-gs4.bin", small, v2(4)),
         ("v2-gs8-unshared.bin", unshared, v2(8)),
-        (
-            "v1-mha.bin",
-            Config {
-                n_kv_heads: 2,
-                n_layers: 1,
-                ..small
-            },
-            Format::V1,
-        ),
+        ("v1-mha.bin", Config { n_kv_heads: 2, n_layers: 1, ..small }, Format::V1),
     ] {
-        write(
-            "checkpoint",
-            name,
-            &fuzzing::tiny_checkpoint(&config, format, 7),
-        );
+        write("checkpoint", name, &fuzzing::tiny_checkpoint(&config, format, 7));
     }
 
     // checkpoint_mutated: each format, then a few header edits and truncations.
@@ -228,33 +181,21 @@ fn write_seed_corpus() {
     }
     write("checkpoint_mutated", "seq-len-plus-one", &[1, 1, 0, 8, 0]);
     write("checkpoint_mutated", "truncate-4", &[0, 1, 3, 4, 0, 0]);
-    write(
-        "checkpoint_mutated",
-        "nan-weight",
-        &[2, 1, 2, 0, 2, 0, 0, 2],
-    );
+    write("checkpoint_mutated", "nan-weight", &[2, 1, 2, 0, 2, 0, 0, 2]);
 
     // tokenizer: the real 512-token tokenizer and the synthetic one, with varied text.
     let models =
         std::env::var("LLAMA2_MODELS").map_or(root().join("../shared/models"), PathBuf::from);
     let tok512 = fs::read(models.join("tok512-aidreams.bin")).expect("tok512-aidreams.bin");
     for (i, (text, bos, eos)) in [
-        (
-            "Once upon a time, there was a little girl named Lily.",
-            true,
-            false,
-        ),
+        ("Once upon a time, there was a little girl named Lily.", true, false),
         ("héllo wörld ✓ 日本 🙂 \t\n<0x41>", true, true),
         ("", false, true),
     ]
     .into_iter()
     .enumerate()
     {
-        write(
-            "tokenizer",
-            &format!("tok512-{i}"),
-            &tokenizer_input(512, bos, eos, text, &tok512),
-        );
+        write("tokenizer", &format!("tok512-{i}"), &tokenizer_input(512, bos, eos, text, &tok512));
     }
     let synthetic = fuzzing::synthetic_tokenizer(300);
     write(
@@ -319,19 +260,8 @@ fn write_seed_corpus() {
 #[test]
 fn generator_refuses_nan_options_and_keeps_working() {
     let mut g: Generator = fuzzing::tiny_generator(Format::V0);
-    let nan = Options {
-        temperature: f32::NAN,
-        ..Options::default()
-    };
+    let nan = Options { temperature: f32::NAN, ..Options::default() };
     assert!(matches!(g.start("the", &nan), Err(Error::Options(_))));
-    g.start(
-        "the",
-        &Options {
-            temperature: 0.0,
-            steps: 4,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    g.start("the", &Options { temperature: 0.0, steps: 4, ..Options::default() }).unwrap();
     assert!(matches!(g.next(), Ok(Step::Piece(_))));
 }

@@ -23,23 +23,14 @@ fn cases(file: &str) -> Option<Vec<Case>> {
 }
 
 fn run(case: &Case) -> Result<Outcome, String> {
-    let files: Option<Vec<Vec<u8>>> = case
-        .files()
-        .into_iter()
-        .map(common::fixture_bytes)
-        .collect();
+    let files: Option<Vec<Vec<u8>>> = case.files().into_iter().map(common::fixture_bytes).collect();
     let Some(files) = files else {
         return Ok(Outcome::Skipped);
     };
     match case {
         Case::Tokenizer(c) => {
             let got = conformance::run_tokenizer(c, &files[0]).map_err(|e| e.to_string())?;
-            first_difference(&c.ids, &got).map_or(
-                Ok(Outcome::Passed {
-                    text_compared: false,
-                }),
-                Err,
-            )
+            first_difference(&c.ids, &got).map_or(Ok(Outcome::Passed { text_compared: false }), Err)
         }
         Case::Generate(c) => {
             let got = conformance::run_generate_bytes(c, &files[0], &files[1])

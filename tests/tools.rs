@@ -15,10 +15,7 @@ const GEN: &str = env!("CARGO_BIN_EXE_gen-checkpoint");
 const QUANTIZE: &str = env!("CARGO_BIN_EXE_quantize");
 
 fn run(exe: &str, args: &[&str]) -> Output {
-    Command::new(exe)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"))
+    Command::new(exe).args(args).output().unwrap_or_else(|e| panic!("cannot run {exe}: {e}"))
 }
 
 fn stderr(out: &Output) -> String {
@@ -28,11 +25,7 @@ fn stderr(out: &Output) -> String {
 /// Runs the tool, expecting success, and returns the bytes it wrote to `path`.
 fn written(exe: &str, args: &[&str], path: &Path) -> Vec<u8> {
     let out = run(exe, args);
-    assert!(
-        out.status.success(),
-        "{exe} {args:?} failed: {}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{exe} {args:?} failed: {}", stderr(&out));
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -66,11 +59,7 @@ fn check_gen(test: &str, args: &[&str], expected: &str) {
     all.push(s(&out));
     let got = written(GEN, &all, &out);
     let expected_bytes = std::fs::read(&expected_path).expect("fixture");
-    assert_same_bytes(
-        &got,
-        &expected_bytes,
-        &format!("gen-checkpoint {args:?} vs {expected}"),
-    );
+    assert_same_bytes(&got, &expected_bytes, &format!("gen-checkpoint {args:?} vs {expected}"));
 }
 
 /// quantize `input` (+ `args`) must equal the shared model `expected`.
@@ -84,33 +73,19 @@ fn check_quantize(test: &str, input: &str, args: &[&str], expected: &str) {
     all.extend_from_slice(args);
     let got = written(QUANTIZE, &all, &out);
     let expected_bytes = std::fs::read(&expected_path).expect("fixture");
-    assert_same_bytes(
-        &got,
-        &expected_bytes,
-        &format!("quantize {input:?} {args:?} vs {expected}"),
-    );
+    assert_same_bytes(&got, &expected_bytes, &format!("quantize {input:?} {args:?} vs {expected}"));
 }
 
 #[test]
 fn gen_checkpoint_reproduces_gqa_v0() {
-    check_gen(
-        "gen_gqa_v0",
-        &["--shape", "64,192,2,4,2,32000,128", "--seed", "7"],
-        "gqa-v0.bin",
-    );
+    check_gen("gen_gqa_v0", &["--shape", "64,192,2,4,2,32000,128", "--seed", "7"], "gqa-v0.bin");
 }
 
 #[test]
 fn gen_checkpoint_reproduces_unshared_v0() {
     check_gen(
         "gen_unshared_v0",
-        &[
-            "--shape",
-            "48,128,2,4,4,32000,64",
-            "--seed",
-            "11",
-            "--unshared",
-        ],
+        &["--shape", "48,128,2,4,4,32000,64", "--seed", "11", "--unshared"],
         "unshared-v0.bin",
     );
 }
@@ -119,14 +94,7 @@ fn gen_checkpoint_reproduces_unshared_v0() {
 fn gen_checkpoint_reproduces_gqa_v1() {
     check_gen(
         "gen_gqa_v1",
-        &[
-            "--shape",
-            "64,192,2,4,2,32000,128",
-            "--seed",
-            "7",
-            "--format",
-            "v1",
-        ],
+        &["--shape", "64,192,2,4,2,32000,128", "--seed", "7", "--format", "v1"],
         "gqa-v1.bin",
     );
 }
@@ -135,14 +103,7 @@ fn gen_checkpoint_reproduces_gqa_v1() {
 fn gen_checkpoint_v2_is_the_quantized_formula() {
     check_gen(
         "gen_gqa_v2",
-        &[
-            "--seed",
-            "7",
-            "--format",
-            "v2",
-            "--shape",
-            "64,192,2,4,2,32000,128",
-        ],
+        &["--seed", "7", "--format", "v2", "--shape", "64,192,2,4,2,32000,128"],
         "gqa-v2.bin",
     );
 }
@@ -154,12 +115,7 @@ fn quantize_gqa_v0_is_gqa_v2() {
 
 #[test]
 fn quantize_gqa_v1_is_gqa_v2() {
-    check_quantize(
-        "quantize_gqa_v1",
-        "gqa-v1.bin",
-        &["--group-size", "64"],
-        "gqa-v2.bin",
-    );
+    check_quantize("quantize_gqa_v1", "gqa-v1.bin", &["--group-size", "64"], "gqa-v2.bin");
 }
 
 #[test]
@@ -218,11 +174,7 @@ fn quantize_halves_the_group_size_until_it_divides_hidden_dim() {
         all.extend(args.iter().copied());
         let bytes = written(QUANTIZE, &all, &q);
         let want = expected_group_size(64, 1376, requested);
-        assert_eq!(
-            header_group_size(&bytes),
-            want as i32,
-            "requested {requested}"
-        );
+        assert_eq!(header_group_size(&bytes), want as i32, "requested {requested}");
         // The loader accepts it with that group size.
         let checkpoint = read_checkpoint(&q).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(checkpoint.format(), Format::V2 { group_size: want });
@@ -234,25 +186,10 @@ fn quantize_halves_the_group_size_until_it_divides_hidden_dim() {
     }
     // gen-checkpoint --format v2 follows the same rule and equals quantize of its v0.
     let direct = dir.join("hidden1376-direct-v2.bin");
-    let bytes = written(
-        GEN,
-        &[
-            "--shape",
-            shape,
-            "--seed",
-            "3",
-            "--format",
-            "v2",
-            s(&direct),
-        ],
-        &direct,
-    );
+    let bytes =
+        written(GEN, &["--shape", shape, "--seed", "3", "--format", "v2", s(&direct)], &direct);
     let quantized = std::fs::read(dir.join("hidden1376-gs64.bin")).unwrap();
-    assert_same_bytes(
-        &bytes,
-        &quantized,
-        "gen-checkpoint --format v2 vs quantize of its v0",
-    );
+    assert_same_bytes(&bytes, &quantized, "gen-checkpoint --format v2 vs quantize of its v0");
 }
 
 /// The values are what SPEC.md's formula says, not only the same bytes as the fixtures:
@@ -262,15 +199,7 @@ fn gen_checkpoint_values_follow_the_formula() {
     let path = common::out_dir("formula").join("tiny.bin");
     let bytes = written(
         GEN,
-        &[
-            "--shape",
-            "8,16,1,2,1,4,4",
-            "--seed",
-            "7",
-            "--format",
-            "v1",
-            s(&path),
-        ],
+        &["--shape", "8,16,1,2,1,4,4", "--seed", "7", "--format", "v1", s(&path)],
         &path,
     );
     let mut rng = llama2_wasm::Rng::new(7);
@@ -282,11 +211,7 @@ fn gen_checkpoint_values_follow_the_formula() {
     }
     for i in 0..4 * dim {
         let u = (rng.next_u32() >> 8) as f32 / 16_777_216.0;
-        assert_eq!(
-            f32_at(256 + 4 * (norms + i)),
-            (u * 2.0 - 1.0) * 0.05,
-            "embedding value {i}"
-        );
+        assert_eq!(f32_at(256 + 4 * (norms + i)), (u * 2.0 - 1.0) * 0.05, "embedding value {i}");
     }
     let checkpoint = read_checkpoint(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(checkpoint.format(), Format::V1);
@@ -299,31 +224,13 @@ fn gen_checkpoint_named_shapes() {
     let path = common::out_dir("named").join("260K-v2.bin");
     written(
         GEN,
-        &[
-            "--shape",
-            "260K",
-            "--seed",
-            "1",
-            "--format",
-            "v2",
-            "--group-size",
-            "4",
-            s(&path),
-        ],
+        &["--shape", "260K", "--seed", "1", "--format", "v2", "--group-size", "4", s(&path)],
         &path,
     );
     let checkpoint = read_checkpoint(&path).unwrap_or_else(|e| panic!("{e}"));
     let c = checkpoint.config();
     assert_eq!(
-        [
-            c.dim,
-            c.hidden_dim,
-            c.n_layers,
-            c.n_heads,
-            c.n_kv_heads,
-            c.vocab_size,
-            c.seq_len
-        ],
+        [c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len],
         [64, 172, 5, 8, 4, 512, 512]
     );
     assert_eq!(checkpoint.format(), Format::V2 { group_size: 4 });
@@ -355,88 +262,47 @@ fn tools_refuse_bad_arguments() {
         (GEN, &["--shape", "7B", "--seed", "1", o]),
         (GEN, &["--shape", "15M", "--seed", "x", o]),
         (GEN, &["--shape", "15M", "--seed", "1", "--format", "v3", o]),
-        (
-            GEN,
-            &["--shape", "15M", "--seed", "1", "--group-size", "32", o],
-        ),
-        (
-            GEN,
-            &[
-                "--shape",
-                "15M",
-                "--seed",
-                "1",
-                "--format",
-                "v2",
-                "--group-size",
-                "0",
-                o,
-            ],
-        ),
+        (GEN, &["--shape", "15M", "--seed", "1", "--group-size", "32", o]),
+        (GEN, &["--shape", "15M", "--seed", "1", "--format", "v2", "--group-size", "0", o]),
         (GEN, &["--shape", "15M", "--seed", "1", "--frobnicate", o]),
         (GEN, &["--shape", "15M", "--seed", "1", o, "second.bin"]),
         (GEN, &["--shape"]),
     ];
     for (exe, args) in bad_usage {
         let out = run(exe, args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{exe} {args:?}: {}",
-            stderr(&out)
-        );
-        assert!(
-            stderr(&out).contains("Usage:"),
-            "{exe} {args:?}: no usage in {}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(2), "{exe} {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("Usage:"), "{exe} {args:?}: no usage in {}", stderr(&out));
     }
     assert!(!out_file.exists(), "a refused command wrote {o}");
 
     // Shapes the engine would refuse are refused before writing.
-    for shape in [
-        "64,192,2,5,5,32,8",
-        "64,192,2,4,3,32,8",
-        "64,192,2,64,64,32,8",
-        "64,192,2,4,8,32,8",
-    ] {
+    for shape in
+        ["64,192,2,5,5,32,8", "64,192,2,4,3,32,8", "64,192,2,64,64,32,8", "64,192,2,4,8,32,8"]
+    {
         let out = run(GEN, &["--shape", shape, "--seed", "1", o]);
         assert_eq!(out.status.code(), Some(1), "{shape}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("--shape"),
-            "{shape}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("--shape"), "{shape}: {}", stderr(&out));
     }
 
     // Missing, unreadable, corrupt and already-int8 inputs name the file.
     let missing = dir.join("no-such-model.bin");
     let corrupt = dir.join("corrupt-model.bin");
     std::fs::write(&corrupt, [7u8; 100]).unwrap();
-    let mut cases: Vec<(PathBuf, &str)> = vec![
-        (missing, "no-such-model.bin"),
-        (corrupt, "corrupt-model.bin"),
-    ];
+    let mut cases: Vec<(PathBuf, &str)> =
+        vec![(missing, "no-such-model.bin"), (corrupt, "corrupt-model.bin")];
     if let Some(v2) = common::fixture("gqa-v2.bin") {
         cases.push((v2, "already int8"));
     }
     for (input, expected) in &cases {
         let out = run(QUANTIZE, &[s(input), o]);
         assert_eq!(out.status.code(), Some(1), "{input:?}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains(expected),
-            "{input:?}: '{expected}' not in {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains(expected), "{input:?}: '{expected}' not in {}", stderr(&out));
     }
     assert!(!out_file.exists(), "a failed quantize left {o}");
 
     // An output that cannot be created names it.
     let unwritable = dir.join("no-such-dir").join("out.bin");
-    let out = run(
-        GEN,
-        &["--shape", "8,16,1,2,1,4,4", "--seed", "1", s(&unwritable)],
-    );
+    let out = run(GEN, &["--shape", "8,16,1,2,1,4,4", "--seed", "1", s(&unwritable)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
 }

@@ -24,11 +24,7 @@ under her bed, because she thought it was magic and would bring her luck.";
 
 fn prompt_of(tokenizer: &Tokenizer, n: usize) -> Result<String> {
     let mut best = String::new();
-    for end in PROMPT_SOURCE
-        .match_indices(' ')
-        .map(|(i, _)| i)
-        .chain([PROMPT_SOURCE.len()])
-    {
+    for end in PROMPT_SOURCE.match_indices(' ').map(|(i, _)| i).chain([PROMPT_SOURCE.len()]) {
         let text = &PROMPT_SOURCE[..end];
         if tokenizer.encode(text.as_bytes(), true, false)?.len() > n {
             break;
@@ -66,19 +62,11 @@ fn run(args: &[String]) -> Result<String> {
     let mut generator = Generator::new(checkpoint, tokenizer)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
-    let options = |steps| Options {
-        temperature: 1.0,
-        topp: 1.0,
-        seed: 42,
-        steps,
-    };
+    let options = |steps| Options { temperature: 1.0, topp: 1.0, seed: 42, steps };
     // Time to first token: every prompt position, then the first sampled token.
     let t0 = Instant::now();
     generator.start(&prompt, &options(0))?;
-    let prompt_tokens = generator
-        .tokenizer()
-        .encode(prompt.as_bytes(), true, false)?
-        .len();
+    let prompt_tokens = generator.tokenizer().encode(prompt.as_bytes(), true, false)?.len();
     for _ in 0..prompt_tokens {
         generator.next()?;
     }

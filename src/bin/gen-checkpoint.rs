@@ -48,10 +48,7 @@ fn parse_shape(s: &str) -> Result<[i32; 7], String> {
             format!("--shape: '{s}' is not 7 positive integers nor 15M, 42M, 110M or 260K")
         })?;
     <[i32; 7]>::try_from(values).map_err(|v| {
-        format!(
-            "--shape: '{s}' has {} values, expected 7 (D,H,L,NH,NKV,V,S)",
-            v.len()
-        )
+        format!("--shape: '{s}' has {} values, expected 7 (D,H,L,NH,NKV,V,S)", v.len())
     })
 }
 
@@ -99,9 +96,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
             file if output.is_none() => output = Some(file.to_string()),
             file => {
-                return Err(format!(
-                    "unexpected argument '{file}' (the output is already given)"
-                ))
+                return Err(format!("unexpected argument '{file}' (the output is already given)"))
             }
         }
     }
@@ -123,16 +118,10 @@ fn run(args: &Args) -> Result<(), Error> {
     let format = match args.format.as_str() {
         "v0" => Format::V0,
         "v1" => Format::V1,
-        _ => Format::V2 {
-            group_size: export::group_size(&config, args.group_size)?,
-        },
+        _ => Format::V2 { group_size: export::group_size(&config, args.group_size)? },
     };
     let mut source = Formula::new(&config, args.seed);
     write_checkpoint_file(&args.output, &config, format, &mut source)?;
-    eprintln!(
-        "gen-checkpoint: wrote {} ({format}, {} parameters)",
-        args.output,
-        config.n_params()
-    );
+    eprintln!("gen-checkpoint: wrote {} ({format}, {} parameters)", args.output, config.n_params());
     Ok(())
 }

@@ -38,10 +38,8 @@ struct Args {
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
-    let checkpoint = argv
-        .first()
-        .filter(|a| !a.starts_with('-'))
-        .ok_or("missing the checkpoint")?;
+    let checkpoint =
+        argv.first().filter(|a| !a.starts_with('-')).ok_or("missing the checkpoint")?;
     let mut args = Args {
         checkpoint: checkpoint.clone(),
         tokenizer: "tokenizer.bin".into(),
@@ -69,18 +67,14 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-p" => args.options.topp = number("top-p")? as f32,
             // run.c reads the seed with atoi into an unsigned 64-bit state: -5 is 2^64 - 5.
             "-s" => {
-                let seed: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("-s: '{value}' is not an integer"))?;
+                let seed: i64 =
+                    value.trim().parse().map_err(|_| format!("-s: '{value}' is not an integer"))?;
                 args.options.seed = seed as u64;
             }
             // Negative steps become 0, which means seq_len.
             "-n" => {
-                let steps: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("-n: '{value}' is not an integer"))?;
+                let steps: i64 =
+                    value.trim().parse().map_err(|_| format!("-n: '{value}' is not an integer"))?;
                 args.options.steps = steps.max(0) as usize;
             }
             "-i" => args.prompt = Some(value.clone()),
@@ -95,9 +89,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         }
     }
     if args.options.seed == 0 {
-        args.options.seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs());
+        args.options.seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs());
     }
     Ok(args)
 }
@@ -125,9 +117,7 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     let mut tokens = 0usize;
     while let Step::Piece(piece) = generator.next()? {
         if !args.ids {
-            out.write_all(piece.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(stdout_error)?;
+            out.write_all(piece.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)?;
         }
         // Like run.c, time from the end of the first step so that loading is not counted.
         timer.get_or_insert_with(Instant::now);
@@ -170,9 +160,7 @@ fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     };
     generator.start_chat(&system, &first, &args.options)?;
     loop {
-        write!(out, "Assistant: ")
-            .and_then(|_| out.flush())
-            .map_err(stdout_error)?;
+        write!(out, "Assistant: ").and_then(|_| out.flush()).map_err(stdout_error)?;
         loop {
             match generator.next()? {
                 Step::Piece(piece) => out

@@ -29,11 +29,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         match arg.as_str() {
             "--group-size" => {
                 let value = rest.next().ok_or("--group-size needs a value")?;
-                let gs: usize = value
-                    .parse()
-                    .ok()
-                    .filter(|&gs| gs > 0 && gs <= i32::MAX as usize)
-                    .ok_or_else(|| format!("--group-size: '{value}' is not a positive integer"))?;
+                let gs: usize =
+                    value.parse().ok().filter(|&gs| gs > 0 && gs <= i32::MAX as usize).ok_or_else(
+                        || format!("--group-size: '{value}' is not a positive integer"),
+                    )?;
                 group_size = Some(gs);
             }
             flag if flag.starts_with('-') && flag.len() > 1 => {
@@ -43,15 +42,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         }
     }
     match <[String; 2]>::try_from(files) {
-        Ok([input, output]) => Ok(Args {
-            input,
-            output,
-            group_size,
-        }),
-        Err(files) => Err(format!(
-            "expected <in.bin> <out.bin>, got {} file arguments",
-            files.len()
-        )),
+        Ok([input, output]) => Ok(Args { input, output, group_size }),
+        Err(files) => {
+            Err(format!("expected <in.bin> <out.bin>, got {} file arguments", files.len()))
+        }
     }
 }
 

@@ -115,11 +115,7 @@ fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32]) {
             *o = hsum(_mm256_add_ps(a, b)) + scalar::dot(&r[tail..], xt);
         }
     }
-    for (o, r) in blocks
-        .into_remainder()
-        .iter_mut()
-        .zip(wblocks.remainder().chunks_exact(n))
-    {
+    for (o, r) in blocks.into_remainder().iter_mut().zip(wblocks.remainder().chunks_exact(n)) {
         *o = dot_avx2(r, x);
     }
 }
@@ -155,11 +151,7 @@ fn axpy_avx2(out: &mut [f32], a: f32, v: &[f32]) {
 fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
     let n = xq.len();
     let groups = n / gs;
-    for (b, (o, wb)) in out
-        .chunks_exact_mut(4)
-        .zip(wq.chunks_exact(4 * n))
-        .enumerate()
-    {
+    for (b, (o, wb)) in out.chunks_exact_mut(4).zip(wq.chunks_exact(4 * n)).enumerate() {
         let s = &ws[4 * b * groups..4 * (b + 1) * groups];
         let (r0, rest) = wb.split_at(n);
         let (r1, rest) = rest.split_at(n);
@@ -167,24 +159,13 @@ fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
         let mut val = _mm_setzero_ps();
         for (g, (xg, &x_scale)) in xq.chunks_exact(gs).zip(xs).enumerate() {
             let span = g * gs..(g + 1) * gs;
-            let (c0, c1) = (
-                r0[span.clone()].as_chunks::<16>().0,
-                r1[span.clone()].as_chunks::<16>().0,
-            );
-            let (c2, c3) = (
-                r2[span.clone()].as_chunks::<16>().0,
-                r3[span].as_chunks::<16>().0,
-            );
+            let (c0, c1) =
+                (r0[span.clone()].as_chunks::<16>().0, r1[span.clone()].as_chunks::<16>().0);
+            let (c2, c3) = (r2[span.clone()].as_chunks::<16>().0, r3[span].as_chunks::<16>().0);
             let z = _mm256_setzero_si256();
             let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-            for ((((xc, w0), w1), w2), w3) in xg
-                .as_chunks::<16>()
-                .0
-                .iter()
-                .zip(c0)
-                .zip(c1)
-                .zip(c2)
-                .zip(c3)
+            for ((((xc, w0), w1), w2), w3) in
+                xg.as_chunks::<16>().0.iter().zip(c0).zip(c1).zip(c2).zip(c3)
             {
                 let xv = ld_i8(xc);
                 a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(ld_i8(w0), xv));
@@ -200,10 +181,7 @@ fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
             let ival = _mm_cvtepi32_ps(_mm_hadd_epi32(h01, h23));
             let w_scale = _mm_setr_ps(s[g], s[groups + g], s[2 * groups + g], s[3 * groups + g]);
             // (ival * w_scale) * x_scale, as runq.c; separate mul and add (no FMA) on purpose.
-            val = _mm_add_ps(
-                val,
-                _mm_mul_ps(_mm_mul_ps(ival, w_scale), _mm_set1_ps(x_scale)),
-            );
+            val = _mm_add_ps(val, _mm_mul_ps(_mm_mul_ps(ival, w_scale), _mm_set1_ps(x_scale)));
         }
         let mut lanes = [0.0f32; 4];
         // SAFETY: `lanes` is exactly 4 f32s; storeu has no alignment need.
@@ -211,12 +189,5 @@ fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
         o.copy_from_slice(&lanes);
     }
     let done = out.len() / 4 * 4;
-    scalar::matmul_q8(
-        &mut out[done..],
-        xq,
-        xs,
-        &wq[done * n..],
-        &ws[done * groups..],
-        gs,
-    );
+    scalar::matmul_q8(&mut out[done..], xq, xs, &wq[done * n..], &ws[done * groups..], gs);
 }

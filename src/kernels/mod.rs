@@ -97,22 +97,12 @@ pub fn matmul_q8_batch(
         let r1 = (r0 + block).min(d);
         let (wb, sb) = (&wq[r0 * n..r1 * n], &ws[r0 * groups..r1 * groups]);
         // Two tokens at a time: the SIMD kernel widens each weight chunk once for both.
-        for ((o, xq), xs) in out
-            .chunks_mut(2 * d)
-            .zip(xq.chunks(2 * n))
-            .zip(xs.chunks(2 * groups))
+        for ((o, xq), xs) in out.chunks_mut(2 * d).zip(xq.chunks(2 * n)).zip(xs.chunks(2 * groups))
         {
             if o.len() == 2 * d {
                 let (o0, o1) = o.split_at_mut(d);
                 let (xq, xs) = ([&xq[..n], &xq[n..]], [&xs[..groups], &xs[groups..]]);
-                matmul_q8_pair(
-                    [&mut o0[r0..r1], &mut o1[r0..r1]],
-                    xq,
-                    xs,
-                    wb,
-                    sb,
-                    group_size,
-                );
+                matmul_q8_pair([&mut o0[r0..r1], &mut o1[r0..r1]], xq, xs, wb, sb, group_size);
             } else {
                 fast::matmul_q8(&mut o[r0..r1], xq, xs, wb, sb, group_size);
             }
@@ -202,16 +192,8 @@ mod tests {
         }
     }
 
-    const SIZES: [(usize, usize); 8] = [
-        (1, 1),
-        (3, 5),
-        (4, 16),
-        (5, 17),
-        (7, 33),
-        (9, 64),
-        (13, 100),
-        (17, 288),
-    ];
+    const SIZES: [(usize, usize); 8] =
+        [(1, 1), (3, 5), (4, 16), (5, 17), (7, 33), (9, 64), (13, 100), (17, 288)];
 
     #[test]
     fn matmul_matches_scalar() {
@@ -270,10 +252,8 @@ mod tests {
                 }
                 let mut batch = vec![0.0; t * d];
                 matmul_q8_batch(&mut batch, &xqt, &xst, &wq, &ws, gs, n);
-                for ((row, xq), xs) in batch
-                    .chunks_exact(d)
-                    .zip(xqt.chunks_exact(n))
-                    .zip(xst.chunks_exact(n / gs))
+                for ((row, xq), xs) in
+                    batch.chunks_exact(d).zip(xqt.chunks_exact(n)).zip(xst.chunks_exact(n / gs))
                 {
                     let mut one = vec![0.0; d];
                     scalar::matmul_q8(&mut one, xq, xs, &wq, &ws, gs);

@@ -17,11 +17,8 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
         let mut val = 0.0f32;
         for g in 0..groups {
             let span = g * gs..(g + 1) * gs;
-            let ival: i32 = row[span.clone()]
-                .iter()
-                .zip(&xq[span])
-                .map(|(&a, &b)| a as i32 * b as i32)
-                .sum();
+            let ival: i32 =
+                row[span.clone()].iter().zip(&xq[span]).map(|(&a, &b)| a as i32 * b as i32).sum();
             val += ival as f32 * row_s[g] * xs[g];
         }
         *o = val;
@@ -29,14 +26,8 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
 }
 
 pub fn quantize(xq: &mut [i8], xs: &mut [f32], x: &[f32], gs: usize) {
-    for ((q, s), x) in xq
-        .chunks_exact_mut(gs)
-        .zip(xs.iter_mut())
-        .zip(x.chunks_exact(gs))
-    {
-        let wmax = x
-            .iter()
-            .fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+    for ((q, s), x) in xq.chunks_exact_mut(gs).zip(xs.iter_mut()).zip(x.chunks_exact(gs)) {
+        let wmax = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let scale = wmax / 127.0;
         *s = scale;
         for (q, &v) in q.iter_mut().zip(x) {
@@ -60,9 +51,7 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32]) {
 }
 
 pub fn softmax(x: &mut [f32]) {
-    let max = x
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     let mut sum = 0.0f32;
     for v in x.iter_mut() {
         *v = super::math::exp(*v - max);

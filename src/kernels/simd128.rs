@@ -44,18 +44,9 @@ fn hsum(v: v128) -> f32 {
 /// The four sums of `a0..a3`'s lanes, as one vector `[sum a0, sum a1, sum a2, sum a3]`.
 #[inline(always)]
 fn hsum4_i32(a0: v128, a1: v128, a2: v128, a3: v128) -> v128 {
-    let s01 = i32x4_add(
-        i32x4_shuffle::<0, 4, 1, 5>(a0, a1),
-        i32x4_shuffle::<2, 6, 3, 7>(a0, a1),
-    );
-    let s23 = i32x4_add(
-        i32x4_shuffle::<0, 4, 1, 5>(a2, a3),
-        i32x4_shuffle::<2, 6, 3, 7>(a2, a3),
-    );
-    i32x4_add(
-        i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
-        i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
-    )
+    let s01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a0, a1), i32x4_shuffle::<2, 6, 3, 7>(a0, a1));
+    let s23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a2, a3), i32x4_shuffle::<2, 6, 3, 7>(a2, a3));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s01, s23), i32x4_shuffle::<2, 3, 6, 7>(s01, s23))
 }
 
 pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
@@ -77,11 +68,7 @@ pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
         // wasm has no prefetch instruction: one load per 64-byte line of the next block (two
         // lines per step) starts its memory traffic early, as a prefetch would. Their values
         // only feed `touched`.
-        let next = w
-            .get(4 * (b + 1) * n..4 * (b + 2) * n)
-            .unwrap_or(wb)
-            .as_chunks::<32>()
-            .0;
+        let next = w.get(4 * (b + 1) * n..4 * (b + 2) * n).unwrap_or(wb).as_chunks::<32>().0;
         let z = f32x4_splat(0.0);
         let (mut a0, mut b0, mut a1, mut b1, mut a2, mut b2, mut a3, mut b3) =
             (z, z, z, z, z, z, z, z);
@@ -147,45 +134,26 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
     let n = xq.len();
     let groups = n / gs;
     let mut touched = 0u8;
-    for (b, (o, wb)) in out
-        .chunks_exact_mut(4)
-        .zip(wq.chunks_exact(4 * n))
-        .enumerate()
-    {
+    for (b, (o, wb)) in out.chunks_exact_mut(4).zip(wq.chunks_exact(4 * n)).enumerate() {
         let s = &ws[4 * b * groups..4 * (b + 1) * groups];
         let mut val = f32x4_splat(0.0);
         let (r0, rest) = wb.split_at(n);
         let (r1, rest) = rest.split_at(n);
         let (r2, r3) = rest.split_at(n);
         // One load per 64-byte line of the next block, as in `matmul` (no prefetch in wasm).
-        let next = wq
-            .get(4 * (b + 1) * n..4 * (b + 2) * n)
-            .unwrap_or(wb)
-            .as_chunks::<64>()
-            .0;
+        let next = wq.get(4 * (b + 1) * n..4 * (b + 2) * n).unwrap_or(wb).as_chunks::<64>().0;
         for (g, (xg, &x_scale)) in xq.chunks_exact(gs).zip(xs).enumerate() {
             let span = g * gs..(g + 1) * gs;
-            let (c0, c1) = (
-                r0[span.clone()].as_chunks::<16>().0,
-                r1[span.clone()].as_chunks::<16>().0,
-            );
-            let (c2, c3) = (
-                r2[span.clone()].as_chunks::<16>().0,
-                r3[span].as_chunks::<16>().0,
-            );
+            let (c0, c1) =
+                (r0[span.clone()].as_chunks::<16>().0, r1[span.clone()].as_chunks::<16>().0);
+            let (c2, c3) = (r2[span.clone()].as_chunks::<16>().0, r3[span].as_chunks::<16>().0);
             let lines = next.get(g * gs / 16..(g + 1) * gs / 16).unwrap_or(&[]);
             for t in lines {
                 touched |= t[0] as u8;
             }
             let mut acc = [i32x4_splat(0); 4];
-            for ((((xc, w0), w1), w2), w3) in xg
-                .as_chunks::<16>()
-                .0
-                .iter()
-                .zip(c0)
-                .zip(c1)
-                .zip(c2)
-                .zip(c3)
+            for ((((xc, w0), w1), w2), w3) in
+                xg.as_chunks::<16>().0.iter().zip(c0).zip(c1).zip(c2).zip(c3)
             {
                 // x widened once for the four rows; |i8 * i8| sums fit i32 exactly.
                 let x = ld8(xc);
@@ -200,10 +168,7 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
             let ival = f32x4_convert_i32x4(hsum4_i32(acc[0], acc[1], acc[2], acc[3]));
             let w_scale = f32x4(s[g], s[groups + g], s[2 * groups + g], s[3 * groups + g]);
             // (ival * w_scale) * x_scale, as runq.c's `((float) ival) * w->s[..] * x->s[..]`.
-            val = f32x4_add(
-                val,
-                f32x4_mul(f32x4_mul(ival, w_scale), f32x4_splat(x_scale)),
-            );
+            val = f32x4_add(val, f32x4_mul(f32x4_mul(ival, w_scale), f32x4_splat(x_scale)));
         }
         o.copy_from_slice(&[
             f32x4_extract_lane::<0>(val),
@@ -214,14 +179,7 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
     }
     std::hint::black_box(touched);
     let done = out.len() / 4 * 4;
-    scalar::matmul_q8(
-        &mut out[done..],
-        xq,
-        xs,
-        &wq[done * n..],
-        &ws[done * groups..],
-        gs,
-    );
+    scalar::matmul_q8(&mut out[done..], xq, xs, &wq[done * n..], &ws[done * groups..], gs);
 }
 
 /// [`matmul_q8`] for two activation rows at once (prefill): each weight chunk is loaded and
@@ -242,11 +200,8 @@ pub fn matmul_q8_pair(
     }
     let n = xq[0].len();
     let groups = n / gs;
-    for (b, ((p0, p1), wb)) in o0
-        .chunks_exact_mut(4)
-        .zip(o1.chunks_exact_mut(4))
-        .zip(wq.chunks_exact(4 * n))
-        .enumerate()
+    for (b, ((p0, p1), wb)) in
+        o0.chunks_exact_mut(4).zip(o1.chunks_exact_mut(4)).zip(wq.chunks_exact(4 * n)).enumerate()
     {
         let s = &ws[4 * b * groups..4 * (b + 1) * groups];
         let (mut val0, mut val1) = (f32x4_splat(0.0), f32x4_splat(0.0));
@@ -255,18 +210,12 @@ pub fn matmul_q8_pair(
         let (r2, r3) = rest.split_at(n);
         for g in 0..groups {
             let span = g * gs..(g + 1) * gs;
-            let (c0, c1) = (
-                r0[span.clone()].as_chunks::<16>().0,
-                r1[span.clone()].as_chunks::<16>().0,
-            );
-            let (c2, c3) = (
-                r2[span.clone()].as_chunks::<16>().0,
-                r3[span.clone()].as_chunks::<16>().0,
-            );
-            let (x0, x1) = (
-                xq[0][span.clone()].as_chunks::<16>().0,
-                xq[1][span].as_chunks::<16>().0,
-            );
+            let (c0, c1) =
+                (r0[span.clone()].as_chunks::<16>().0, r1[span.clone()].as_chunks::<16>().0);
+            let (c2, c3) =
+                (r2[span.clone()].as_chunks::<16>().0, r3[span.clone()].as_chunks::<16>().0);
+            let (x0, x1) =
+                (xq[0][span.clone()].as_chunks::<16>().0, xq[1][span].as_chunks::<16>().0);
             let (mut acc0, mut acc1) = ([i32x4_splat(0); 4], [i32x4_splat(0); 4]);
             for (((((xa, xb), w0), w1), w2), w3) in
                 x0.iter().zip(x1).zip(c0).zip(c1).zip(c2).zip(c3)
@@ -277,27 +226,17 @@ pub fn matmul_q8_pair(
                 for ((a0, a1), w) in acc0.iter_mut().zip(acc1.iter_mut()).zip([w0, w1, w2, w3]) {
                     let w = ld8(w);
                     let (wl, wh) = (i16x8_extend_low_i8x16(w), i16x8_extend_high_i8x16(w));
-                    *a0 = i32x4_add(
-                        *a0,
-                        i32x4_add(i32x4_dot_i16x8(wl, al), i32x4_dot_i16x8(wh, ah)),
-                    );
-                    *a1 = i32x4_add(
-                        *a1,
-                        i32x4_add(i32x4_dot_i16x8(wl, bl), i32x4_dot_i16x8(wh, bh)),
-                    );
+                    *a0 =
+                        i32x4_add(*a0, i32x4_add(i32x4_dot_i16x8(wl, al), i32x4_dot_i16x8(wh, ah)));
+                    *a1 =
+                        i32x4_add(*a1, i32x4_add(i32x4_dot_i16x8(wl, bl), i32x4_dot_i16x8(wh, bh)));
                 }
             }
             let w_scale = f32x4(s[g], s[groups + g], s[2 * groups + g], s[3 * groups + g]);
             let ival0 = f32x4_convert_i32x4(hsum4_i32(acc0[0], acc0[1], acc0[2], acc0[3]));
             let ival1 = f32x4_convert_i32x4(hsum4_i32(acc1[0], acc1[1], acc1[2], acc1[3]));
-            val0 = f32x4_add(
-                val0,
-                f32x4_mul(f32x4_mul(ival0, w_scale), f32x4_splat(xs[0][g])),
-            );
-            val1 = f32x4_add(
-                val1,
-                f32x4_mul(f32x4_mul(ival1, w_scale), f32x4_splat(xs[1][g])),
-            );
+            val0 = f32x4_add(val0, f32x4_mul(f32x4_mul(ival0, w_scale), f32x4_splat(xs[0][g])));
+            val1 = f32x4_add(val1, f32x4_mul(f32x4_mul(ival1, w_scale), f32x4_splat(xs[1][g])));
         }
         for (p, val) in [(p0, val0), (p1, val1)] {
             p.copy_from_slice(&[
@@ -309,22 +248,8 @@ pub fn matmul_q8_pair(
         }
     }
     let done = o0.len() / 4 * 4;
-    scalar::matmul_q8(
-        &mut o0[done..],
-        xq[0],
-        xs[0],
-        &wq[done * n..],
-        &ws[done * groups..],
-        gs,
-    );
-    scalar::matmul_q8(
-        &mut o1[done..],
-        xq[1],
-        xs[1],
-        &wq[done * n..],
-        &ws[done * groups..],
-        gs,
-    );
+    scalar::matmul_q8(&mut o0[done..], xq[0], xs[0], &wq[done * n..], &ws[done * groups..], gs);
+    scalar::matmul_q8(&mut o1[done..], xq[1], xs[1], &wq[done * n..], &ws[done * groups..], gs);
 }
 
 /// runq.c's quantize with C `round()` (half away from zero): `t = trunc(v)`, plus the sign of
@@ -333,11 +258,7 @@ pub fn quantize(xq: &mut [i8], xs: &mut [f32], x: &[f32], gs: usize) {
     if !gs.is_multiple_of(16) {
         return scalar::quantize(xq, xs, x, gs);
     }
-    for ((q, s), x) in xq
-        .chunks_exact_mut(gs)
-        .zip(xs.iter_mut())
-        .zip(x.chunks_exact(gs))
-    {
+    for ((q, s), x) in xq.chunks_exact_mut(gs).zip(xs.iter_mut()).zip(x.chunks_exact(gs)) {
         let x4 = x.as_chunks::<4>().0;
         let mut m = f32x4_splat(0.0);
         for c in x4 {
@@ -355,12 +276,7 @@ pub fn quantize(xq: &mut [i8], xs: &mut [f32], x: &[f32], gs: usize) {
             let sign = v128_or(v128_and(v, f32x4_splat(-0.0)), f32x4_splat(1.0));
             i32x4_trunc_sat_f32x4(f32x4_add(t, v128_and(up, sign)))
         };
-        for (q, c) in q
-            .as_chunks_mut::<16>()
-            .0
-            .iter_mut()
-            .zip(x.as_chunks::<16>().0)
-        {
+        for (q, c) in q.as_chunks_mut::<16>().0.iter_mut().zip(x.as_chunks::<16>().0) {
             let c: &[[f32; 4]; 4] = c.as_chunks::<4>().0.try_into().expect("16 = 4 x 4");
             let lo = i16x8_narrow_i32x4(round(&c[0]), round(&c[1]));
             let hi = i16x8_narrow_i32x4(round(&c[2]), round(&c[3]));

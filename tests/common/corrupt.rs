@@ -42,10 +42,7 @@ impl TokFile {
             entries.push((score, bytes[at + 8..at + 8 + len].to_vec()));
             at += 8 + len;
         }
-        TokFile {
-            max_token_length: i32_at(0),
-            entries,
-        }
+        TokFile { max_token_length: i32_at(0), entries }
     }
 
     pub fn bytes(&self) -> Vec<u8> {
@@ -60,10 +57,6 @@ impl TokFile {
 
     /// Byte offset of entry `i`'s length field.
     pub fn len_offset(&self, i: usize) -> usize {
-        4 + self.entries[..i]
-            .iter()
-            .map(|(_, p)| 8 + p.len())
-            .sum::<usize>()
-            + 4
+        4 + self.entries[..i].iter().map(|(_, p)| 8 + p.len()).sum::<usize>() + 4
     }
 }

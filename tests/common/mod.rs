@@ -54,9 +54,7 @@ pub fn fixture_bytes(name: &str) -> Option<Vec<u8>> {
 
 /// A fresh, empty directory for the outputs of test `test`, under target/.
 pub fn out_dir(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("test-out")
-        .join(test);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-out").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     dir

@@ -21,10 +21,7 @@ mod fixtures {
 
 /// The embedded file `name`, or `None` (after saying why) when the fixtures are absent.
 fn fixture(name: &str) -> Option<&'static [u8]> {
-    let found = fixtures::FILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, bytes)| *bytes);
+    let found = fixtures::FILES.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes);
     if found.is_none() {
         if fixtures::REQUIRED {
             panic!(
@@ -32,10 +29,7 @@ fn fixture(name: &str) -> Option<&'static [u8]> {
                 fixtures::MODELS_DIR
             );
         }
-        console_log!(
-            "SKIP: {name} not found in {} (set LLAMA2_MODELS)",
-            fixtures::MODELS_DIR
-        );
+        console_log!("SKIP: {name} not found in {} (set LLAMA2_MODELS)", fixtures::MODELS_DIR);
     }
     found
 }
@@ -90,9 +84,7 @@ fn generate(
     seed: u64,
     steps: u32,
 ) -> Result<String, String> {
-    engine
-        .start(prompt, temperature, topp, seed, steps)
-        .map_err(message)?;
+    engine.start(prompt, temperature, topp, seed, steps).map_err(message)?;
     let mut text = String::new();
     while let Some(piece) = engine.generate_next().map_err(message)? {
         text.push_str(&piece);
@@ -143,9 +135,8 @@ fn every_golden_tokenizer_case_gives_the_same_ids() {
             return;
         };
         let result = encode(tokenizer, c.vocab_size, &c.text, c.bos, c.eos).map_err(message);
-        if let Some(problem) = result
-            .and_then(|ids| first_difference(&c.ids, &ids).map_or(Ok(()), Err))
-            .err()
+        if let Some(problem) =
+            result.and_then(|ids| first_difference(&c.ids, &ids).map_or(Ok(()), Err)).err()
         {
             failures.push(format!("FAIL {}: {problem}", case.name()));
         }
@@ -174,10 +165,7 @@ fn stop_ends_a_generation_and_the_engine_generates_again() {
     assert_eq!(engine.generate_next().map_err(message), Ok(None));
     assert_eq!(engine.stop_reason().as_deref(), Some("stopped"));
 
-    assert_eq!(
-        generate(&mut engine, "Once upon a time", 0.0, 0.9, 1, 0).unwrap(),
-        full
-    );
+    assert_eq!(generate(&mut engine, "Once upon a time", 0.0, 0.9, 1, 0).unwrap(), full);
     assert_eq!(engine.token_ids(), ids);
     assert_ne!(engine.stop_reason().as_deref(), Some("stopped"));
 }
@@ -203,10 +191,7 @@ fn reloading_a_model_does_not_grow_memory() {
         generate(&mut engine, "", 0.0, 0.9, 1, 16).unwrap();
         sizes.push(memory());
     }
-    assert!(
-        sizes.windows(2).skip(1).all(|w| w[0] == w[1]),
-        "memory grew on reload: {sizes:?}"
-    );
+    assert!(sizes.windows(2).skip(1).all(|w| w[0] == w[1]), "memory grew on reload: {sizes:?}");
 }
 
 #[wasm_bindgen_test]
@@ -231,16 +216,10 @@ fn bad_inputs_give_messages_and_leave_the_engine_usable() {
         return;
     };
     load(&mut engine, model, "aidreams260K.bin").unwrap();
-    let err = message(
-        engine
-            .load_tokenizer(&tok[..tok.len() / 2], "half.bin")
-            .unwrap_err(),
-    );
+    let err = message(engine.load_tokenizer(&tok[..tok.len() / 2], "half.bin").unwrap_err());
     assert!(err.contains("half.bin"), "{err}");
     engine.load_tokenizer(tok, "tok512-aidreams.bin").unwrap(); // the checkpoint stayed loaded
     let err = message(engine.start("x", f32::NAN, 0.9, 1, 10).unwrap_err());
     assert!(err.contains("temperature") || err.contains("NaN"), "{err}");
-    assert!(!generate(&mut engine, "Once", 0.0, 0.9, 1, 20)
-        .unwrap()
-        .is_empty());
+    assert!(!generate(&mut engine, "Once", 0.0, 0.9, 1, 20).unwrap().is_empty());
 }
