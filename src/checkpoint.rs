@@ -498,7 +498,9 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
     };
 
     let (dim, hidden, kv_dim, vocab) = (c.dim, c.hidden_dim, c.kv_dim(), c.vocab_size);
-    let layout = match format {
+    // The two orders differ only up to the classifier, which both put last when unshared.
+    let (rms_att, rms_ffn, rms_final, token_embedding, [wq, wk, wv, wo, w1, w2, w3]) = match format
+    {
         Format::V0 => {
             let token_embedding = matrices(&mut at, 1, vocab, dim)?;
             let rms_att = f32s(&mut at, l * dim)?;
@@ -513,25 +515,7 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
             let rms_final = f32s(&mut at, dim)?;
             // The old RoPE table (freq_cis_real and freq_cis_imag), unused.
             f32s(&mut at, c.seq_len.checked_mul(c.head_size()).ok_or_else(too_big)?)?;
-            let wcls = if c.shared_classifier {
-                token_embedding
-            } else {
-                matrices(&mut at, 1, vocab, dim)?
-            };
-            Layout {
-                rms_att,
-                rms_ffn,
-                rms_final,
-                token_embedding,
-                wq,
-                wk,
-                wv,
-                wo,
-                w1,
-                w2,
-                w3,
-                wcls,
-            }
+            (rms_att, rms_ffn, rms_final, token_embedding, [wq, wk, wv, wo, w1, w2, w3])
         }
         Format::V1 | Format::V2 { .. } => {
             let rms_att = f32s(&mut at, l * dim)?;
@@ -545,26 +529,12 @@ fn plan_layout(c: &Config, format: Format, header: usize, name: &str) -> Result<
             let w1 = matrices(&mut at, l, hidden, dim)?;
             let w2 = matrices(&mut at, l, dim, hidden)?;
             let w3 = matrices(&mut at, l, hidden, dim)?;
-            let wcls = if c.shared_classifier {
-                token_embedding
-            } else {
-                matrices(&mut at, 1, vocab, dim)?
-            };
-            Layout {
-                rms_att,
-                rms_ffn,
-                rms_final,
-                token_embedding,
-                wq,
-                wk,
-                wv,
-                wo,
-                w1,
-                w2,
-                w3,
-                wcls,
-            }
+            (rms_att, rms_ffn, rms_final, token_embedding, [wq, wk, wv, wo, w1, w2, w3])
         }
     };
+    let wcls =
+        if c.shared_classifier { token_embedding } else { matrices(&mut at, 1, vocab, dim)? };
+    let layout =
+        Layout { rms_att, rms_ffn, rms_final, token_embedding, wq, wk, wv, wo, w1, w2, w3, wcls };
     Ok((layout, at))
 }
