@@ -115,11 +115,12 @@ fn every_golden_generate_case_gives_the_same_ids() {
             failures.push(format!("FAIL {}: {problem}", case.name()));
         }
     }
-    console_log!(
-        "generate.json: {} passed, {} failed",
-        cases.len() - failures.len(),
-        failures.len()
-    );
+    report("generate.json", cases.len(), &failures);
+}
+
+/// Prints `N passed, M failed` for a golden file and fails the test on any failure.
+fn report(file: &str, total: usize, failures: &[String]) {
+    console_log!("{file}: {} passed, {} failed", total - failures.len(), failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -141,12 +142,7 @@ fn every_golden_tokenizer_case_gives_the_same_ids() {
             failures.push(format!("FAIL {}: {problem}", case.name()));
         }
     }
-    console_log!(
-        "tokenizer.json: {} passed, {} failed",
-        cases.len() - failures.len(),
-        failures.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    report("tokenizer.json", cases.len(), &failures);
 }
 
 #[wasm_bindgen_test]
