@@ -354,17 +354,14 @@ fn attention(
         let q = &q[h * head_size..(h + 1) * head_size];
         let att = &mut att[h * c.seq_len..h * c.seq_len + pos + 1];
         let kv_head = (h / c.kv_mul()) * head_size;
-        for (t, a) in att.iter_mut().enumerate() {
-            let k = &keys[t * kv_dim + kv_head..][..head_size];
-            *a = kernels::dot(q, k) / scale;
+        kernels::dots(att, q, &keys[kv_head..], kv_dim);
+        for a in att.iter_mut() {
+            *a /= scale;
         }
         kernels::softmax(att);
         let xb = &mut xb[h * head_size..(h + 1) * head_size];
         xb.fill(0.0);
-        for (t, &a) in att.iter().enumerate() {
-            let v = &values[t * kv_dim + kv_head..][..head_size];
-            kernels::axpy(xb, a, v);
-        }
+        kernels::weighted_sum(xb, att, &values[kv_head..], kv_dim);
     }
 }
 
@@ -384,21 +381,17 @@ fn swiglu(hb: &mut [f32], hb2: &[f32]) {
 }
 
 /// RoPE as run.c: rotate each pair (i, i+1) of q (all of it) and k (its kv_dim) by
-/// `pos * 10000^(-(i % head_size) / head_size)`.
+/// `pos * 10000^(-(i % head_size) / head_size)`. The angle depends on `i % head_size` only, so
+/// each is computed once and turns that pair of every head (run.c recomputes it per head).
 fn rope(q: &mut [f32], k: &mut [f32], pos: usize, head_size: usize) {
-    for i in (0..q.len()).step_by(2) {
-        let head_dim = (i % head_size) as f32;
-        let freq = 1.0 / math::pow(10000.0, head_dim / head_size as f32);
+    for j in (0..head_size).step_by(2) {
+        let freq = 1.0 / math::pow(10000.0, j as f32 / head_size as f32);
         let val = pos as f32 * freq;
         let (fci, fcr) = math::sin_cos(val);
-        let rotate = |v: &mut [f32]| {
-            let (v0, v1) = (v[i], v[i + 1]);
-            v[i] = v0 * fcr - v1 * fci;
-            v[i + 1] = v0 * fci + v1 * fcr;
-        };
-        rotate(q);
-        if i < k.len() {
-            rotate(k);
+        for head in q.chunks_exact_mut(head_size).chain(k.chunks_exact_mut(head_size)) {
+            let (v0, v1) = (head[j], head[j + 1]);
+            head[j] = v0 * fcr - v1 * fci;
+            head[j + 1] = v0 * fci + v1 * fcr;
         }
     }
 }

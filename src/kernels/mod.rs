@@ -154,9 +154,32 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     fast::dot(a, b)
 }
 
-/// `out += a * v` (the attention's weighted sum of values).
+/// `out += a * v`.
 pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
     fast::axpy(out, a, v);
+}
+
+/// Attention scores: `scores[t] = dot(q, keys[t * stride..][..q.len()])` for every `t`, each
+/// the very sum [`dot`] computes.
+pub fn dots(scores: &mut [f32], q: &[f32], keys: &[f32], stride: usize) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::dots(scores, q, keys, stride);
+    #[allow(unreachable_code)]
+    for (t, s) in scores.iter_mut().enumerate() {
+        *s = dot(q, &keys[t * stride..][..q.len()]);
+    }
+}
+
+/// The attention's weighted sum of values: `out += att[t] * values[t * stride..][..out.len()]`
+/// for `t = 0, 1, ...` in order, bit for bit the sequence of [`axpy`] calls.
+pub fn weighted_sum(out: &mut [f32], att: &[f32], values: &[f32], stride: usize) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::weighted_sum(out, att, values, stride);
+    #[allow(unreachable_code)]
+    let n = out.len();
+    for (t, &a) in att.iter().enumerate() {
+        axpy(out, a, &values[t * stride..][..n]);
+    }
 }
 
 /// Every kernel against the scalar oracle, on sizes that leave tails for every tile
@@ -300,6 +323,30 @@ mod tests {
             axpy(&mut fo, 0.37, &a);
             scalar::axpy(&mut oo, 0.37, &a);
             close(&fo, &oo, 1);
+        }
+    }
+
+    /// The attention kernels equal their definitions bit for bit: `dot` per key, and `axpy`
+    /// per position in order (head sizes with and without SIMD tails, strided caches).
+    #[test]
+    fn attention_kernels_equal_dot_and_axpy() {
+        for head in [1, 3, 4, 8, 12, 17, 32, 48, 64, 100] {
+            for (len, stride) in [(1, head), (5, head + 3), (9, 2 * head + 1), (64, head)] {
+                let (q, cache) = (values(head, 23), values(len * stride, 29));
+                let mut scores = vec![0.0; len];
+                dots(&mut scores, &q, &cache, stride);
+                let each: Vec<f32> =
+                    (0..len).map(|t| dot(&q, &cache[t * stride..][..head])).collect();
+                assert_eq!(scores, each, "dots: head {head} len {len}");
+
+                let att = values(len, 31);
+                let (mut sum, mut each) = (values(head, 37), values(head, 37));
+                weighted_sum(&mut sum, &att, &cache, stride);
+                for (t, &a) in att.iter().enumerate() {
+                    axpy(&mut each, a, &cache[t * stride..][..head]);
+                }
+                assert_eq!(sum, each, "weighted_sum: head {head} len {len}");
+            }
         }
     }
 }
