@@ -16,8 +16,8 @@ struct RunState {
     logits: Vec<f32>,      // (vocab_size,)
     key_cache: Vec<f32>,   // (layer, seq_len, kv_dim)
     value_cache: Vec<f32>, // (layer, seq_len, kv_dim)
-    xq: Vec<i8>,           // (max(dim, hidden_dim),) quantized activation, int8 path only
-    xs: Vec<f32>,          // (max(dim, hidden_dim) / group_size,) its scales
+    xq: Vec<i16>, // (max(dim, hidden_dim),) quantized activation (int8 values), int8 path only
+    xs: Vec<f32>, // (max(dim, hidden_dim) / group_size,) its scales
 }
 
 /// A zeroed vector, or an error instead of an abort when memory runs out.
@@ -65,12 +65,12 @@ impl RunState {
             + self.key_cache.len()
             + self.value_cache.len()
             + self.xs.len();
-        4 * f32s + self.xq.len()
+        4 * f32s + 2 * self.xq.len()
     }
 }
 
 /// `out = w · x`: fp32 directly; Q8_0 after quantizing `x` into the scratch `xq`/`xs`.
-fn matmul(out: &mut [f32], x: &[f32], w: Matrix<'_>, xq: &mut [i8], xs: &mut [f32]) {
+fn matmul(out: &mut [f32], x: &[f32], w: Matrix<'_>, xq: &mut [i16], xs: &mut [f32]) {
     match w {
         Matrix::F32(w) => kernels::matmul(out, x, w),
         Matrix::Q8 { q, s, group_size } => {
@@ -88,7 +88,7 @@ fn matmul_batch(
     x: &[f32],
     n: usize,
     w: Matrix<'_>,
-    xq: &mut [i8],
+    xq: &mut [i16],
     xs: &mut [f32],
 ) {
     match w {
@@ -117,7 +117,7 @@ struct Batch {
     q: Vec<f32>,   // (tokens, dim)
     hb: Vec<f32>,  // (tokens, hidden_dim)
     hb2: Vec<f32>, // (tokens, hidden_dim)
-    xq: Vec<i8>,   // (tokens, max(dim, hidden_dim)) int8 path only
+    xq: Vec<i16>,  // (tokens, max(dim, hidden_dim)) int8 path only
     xs: Vec<f32>,  // its scales
 }
 
@@ -130,7 +130,7 @@ impl Batch {
             + self.hb.len()
             + self.hb2.len()
             + self.xs.len())
-            + self.xq.len()
+            + 2 * self.xq.len()
     }
 }
 

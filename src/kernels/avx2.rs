@@ -43,7 +43,7 @@ pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
     }
 }
 
-pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
+pub fn matmul_q8(out: &mut [f32], xq: &[i16], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
     if available() && gs.is_multiple_of(16) {
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
         unsafe { matmul_q8_avx2(out, xq, xs, wq, ws, gs) }
@@ -67,6 +67,14 @@ fn ld<const N: usize>(c: &[f32; N], at: usize) -> __m256 {
 fn ld_i8(c: &[i8; 16]) -> __m256i {
     // SAFETY: `c` is exactly 16 bytes; loadu has no alignment need.
     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(c.as_ptr() as *const __m128i) })
+}
+
+/// Loads 16 i16.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn ld_i16(c: &[i16; 16]) -> __m256i {
+    // SAFETY: `c` is exactly 32 bytes; loadu has no alignment need.
+    unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) }
 }
 
 #[inline]
@@ -148,7 +156,7 @@ fn axpy_avx2(out: &mut [f32], a: f32, v: &[f32]) {
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
+fn matmul_q8_avx2(out: &mut [f32], xq: &[i16], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
     let n = xq.len();
     let groups = n / gs;
     for (b, (o, wb)) in out.chunks_exact_mut(4).zip(wq.chunks_exact(4 * n)).enumerate() {
@@ -167,7 +175,7 @@ fn matmul_q8_avx2(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
             for ((((xc, w0), w1), w2), w3) in
                 xg.as_chunks::<16>().0.iter().zip(c0).zip(c1).zip(c2).zip(c3)
             {
-                let xv = ld_i8(xc);
+                let xv = ld_i16(xc);
                 a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(ld_i8(w0), xv));
                 a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(ld_i8(w1), xv));
                 a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld_i8(w2), xv));

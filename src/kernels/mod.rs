@@ -53,8 +53,16 @@ pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
 }
 
 /// Q8_0 matmul as runq.c: per row, each group's exact integer dot of the int8 values, times
-/// `w_scale * x_scale`, the group results summed in order. `x` is quantized with [`quantize`].
-pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], group_size: usize) {
+/// `w_scale * x_scale`, the group results summed in order. `x` is quantized with [`quantize`]
+/// (int8 values held as i16: the SIMD kernels need them widened, so they are stored so once).
+pub fn matmul_q8(
+    out: &mut [f32],
+    xq: &[i16],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    group_size: usize,
+) {
     debug_assert_eq!(wq.len(), out.len() * xq.len());
     fast::matmul_q8(out, xq, xs, wq, ws, group_size);
 }
@@ -83,7 +91,7 @@ pub fn matmul_batch(out: &mut [f32], x: &[f32], w: &[f32], n: usize) {
 /// Batched [`matmul_q8`]: `xq (T, n)` and `xs (T, n / group_size)` hold T quantized rows.
 pub fn matmul_q8_batch(
     out: &mut [f32],
-    xq: &[i8],
+    xq: &[i16],
     xs: &[f32],
     wq: &[i8],
     ws: &[f32],
@@ -117,7 +125,7 @@ use simd128::matmul_q8_pair;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn matmul_q8_pair(
     out: [&mut [f32]; 2],
-    xq: [&[i8]; 2],
+    xq: [&[i16]; 2],
     xs: [&[f32]; 2],
     wq: &[i8],
     ws: &[f32],
@@ -128,9 +136,9 @@ fn matmul_q8_pair(
     fast::matmul_q8(o1, xq[1], xs[1], wq, ws, gs);
 }
 
-/// Quantizes `x` per group of `group_size` into int8 values `xq` and scales `xs`, with C's
-/// `round()` (half away from zero), as runq.c's `quantize`.
-pub fn quantize(xq: &mut [i8], xs: &mut [f32], x: &[f32], group_size: usize) {
+/// Quantizes `x` per group of `group_size` into int8 values `xq` (held as i16) and scales
+/// `xs`, with C's `round()` (half away from zero), as runq.c's `quantize`.
+pub fn quantize(xq: &mut [i16], xs: &mut [f32], x: &[f32], group_size: usize) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return simd128::quantize(xq, xs, x, group_size);
     #[allow(unreachable_code)]
@@ -246,13 +254,13 @@ mod tests {
     }
 
     /// Q8 inputs as the model makes them: weights and activations quantized by the oracle.
-    fn q8(d: usize, n: usize, gs: usize, seed: u64) -> (Vec<i8>, Vec<f32>, Vec<i8>, Vec<f32>) {
+    fn q8(d: usize, n: usize, gs: usize, seed: u64) -> (Vec<i16>, Vec<f32>, Vec<i8>, Vec<f32>) {
         let (x, w) = (values(n, seed), values(d * n, seed + 1));
         let (mut xq, mut xs) = (vec![0; n], vec![0.0; n / gs]);
         let (mut wq, mut ws) = (vec![0; d * n], vec![0.0; d * n / gs]);
         scalar::quantize(&mut xq, &mut xs, &x, gs);
         scalar::quantize(&mut wq, &mut ws, &w, gs);
-        (xq, xs, wq, ws)
+        (xq, xs, wq.into_iter().map(|q| q as i8).collect(), ws)
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
     }
 }
 
-pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
+pub fn matmul_q8(out: &mut [f32], xq: &[i16], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
     let n = xq.len();
     let groups = n / gs;
     for (i, o) in out.iter_mut().enumerate() {
@@ -25,14 +25,14 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], 
     }
 }
 
-pub fn quantize(xq: &mut [i8], xs: &mut [f32], x: &[f32], gs: usize) {
+pub fn quantize(xq: &mut [i16], xs: &mut [f32], x: &[f32], gs: usize) {
     for ((q, s), x) in xq.chunks_exact_mut(gs).zip(xs.iter_mut()).zip(x.chunks_exact(gs)) {
         let wmax = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let scale = wmax / 127.0;
         *s = scale;
         for (q, &v) in q.iter_mut().zip(x) {
             // An all-zero group gives 0/0 = NaN, which C's (int8_t) turns into 0, as `as` does.
-            *q = (v / scale).round() as i8;
+            *q = (v / scale).round() as i8 as i16;
         }
     }
 }
