@@ -174,7 +174,7 @@ async function instantiate({ variant = wasmVariant(), wasm } = {}) {
   if (!modules.has(key)) {
     const glue = await import(`./pkg/${variant}/llama2_wasm.js`);
     const exports = wasm ? glue.initSync({ module: wasm }) : await glue.default();
-    modules.set(key, { glue, exports, variant });
+    modules.set(key, { glue, exports, variant, warm: false });
   }
   return modules.get(key);
 }
@@ -190,6 +190,12 @@ export class Llama2 {
   constructor(module) {
     this.#module = module;
     this.#engine = new module.glue.Engine();
+    // Once per module: run the hot code on a tiny model so that the engine's optimizing tier
+    // has compiled it before the first real prompt (see `warm_up` in src/wasm.rs).
+    if (!module.warm) {
+      module.warm = true;
+      module.glue.warm_up(0);
+    }
   }
 
   /** @returns {'simd' | 'scalar'} the wasm build in use */
