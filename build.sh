@@ -241,7 +241,13 @@ conformance_wasm() {
   local target=$1 file=$2 models=$3
   build_wasm
   [ "$target" = chrome ] && ensure_chromium
-  node tests/e2e/conformance.mjs --target "$target" "$file" "$models"
+  local flags=()
+  # Node 20 needs a flag for relaxed SIMD (later versions have it on by default).
+  if [ "${LLAMA2_WASM_VARIANT:-}" = relaxed ] &&
+     node --v8-options | grep -q -- --experimental-wasm-relaxed-simd; then
+    flags=(--experimental-wasm-relaxed-simd)
+  fi
+  node "${flags[@]}" tests/e2e/conformance.mjs --target "$target" "$file" "$models"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -279,6 +285,8 @@ test_wasm() {
   done
   log "conformance (node, generate.json, scalar build: browsers without SIMD)"
   LLAMA2_WASM_VARIANT=scalar cmd_conformance "$golden/generate.json" --target node || rc=1
+  log "conformance (node, generate.json, relaxed-simd build: the benchmark's third build)"
+  LLAMA2_WASM_VARIANT=relaxed cmd_conformance "$golden/generate.json" --target node || rc=1
   log "browser end-to-end tests of the page (tests/e2e, Playwright + Chromium)"
   cargo build --release --bin gen-checkpoint -q
   (cd tests/e2e && LLAMA2_MODELS="$(models_dir)" node --test --test-concurrency=1 page.test.mjs cache.test.mjs offline.test.mjs permalink.test.mjs embed.test.mjs package.test.mjs hardening.test.mjs) || rc=1

@@ -1,6 +1,7 @@
 // One benchmark measurement through the public JS API (www/llama2.js), the same code in Node
 // (bench/node.mjs) and in a Web Worker of headless Chromium (bench/worker.mjs):
-//   load_ms       loadCheckpoint + loadTokenizer (the bytes streamed into wasm memory, parsed)
+//   load_ms       createEngine (the module instantiated and warmed up) + loadCheckpoint +
+//                 loadTokenizer (the bytes streamed into wasm memory, parsed): a fresh start
 //   memory_mb     the wasm memory after load (weights, run state, heap)
 //   ttft_ms       generate(prompt) until its first sampled token: every prompt position first
 //   decode_tok_s  tokens per second of generate('') over `steps` positions (one forward each)
@@ -18,8 +19,8 @@
  * @param {number} o.steps decode positions
  */
 export async function measure(llama2, { variant, wasm, model, tokenizer, prompt, promptTokens, steps }) {
-  const llama = await llama2.createEngine({ variant, wasm });
   let t0 = performance.now();
+  const llama = await llama2.createEngine({ variant, wasm });
   await llama.loadCheckpoint(model, { name: 'model.bin' });
   await llama.loadTokenizer(tokenizer, { name: 'tokenizer.bin' });
   const load_ms = performance.now() - t0;
