@@ -67,10 +67,29 @@ fn hsum4_i32(a0: v128, a1: v128, a2: v128, a3: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s01, s23), i32x4_shuffle::<2, 3, 6, 7>(s01, s23))
 }
 
+/// `s` cut into four parts of `len` items each, and what is left after them.
+fn quarters<T>(s: &[T], len: usize) -> ([&[T]; 4], &[T]) {
+    let (a, rest) = s.split_at(len);
+    let (b, rest) = rest.split_at(len);
+    let (c, rest) = rest.split_at(len);
+    let (d, rest) = rest.split_at(len);
+    ([a, b, c, d], rest)
+}
+
+/// [`quarters`] of a mutable slice.
+fn quarters_mut<T>(s: &mut [T], len: usize) -> ([&mut [T]; 4], &mut [T]) {
+    let (a, rest) = s.split_at_mut(len);
+    let (b, rest) = rest.split_at_mut(len);
+    let (c, rest) = rest.split_at_mut(len);
+    let (d, rest) = rest.split_at_mut(len);
+    ([a, b, c, d], rest)
+}
+
 /// Four output rows at a time, one from each quarter of `w`: four sequential streams in
 /// pages far apart, which the hardware prefetchers follow independently. wasm has no prefetch
 /// instruction; four adjacent rows (one region) leave far fewer bytes in flight and read
-/// weights from memory about 30 % slower (110M shape). Every row's sum is the same whichever
+/// weights from memory about 30 % slower (110M shape). (Eight rows from eight parts: no
+/// better in Node, and a quarter slower in the compute-bound prefill.) Every row's sum is the same whichever
 /// rows share its tile: two accumulators over 8-float chunks, then the scalar tail, as `dot`.
 pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
     let n = x.len();
@@ -80,16 +99,9 @@ pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
     let q = out.len() / 4;
     let (x8, xt) = x.as_chunks::<8>();
     let tail = n - xt.len();
-    let (o0, rest) = out.split_at_mut(q);
-    let (o1, rest) = rest.split_at_mut(q);
-    let (o2, rest) = rest.split_at_mut(q);
-    let (o3, o_left) = rest.split_at_mut(q);
-    let (w0, rest) = w.split_at(q * n);
-    let (w1, rest) = rest.split_at(q * n);
-    let (w2, rest) = rest.split_at(q * n);
-    let (w3, w_left) = rest.split_at(q * n);
-    let quarters = [w0, w1, w2, w3].map(|w| w.chunks_exact(n));
-    let [q0, q1, q2, q3] = quarters;
+    let ([o0, o1, o2, o3], o_left) = quarters_mut(out, q);
+    let (w4, w_left) = quarters(w, q * n);
+    let [q0, q1, q2, q3] = w4.map(|w| w.chunks_exact(n));
     let outs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut()).zip(o3.iter_mut());
     for ((((o0, o1), o2), o3), (((r0, r1), r2), r3)) in outs.zip(q0.zip(q1).zip(q2).zip(q3)) {
         let (c0, c1, c2, c3) = (
@@ -227,13 +239,7 @@ pub fn axpy(out: &mut [f32], a: f32, v: &[f32]) {
     let (v4, vt) = v[..n].as_chunks::<4>();
     let av = f32x4_splat(a);
     for (o, v) in o4.iter_mut().zip(v4) {
-        let r = madd(ld(o, 0), av, ld(v, 0));
-        *o = [
-            f32x4_extract_lane::<0>(r),
-            f32x4_extract_lane::<1>(r),
-            f32x4_extract_lane::<2>(r),
-            f32x4_extract_lane::<3>(r),
-        ];
+        *o = lanes(madd(ld(o, 0), av, ld(v, 0)));
     }
     scalar::axpy(ot, a, vt);
 }
@@ -249,23 +255,14 @@ pub fn matmul_q8(out: &mut [f32], xq: &[i16], xs: &[f32], wq: &[i8], ws: &[f32],
     }
     let groups = n / gs;
     let q = out.len() / 4;
-    let (o0, rest) = out.split_at_mut(q);
-    let (o1, rest) = rest.split_at_mut(q);
-    let (o2, rest) = rest.split_at_mut(q);
-    let (o3, o_left) = rest.split_at_mut(q);
-    let (w0, rest) = wq.split_at(q * n);
-    let (w1, rest) = rest.split_at(q * n);
-    let (w2, rest) = rest.split_at(q * n);
-    let (w3, w_left) = rest.split_at(q * n);
-    let (s0, rest) = ws.split_at(q * groups);
-    let (s1, rest) = rest.split_at(q * groups);
-    let (s2, rest) = rest.split_at(q * groups);
-    let (s3, s_left) = rest.split_at(q * groups);
+    let ([o0, o1, o2, o3], o_left) = quarters_mut(out, q);
+    let (w4, w_left) = quarters(wq, q * n);
+    let (s4, s_left) = quarters(ws, q * groups);
     let outs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut()).zip(o3.iter_mut());
-    let rows = w0.chunks_exact(n).zip(w1.chunks_exact(n)).zip(w2.chunks_exact(n));
-    let rows = rows.zip(w3.chunks_exact(n));
-    let scales = s0.chunks_exact(groups).zip(s1.chunks_exact(groups)).zip(s2.chunks_exact(groups));
-    let scales = scales.zip(s3.chunks_exact(groups));
+    let [w0, w1, w2, w3] = w4.map(|w| w.chunks_exact(n));
+    let rows = w0.zip(w1).zip(w2).zip(w3);
+    let [s0, s1, s2, s3] = s4.map(|s| s.chunks_exact(groups));
+    let scales = s0.zip(s1).zip(s2).zip(s3);
     for (((((o0, o1), o2), o3), (((r0, r1), r2), r3)), (((s0, s1), s2), s3)) in
         outs.zip(rows).zip(scales)
     {
