@@ -336,6 +336,7 @@ class PartWriter {
   #controller = null; // of its body stream
   #puts = []; // pending puts
   #failed = null;
+  #cleanup = Promise.resolve(); // the deletion of the entry after a failure
 
   constructor(owner, cache, meta, firstPart) {
     this.#owner = owner;
@@ -396,23 +397,28 @@ class PartWriter {
     const name = baseName(url);
     const why = isQuotaError(err) ? 'the browser storage quota is full' : `the cache failed (${err?.message ?? err})`;
     this.#owner._note(url, 'memory', `${name} is not cached: ${why}. It is loaded in memory only and will be downloaded again next time.`);
-    this.#owner._deleteKey(this.#cache, this.#key).catch(() => {});
+    // Delete the entry once every put has settled: a part whose put was already under way
+    // would otherwise be stored after the deletion and stay behind.
+    this.#cleanup = Promise.allSettled(this.#puts)
+      .then(() => this.#owner._deleteKey(this.#cache, this.#key))
+      .catch(() => {});
   }
 
   /** The download completed: wait for every part, then mark the entry trusted. */
   async finish() {
     await Promise.all(this.#puts);
-    if (this.#failed) return;
-    if (this.#controller) {
+    if (!this.#failed && this.#controller) {
       this.fail(new Error(`${this.#meta.url}: download ended inside part ${this.#part}`));
-      return;
     }
-    try {
-      await this.putRecord('complete');
-      this.#owner._note(this.#meta.url, 'stored', `${baseName(this.#meta.url)}: stored in the browser cache`);
-    } catch (err) {
-      this.fail(err);
+    if (!this.#failed) {
+      try {
+        await this.putRecord('complete');
+        this.#owner._note(this.#meta.url, 'stored', `${baseName(this.#meta.url)}: stored in the browser cache`);
+      } catch (err) {
+        this.fail(err);
+      }
     }
+    await this.#cleanup; // after a failure, the load ends once the entry is gone
   }
 
   /** The download failed or was cancelled: the part being written is dropped (its put
@@ -427,7 +433,7 @@ class PartWriter {
         // already closed
       }
     }
-    if (this.#failed) return; // caching was already off (quota): nothing kept
+    if (this.#failed) return this.#cleanup; // caching was already off (quota): nothing kept
     this.#failed = reason ?? new Error('download aborted');
     await Promise.allSettled(this.#puts);
     const kept = Math.min(this.#part * this.#meta.segmentBytes, this.#meta.size);
