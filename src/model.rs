@@ -16,8 +16,8 @@ struct RunState {
     logits: Vec<f32>,      // (vocab_size,)
     key_cache: Vec<f32>,   // (layer, seq_len, kv_dim)
     value_cache: Vec<f32>, // (layer, seq_len, kv_dim)
-    xq: Vec<i16>, // (max(dim, hidden_dim),) quantized activation (int8 values), int8 path only
-    xs: Vec<f32>, // (max(dim, hidden_dim) / group_size,) its scales
+    xq: Vec<i16>,          // (max(dim, hidden_dim),) int8-quantized activation, int8 path
+    xs: Vec<f32>,          // (max(dim, hidden_dim) / group_size,) its scales
 }
 
 /// A zeroed vector, or an error instead of an abort when memory runs out.

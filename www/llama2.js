@@ -194,7 +194,11 @@ export class Llama2 {
     // has compiled it before the first real prompt (see `warm_up` in src/wasm.rs).
     if (!module.warm) {
       module.warm = true;
-      module.glue.warm_up(0);
+      try {
+        module.glue.warm_up(0);
+      } catch (err) {
+        console.warn(`llama2: warm-up failed (${err}); the first prompt will be slower`);
+      }
     }
   }
 
