@@ -89,8 +89,9 @@ fn quarters_mut<T>(s: &mut [T], len: usize) -> ([&mut [T]; 4], &mut [T]) {
 /// pages far apart, which the hardware prefetchers follow independently. wasm has no prefetch
 /// instruction; four adjacent rows (one region) leave far fewer bytes in flight and read
 /// weights from memory about 30 % slower (110M shape). (Eight rows from eight parts: no
-/// better in Node, and a quarter slower in the compute-bound prefill.) Every row's sum is the same whichever
-/// rows share its tile: two accumulators over 8-float chunks, then the scalar tail, as `dot`.
+/// better in Node, and a quarter slower in the compute-bound prefill.) Every row's sum is the
+/// same whichever rows share its tile: two accumulators over 8-float chunks, then the scalar
+/// tail, as `dot`.
 pub fn matmul(out: &mut [f32], x: &[f32], w: &[f32]) {
     let n = x.len();
     if n == 0 {
@@ -374,8 +375,7 @@ pub fn quantize(xq: &mut [i16], xs: &mut [f32], x: &[f32], gs: usize) {
         let scale = f32x4_extract_lane::<0>(m) / 127.0;
         *s = scale;
         let sv = f32x4_splat(scale);
-        let round = |c: &[f32]| {
-            let c: &[f32; 4] = c.try_into().expect("4 floats");
+        let round = |c: &[f32; 4]| {
             let v = f32x4_div(ld(c, 0), sv);
             let t = f32x4_trunc(v);
             let up = f32x4_ge(f32x4_abs(f32x4_sub(v, t)), f32x4_splat(0.5));
@@ -383,8 +383,9 @@ pub fn quantize(xq: &mut [i16], xs: &mut [f32], x: &[f32], gs: usize) {
             i32x4_trunc_sat_f32x4(f32x4_add(t, v128_and(up, sign)))
         };
         for (q, c) in q.as_chunks_mut::<8>().0.iter_mut().zip(x.as_chunks::<8>().0) {
+            let c: &[[f32; 4]; 2] = c.as_chunks::<4>().0.try_into().expect("8 = 2 x 4");
             // Saturated to i8's range as the scalar `as i8` (never reached: |v| <= 127).
-            let v = i16x8_narrow_i32x4(round(&c[..4]), round(&c[4..]));
+            let v = i16x8_narrow_i32x4(round(&c[0]), round(&c[1]));
             let v = i16x8_min(i16x8_max(v, i16x8_splat(-128)), i16x8_splat(127));
             // SAFETY: `q` is exactly 16 bytes; v128_store has no alignment need.
             unsafe { v128_store(q.as_mut_ptr() as *mut v128, v) };
