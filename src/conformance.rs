@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::checkpoint::{Checkpoint, WeightBuffer};
+use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::generate::{Generator, Options, Step};
 use crate::tokenizer::Tokenizer;
@@ -157,8 +157,7 @@ pub fn run_generate_bytes(
     checkpoint: &[u8],
     tokenizer: &[u8],
 ) -> Result<Generated> {
-    let checkpoint =
-        Checkpoint::from_buffer(WeightBuffer::from_bytes(checkpoint)?, &case.checkpoint)?;
+    let checkpoint = Checkpoint::from_bytes(checkpoint, &case.checkpoint)?;
     run_generate(case, checkpoint, tokenizer)
 }
 

@@ -21,6 +21,8 @@ pub enum Error {
     State(String),
     /// Reading or writing a file failed (native tools only).
     Io { file: String, problem: String },
+    /// The shards of a model lost each other (a worker or thread failed mid-pass).
+    Shards(String),
 }
 
 /// Shorthand used across the crate.
@@ -39,6 +41,21 @@ impl Error {
     pub fn io(file: &str, err: &std::io::Error) -> Self {
         Error::Io { file: file.to_string(), problem: err.to_string() }
     }
+
+    /// What kind of problem this is, for programs (JavaScript reads it as `error.kind`, so
+    /// that no one has to match message text): `format` (a bad checkpoint or tokenizer),
+    /// `prompt`, `options`, `memory`, `state` (calls in the wrong order), `io`, `shards`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Checkpoint { .. } | Error::Tokenizer { .. } => "format",
+            Error::Prompt(_) => "prompt",
+            Error::Options(_) => "options",
+            Error::OutOfMemory(_) => "memory",
+            Error::State(_) => "state",
+            Error::Io { .. } => "io",
+            Error::Shards(_) => "shards",
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -51,6 +68,7 @@ impl fmt::Display for Error {
             Error::OutOfMemory(problem) => write!(f, "out of memory: {problem}"),
             Error::State(problem) => write!(f, "{problem}"),
             Error::Io { file, problem } => write!(f, "'{file}': {problem}"),
+            Error::Shards(problem) => write!(f, "the model's workers lost each other: {problem}"),
         }
     }
 }

@@ -14,25 +14,14 @@
 
 use std::io::Write;
 
-use crate::checkpoint::{self, Checkpoint, Config, Format, Matrix, Weight, MAGIC, V1_HEADER_BYTES};
+use crate::checkpoint::header::{self, group_size_fits};
+use crate::checkpoint::layout::matrix_shape;
+use crate::checkpoint::{Checkpoint, Config, Format, Header, Layout, Matrix, Tensor};
 use crate::error::{Error, Result};
 use crate::sampler::Rng;
 
 /// The group size export.py starts from when none is asked for.
 pub const DEFAULT_GROUP_SIZE: usize = 64;
-
-/// One tensor of the model (one layer of it for the per-layer tensors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tensor {
-    /// `(dim,)` RMSNorm weights before attention, layer `l`.
-    RmsAtt(usize),
-    /// `(dim,)` RMSNorm weights before the FFN, layer `l`.
-    RmsFfn(usize),
-    /// `(dim,)` the final RMSNorm weights.
-    RmsFinal,
-    /// A weight matrix; the layer is ignored for the embedding and the classifier.
-    Matrix(Weight, usize),
-}
 
 /// Where a checkpoint's weights come from.
 pub trait Source {
@@ -43,26 +32,26 @@ pub trait Source {
 /// Builds a [`Config`] from the 7 header ints (vocab_size positive) with the loader's checks,
 /// so a tool never writes a file the engine would refuse. `name` is used in errors.
 pub fn config(shape: [i32; 7], shared_classifier: bool, name: &str) -> Result<Config> {
-    checkpoint::check_config(&shape, shared_classifier, name)
+    header::check_config(&shape, shared_classifier, name)
 }
 
-/// The Q8_0 group size for `config`: `requested` (or 64), halved until it divides both `dim`
-/// and `hidden_dim`. export.py checks only `dim`; runq.c needs both (see SPEC.md), and the
-/// result is export.py's whenever its choice already divides `hidden_dim`.
+/// The Q8_0 group size for `config`: `requested` (or 64), halved until it fits
+/// ([`group_size_fits`]: it divides both `dim` and `hidden_dim`). export.py checks only
+/// `dim`; the result is export.py's whenever its choice already divides `hidden_dim`.
 pub fn group_size(config: &Config, requested: Option<usize>) -> Result<usize> {
     let mut gs = requested.unwrap_or(DEFAULT_GROUP_SIZE);
     if gs == 0 || gs > i32::MAX as usize {
         return Err(Error::Options(format!("group size {gs} must be in 1..={}", i32::MAX)));
     }
-    while !config.dim.is_multiple_of(gs) || !config.hidden_dim.is_multiple_of(gs) {
+    while !group_size_fits(config, gs) {
         gs /= 2;
     }
     Ok(gs)
 }
 
-/// Writes a whole checkpoint of `config` in `format`, pulling the weights from `source`.
-/// `name` (the output file) is used in errors. A v0 file gets a zero RoPE table (unused by
-/// every reader); a v2 group size must divide both `dim` and `hidden_dim` ([`group_size`]).
+/// Writes a whole checkpoint of `config` in `format`, pulling the weights from `source` in
+/// the file order of [`Layout`]. `name` (the output file) is used in errors. A v0 file gets a
+/// zero RoPE table (unused by every reader); a v2 group size must fit ([`group_size_fits`]).
 pub fn write_checkpoint(
     out: &mut dyn Write,
     config: &Config,
@@ -70,92 +59,30 @@ pub fn write_checkpoint(
     source: &mut dyn Source,
     name: &str,
 ) -> Result<()> {
+    if let Format::V2 { group_size } = format {
+        if !group_size_fits(config, group_size) {
+            return Err(Error::Options(format!(
+                "group size {group_size} does not divide both dim = {} and hidden_dim = {}",
+                config.dim, config.hidden_dim
+            )));
+        }
+    }
+    let header = Header { config: *config, format };
     let mut w = Writer { out, name, bytes: Vec::new() };
-    let c = config;
-    let l = c.n_layers;
-    let layered = |t: fn(usize) -> Tensor| (0..l).map(t);
-    let rms = |w: &mut Writer, source: &mut dyn Source| -> Result<()> {
-        for t in layered(Tensor::RmsAtt).chain(layered(Tensor::RmsFfn)) {
-            w.f32_tensor(source, t, c.dim)?;
-        }
-        w.f32_tensor(source, Tensor::RmsFinal, c.dim)
-    };
-    w.header(c, format)?;
-    match format {
-        Format::V0 => {
-            let sizes = |m: Weight| matrix_shape(c, m);
-            w.f32_tensor(source, Tensor::Matrix(Weight::TokenEmbedding, 0), c.vocab_size * c.dim)?;
-            for t in layered(Tensor::RmsAtt) {
-                w.f32_tensor(source, t, c.dim)?;
-            }
-            for &m in &LAYER_MATRICES[..4] {
-                for layer in 0..l {
-                    w.f32_tensor(source, Tensor::Matrix(m, layer), sizes(m))?;
-                }
-            }
-            for t in layered(Tensor::RmsFfn) {
-                w.f32_tensor(source, t, c.dim)?;
-            }
-            for &m in &LAYER_MATRICES[4..] {
-                for layer in 0..l {
-                    w.f32_tensor(source, Tensor::Matrix(m, layer), sizes(m))?;
-                }
-            }
-            w.f32_tensor(source, Tensor::RmsFinal, c.dim)?;
-            // The old RoPE table (freq_cis_real, freq_cis_imag): no reader uses it.
-            w.zeros(4 * c.seq_len * c.head_size())?;
-            if !c.shared_classifier {
-                w.f32_tensor(source, Tensor::Matrix(Weight::Classifier, 0), c.vocab_size * c.dim)?;
-            }
-        }
-        Format::V1 => {
-            rms(&mut w, source)?;
-            for (m, layer) in matrix_order(c) {
-                w.f32_tensor(source, Tensor::Matrix(m, layer), matrix_shape(c, m))?;
-            }
-        }
-        Format::V2 { group_size } => {
-            if group_size == 0
-                || !c.dim.is_multiple_of(group_size)
-                || !c.hidden_dim.is_multiple_of(group_size)
-            {
-                return Err(Error::Options(format!(
-                    "group size {group_size} does not divide both dim = {} and hidden_dim = {}",
-                    c.dim, c.hidden_dim
-                )));
-            }
-            rms(&mut w, source)?;
-            let mut q8 = Q8::new(group_size);
-            for (m, layer) in matrix_order(c) {
-                w.q8_tensor(source, Tensor::Matrix(m, layer), matrix_shape(c, m), &mut q8)?;
+    w.write(&header.to_bytes())?;
+    let mut q8 = None;
+    for entry in Layout::new(header).entries {
+        let len = entry.values() as usize;
+        match (entry.tensor, entry.group_size) {
+            (Tensor::RopeTable, _) => w.zeros(4 * len)?,
+            (tensor, None) => w.f32_tensor(source, tensor, len)?,
+            (tensor, Some(gs)) => {
+                let q8 = q8.get_or_insert_with(|| Q8::new(gs));
+                w.q8_tensor(source, tensor, len, q8)?
             }
         }
     }
     w.out.flush().map_err(|e| Error::io(name, &e))
-}
-
-/// The per-layer matrices, in file order (v0 puts the RMSNorm weights between wo and w1).
-const LAYER_MATRICES: [Weight; 7] =
-    [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
-
-/// The weight matrices in the order every format stores them, each layer of each.
-fn matrix_order(c: &Config) -> impl Iterator<Item = (Weight, usize)> {
-    let layers = c.n_layers;
-    let classifier = (!c.shared_classifier).then_some((Weight::Classifier, 0));
-    std::iter::once((Weight::TokenEmbedding, 0))
-        .chain(LAYER_MATRICES.into_iter().flat_map(move |m| (0..layers).map(move |l| (m, l))))
-        .chain(classifier)
-}
-
-/// Number of values in one layer of matrix `m`.
-fn matrix_shape(c: &Config, m: Weight) -> usize {
-    let (dim, hidden, kv_dim) = (c.dim, c.hidden_dim, c.kv_dim());
-    match m {
-        Weight::Wq | Weight::Wo => dim * dim,
-        Weight::Wk | Weight::Wv => kv_dim * dim,
-        Weight::W1 | Weight::W2 | Weight::W3 => hidden * dim,
-        Weight::TokenEmbedding | Weight::Classifier => c.vocab_size * dim,
-    }
 }
 
 /// The output stream, with a reusable byte buffer for little-endian conversion.
@@ -168,35 +95,6 @@ struct Writer<'a> {
 impl Writer<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.out.write_all(bytes).map_err(|e| Error::io(self.name, &e))
-    }
-
-    /// v0: the 7 ints, vocab_size negative for an unshared classifier. v1/v2: magic,
-    /// version, the 7 ints, the shared byte, (v2) the group size unaligned at 37, zeros to 256.
-    fn header(&mut self, c: &Config, format: Format) -> Result<()> {
-        let vocab = c.vocab_size as i32;
-        let mut h = Vec::with_capacity(V1_HEADER_BYTES);
-        let ints = |h: &mut Vec<u8>, vocab: i32| {
-            for v in [c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads] {
-                h.extend_from_slice(&(v as i32).to_le_bytes());
-            }
-            h.extend_from_slice(&vocab.to_le_bytes());
-            h.extend_from_slice(&(c.seq_len as i32).to_le_bytes());
-        };
-        match format {
-            Format::V0 => ints(&mut h, if c.shared_classifier { vocab } else { -vocab }),
-            Format::V1 | Format::V2 { .. } => {
-                let version: i32 = if format == Format::V1 { 1 } else { 2 };
-                h.extend_from_slice(&MAGIC.to_le_bytes());
-                h.extend_from_slice(&version.to_le_bytes());
-                ints(&mut h, vocab);
-                h.push(c.shared_classifier as u8);
-                if let Format::V2 { group_size } = format {
-                    h.extend_from_slice(&(group_size as i32).to_le_bytes());
-                }
-                h.resize(V1_HEADER_BYTES, 0);
-            }
-        }
-        self.write(&h)
     }
 
     fn zeros(&mut self, n_bytes: usize) -> Result<()> {
@@ -343,6 +241,7 @@ impl Source for CheckpointSource<'_> {
                 Matrix::F32(values) => emit(values),
                 Matrix::Q8 { .. } => Err(Error::checkpoint(c.name(), "is int8, not fp32")),
             },
+            Tensor::RopeTable => Ok(()),
         }
     }
 }
@@ -376,7 +275,11 @@ impl Source for Formula {
                 self.chunk.resize(self.dim, 1.0);
                 return emit(&self.chunk);
             }
-            Tensor::Matrix(m, _) => matrix_shape(&self.sizes, m),
+            Tensor::Matrix(m, _) => {
+                let (rows, cols) = matrix_shape(&self.sizes, m);
+                rows * cols
+            }
+            Tensor::RopeTable => return Ok(()),
         };
         while left > 0 {
             let n = left.min(self.chunk.capacity().max(1));
@@ -388,4 +291,13 @@ impl Source for Formula {
         }
         Ok(())
     }
+}
+
+/// A checkpoint of `shape` (the 7 header ints; a shared classifier) in `format` with the
+/// formula weights of `seed`, parsed in memory: for tests.
+pub fn formula_checkpoint(shape: [i32; 7], format: Format, seed: u64) -> Result<Checkpoint> {
+    let config = config(shape, true, "formula")?;
+    let mut bytes = Vec::new();
+    write_checkpoint(&mut bytes, &config, format, &mut Formula::new(&config, seed), "formula")?;
+    Checkpoint::from_bytes(&bytes, "formula")
 }

@@ -6,7 +6,8 @@
 //!
 //! Native only, and not part of the public API.
 
-use crate::checkpoint::{Checkpoint, Config, Format, WeightBuffer};
+use crate::checkpoint::header::{AT_CONFIG, AT_GROUP_SIZE, AT_MAGIC, AT_SHARED, AT_VERSION};
+use crate::checkpoint::{Checkpoint, Config, Format};
 use crate::error::Error;
 use crate::export::{self, Formula};
 use crate::generate::{Generator, Options, Step};
@@ -153,10 +154,7 @@ pub fn checkpoint(data: &[u8]) {
 
 /// Parses `bytes` as a checkpoint and, if that succeeds, generates a few tokens.
 fn run_checkpoint(bytes: &[u8]) {
-    let Ok(buffer) = WeightBuffer::from_bytes(bytes) else {
-        return;
-    };
-    let Ok(checkpoint) = Checkpoint::from_buffer(buffer, "fuzz.bin") else {
+    let Ok(checkpoint) = Checkpoint::from_bytes(bytes, "fuzz.bin") else {
         return;
     };
     let vocab = checkpoint.config().vocab_size;
@@ -194,12 +192,17 @@ fn drain(generator: &mut Generator, vocab: usize, n: usize) {
 }
 
 /// The byte offsets of the header fields a mutation may overwrite (i32 unless noted).
-fn header_fields(format: Format) -> &'static [usize] {
+fn header_fields(format: Format) -> Vec<usize> {
+    // The 7 config ints: v0's whole header, after the magic and version in v1/v2.
+    let config = |at: usize| (0..7).map(move |i| at + 4 * i);
     match format {
-        // dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
-        Format::V0 => &[0, 4, 8, 12, 16, 20, 24],
-        // magic, version, the 7 config ints, the shared flag (a byte), the group size (at 37)
-        _ => &[0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 37],
+        Format::V0 => config(0).collect(),
+        // magic, version, the config, the shared flag (a byte), the group size (unaligned)
+        _ => [AT_MAGIC, AT_VERSION]
+            .into_iter()
+            .chain(config(AT_CONFIG))
+            .chain([AT_SHARED, AT_GROUP_SIZE])
+            .collect(),
     }
 }
 
@@ -236,9 +239,9 @@ pub fn checkpoint_mutated(data: &[u8]) {
                     _ => input.u32() as i32,
                 };
                 // (An earlier truncation may have cut the field off.)
-                if at == 36 && at < file.len() {
+                if at == AT_SHARED && at < file.len() {
                     file[at] = value as u8; // the shared flag is one byte
-                } else if at != 36 && at + 4 <= file.len() {
+                } else if at != AT_SHARED && at + 4 <= file.len() {
                     file[at..at + 4].copy_from_slice(&value.to_le_bytes());
                 }
             }
@@ -360,9 +363,7 @@ fn options(input: &mut Input) -> Options {
 /// The generator target's engine: [`TINY`] in `format` with [`synthetic_tokenizer`].
 pub fn tiny_generator(format: Format) -> Generator {
     let file = tiny_checkpoint(&TINY, format, 7);
-    let buffer = WeightBuffer::from_bytes(&file).expect("a tiny buffer");
-    let checkpoint =
-        Checkpoint::from_buffer(buffer, "tiny.bin").expect("the tiny checkpoint parses");
+    let checkpoint = Checkpoint::from_bytes(&file, "tiny.bin").expect("the tiny checkpoint parses");
     let tok = synthetic_tokenizer(TINY.vocab_size);
     let tokenizer = Tokenizer::from_bytes(&tok, TINY.vocab_size, "synthetic").expect("it parses");
     Generator::new(checkpoint, tokenizer).expect("the tiny model fits")

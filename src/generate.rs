@@ -1,32 +1,86 @@
 //! Step-wise generation: `start` a prompt (or a chat), then `next` gives one text piece per
 //! token, so a caller (a terminal loop, a Web Worker) can stop between any two tokens.
 //! The order of forward passes, samples and RNG draws is run.c's `generate` and `chat`.
+//!
+//! The options' defaults and how out-of-range values are treated live here, once: the CLI,
+//! the wasm engine and through it the JavaScript API all take them from [`Options`].
 
 use std::fmt;
 
 use crate::checkpoint::{Checkpoint, Config};
 use crate::error::{Error, Result};
+use crate::link::{self, Link};
 use crate::model::Transformer;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Tokenizer, Utf8Stream, BOS, EOS};
 
-/// Sampling options, with run.c's defaults.
+/// Sampling options. [`Options::DEFAULT`] are run.c's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
     /// 0 = greedy (argmax). Negative is clamped to 0 as run.c does; NaN is refused.
     pub temperature: f32,
     /// Top-p; outside [0, 1] becomes 0.9 as in run.c; 0 or 1 samples the full distribution.
     pub topp: f32,
-    /// The xorshift64* state. 0 makes a degenerate stream: callers pick a time-based seed.
+    /// The xorshift64* state; 0 = the time (as run.c), see [`Generator::seed`].
     pub seed: u64,
     /// Number of positions to run (prompt included); 0 or more than seq_len = seq_len.
     pub steps: usize,
 }
 
+impl Options {
+    /// run.c's defaults: `-t 1.0 -p 0.9 -n 256`, seed from the time.
+    pub const DEFAULT: Options = Options { temperature: 1.0, topp: 0.9, seed: 0, steps: 256 };
+
+    /// The options as run.c applies them: NaN is refused (nonsense), a negative temperature
+    /// becomes 0, a top-p outside [0, 1] becomes 0.9, seed 0 becomes the time.
+    fn checked(self) -> Result<Options> {
+        let Options { mut temperature, mut topp, mut seed, steps } = self;
+        if temperature.is_nan() {
+            return Err(Error::Options("temperature is NaN".into()));
+        }
+        if topp.is_nan() {
+            return Err(Error::Options("top-p is NaN".into()));
+        }
+        if temperature < 0.0 {
+            temperature = 0.0;
+        }
+        if !(0.0..=1.0).contains(&topp) {
+            topp = 0.9;
+        }
+        if seed == 0 {
+            seed = time_seed();
+        }
+        Ok(Options { temperature, topp, seed, steps })
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
-        Options { temperature: 1.0, topp: 0.9, seed: 0, steps: 256 }
+        Options::DEFAULT
     }
+}
+
+/// A seed written as text (`-s`, the page's field): an integer, negatives wrapping to u64 as
+/// run.c's `atoi` into its unsigned state does (`-5` is 2^64 - 5); empty means 0 (the time).
+pub fn parse_seed(text: &str) -> Result<u64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    t.parse::<i64>().map(|v| v as u64).or_else(|_| t.parse::<u64>()).map_err(|_| {
+        Error::Options(format!("seed '{text}' is not an integer (empty or 0 = the time)"))
+    })
+}
+
+/// The seed run.c takes when given none: the time (milliseconds here, seconds in run.c).
+fn time_seed() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    let now = js_sys::Date::now() as u64;
+    #[cfg(not(target_arch = "wasm32"))]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64);
+    now.max(1)
 }
 
 /// What one call to [`Generator::next`] produced.
@@ -45,8 +99,10 @@ pub enum StopReason {
     Bos,
     /// Chat: the assistant's turn ended with EOS (`</s>`); `chat_turn` continues.
     Eos,
-    /// The step limit (or the context length) was reached.
+    /// The step limit asked for was reached.
     StepLimit,
+    /// The context was full: the model's `seq_len` (or the smaller KV cache it was given).
+    Context,
     /// [`Generator::stop`] was called.
     Stopped,
 }
@@ -57,6 +113,7 @@ impl fmt::Display for StopReason {
             StopReason::Bos => "bos",
             StopReason::Eos => "eos",
             StopReason::StepLimit => "steps",
+            StopReason::Context => "context",
             StopReason::Stopped => "stopped",
         })
     }
@@ -81,7 +138,11 @@ pub struct Generator {
     tokenizer: Tokenizer,
     sampler: Sampler,
     phase: Phase,
-    steps: usize,
+    /// Positions this generation may run, and why it ends there.
+    end: usize,
+    end_reason: StopReason,
+    /// The seed in use (the time when 0 was asked for).
+    seed: u64,
     /// Position of the next forward pass.
     pos: usize,
     /// The token the next forward pass runs (generate mode).
@@ -99,22 +160,31 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Builds the engine; the tokenizer must have the checkpoint's vocabulary size.
+    /// The whole model of `checkpoint`, with a KV cache for its full context.
     pub fn new(checkpoint: Checkpoint, tokenizer: Tokenizer) -> Result<Generator> {
-        let vocab = checkpoint.config().vocab_size;
+        let context = checkpoint.config().seq_len;
+        Generator::with_model(Transformer::new(checkpoint, context, Link::alone())?, tokenizer)
+    }
+
+    /// The engine around `model` (whole, or the leader of its shards); the tokenizer must
+    /// have the checkpoint's vocabulary size.
+    pub fn with_model(model: Transformer, tokenizer: Tokenizer) -> Result<Generator> {
+        let vocab = model.config().vocab_size;
         if tokenizer.vocab_size() != vocab {
             return Err(Error::State(format!(
                 "the tokenizer has {} tokens but checkpoint '{}' has vocab_size {vocab}",
                 tokenizer.vocab_size(),
-                checkpoint.name()
+                model.checkpoint().name()
             )));
         }
         Ok(Generator {
-            model: Transformer::new(checkpoint)?,
+            model,
             tokenizer,
             sampler: Sampler::new(0.0, 0.9, 0),
             phase: Phase::Done(StopReason::Stopped),
-            steps: 0,
+            end: 0,
+            end_reason: StopReason::StepLimit,
+            seed: 0,
             pos: 0,
             token: BOS,
             next: BOS,
@@ -138,6 +208,15 @@ impl Generator {
         &self.tokenizer
     }
 
+    pub fn model(&self) -> &Transformer {
+        &self.model
+    }
+
+    /// The seed of the current (or last) generation: the time when 0 was asked for.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Bytes held by the model: checkpoint buffer plus run state (KV cache and activations).
     pub fn memory_bytes(&self) -> usize {
         self.model.memory_bytes()
@@ -149,9 +228,9 @@ impl Generator {
         &self.ids
     }
 
-    /// Gives back the checkpoint and tokenizer, e.g. to free or reuse them.
-    pub fn into_parts(self) -> (Checkpoint, Tokenizer) {
-        (self.model.into_checkpoint(), self.tokenizer)
+    /// Gives back the model and tokenizer, e.g. to free or reuse them.
+    pub fn into_parts(self) -> (Transformer, Tokenizer) {
+        (self.model, self.tokenizer)
     }
 
     /// Starts run.c's `generate`: `prompt` (may be empty) is encoded with BOS and fed, then
@@ -205,43 +284,54 @@ impl Generator {
     // Not an Iterator: each step can fail, and `Done` repeats rather than ending a sequence.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Step> {
-        match self.phase {
-            Phase::Done(reason) => Ok(Step::Done(reason)),
-            Phase::AwaitingUser => Ok(Step::Done(StopReason::Eos)),
-            _ if self.pos >= self.steps => Ok(self.finish(StopReason::StepLimit)),
-            Phase::Generate => Ok(self.generate_step()),
-            Phase::Chat => Ok(self.chat_step()),
+        link::block_on(self.step())
+    }
+
+    /// [`Generator::next`] for a model whose shards are driven from outside (the browser):
+    /// the future waits wherever the shards meet.
+    pub async fn step(&mut self) -> Result<Step> {
+        let step = match self.phase {
+            Phase::Done(reason) => return Ok(Step::Done(reason)),
+            Phase::AwaitingUser => return Ok(Step::Done(StopReason::Eos)),
+            _ if self.pos >= self.end => return Ok(self.finish(self.end_reason)),
+            Phase::Generate => self.generate_step().await,
+            Phase::Chat => self.chat_step().await,
+        };
+        if step.is_err() {
+            // The shards no longer agree on where they are: this generation is over.
+            self.phase = Phase::Done(StopReason::Stopped);
         }
+        step
     }
 
     /// One iteration of run.c's `generate` loop.
     /// Prompt positions whose logits run.c computes but never reads go through the model in
     /// one batch on the first call (prefill); their pieces then come one per call as before.
-    fn generate_step(&mut self) -> Step {
+    async fn generate_step(&mut self) -> Result<Step> {
         let next = if self.pos + 1 < self.prompt.len() {
             if self.pos >= self.prefilled {
-                let end = (self.prompt.len() - 1).min(self.steps);
-                self.model.prefill(&self.prompt[self.pos..end], self.pos);
+                let end = (self.prompt.len() - 1).min(self.end);
+                self.model.prefill(&self.prompt[self.pos..end], self.pos).await?;
                 self.prefilled = end;
             }
             self.prompt[self.pos + 1]
         } else {
-            let logits = self.model.forward(self.token, self.pos);
+            let logits = self.model.forward(&[self.token], self.pos, true).await?;
             self.sampler.sample(logits)
         };
         self.pos += 1;
         self.ids.push(next);
         if next == BOS {
-            return self.finish(StopReason::Bos);
+            return Ok(self.finish(StopReason::Bos));
         }
         let piece = self.tokenizer.decode(self.token, next);
         self.token = next;
-        Step::Piece(self.text.push(&piece))
+        Ok(Step::Piece(self.text.push(&piece)))
     }
 
     /// One iteration of run.c's `chat` loop: feed a prompt token or the last sample, sample
     /// (every position, prompt included, as run.c does), print once the prompt is consumed.
-    fn chat_step(&mut self) -> Step {
+    async fn chat_step(&mut self) -> Result<Step> {
         let token = if self.fed < self.prompt.len() {
             self.fed += 1;
             self.prompt[self.fed - 1]
@@ -249,7 +339,7 @@ impl Generator {
             self.next
         };
         self.ids.push(token);
-        let logits = self.model.forward(token, self.pos);
+        let logits = self.model.forward(&[token], self.pos, true).await?;
         self.next = self.sampler.sample(logits);
         self.pos += 1;
         // run.c feeds the EOS that ended the reply, prints what follows it, then asks the user.
@@ -264,7 +354,7 @@ impl Generator {
             out.push_str(&self.text.finish());
             out.push('\n');
         }
-        Step::Piece(out)
+        Ok(Step::Piece(out))
     }
 
     /// Ends generation with `reason`, flushing a held-back incomplete character.
@@ -280,22 +370,17 @@ impl Generator {
 
     /// Checks the options and resets everything for a new generation.
     fn reset(&mut self, options: &Options) -> Result<()> {
-        let Options { mut temperature, mut topp, seed, steps } = *options;
-        if temperature.is_nan() {
-            return Err(Error::Options("temperature is NaN".into()));
-        }
-        if topp.is_nan() {
-            return Err(Error::Options("top-p is NaN".into()));
-        }
-        // run.c clamps rather than refuses.
-        if temperature < 0.0 {
-            temperature = 0.0;
-        }
-        if !(0.0..=1.0).contains(&topp) {
-            topp = 0.9;
-        }
-        let seq_len = self.config().seq_len;
-        self.steps = if steps == 0 || steps > seq_len { seq_len } else { steps };
+        let Options { temperature, topp, seed, steps } = options.checked()?;
+        // run.c: 0 or more than seq_len = seq_len. Then the KV cache may hold fewer.
+        let (seq_len, context) = (self.config().seq_len, self.model.context());
+        let steps = if steps == 0 || steps > seq_len { seq_len } else { steps };
+        (self.end, self.end_reason) =
+            if steps > context || options.steps == 0 || options.steps >= seq_len {
+                (steps.min(context), StopReason::Context)
+            } else {
+                (steps, StopReason::StepLimit)
+            };
+        self.seed = seed;
         self.sampler = Sampler::new(temperature, topp, seed);
         self.pos = 0;
         self.fed = 0;
@@ -309,14 +394,18 @@ impl Generator {
     /// Encodes a turn with BOS and checks it fits in the context after position `pos`.
     fn encode_turn(&self, text: &[u8], pos: usize) -> Result<Vec<u32>> {
         let tokens = self.tokenizer.encode(text, true, false)?;
-        let room = self.config().seq_len - pos.min(self.config().seq_len);
+        let (seq_len, context) = (self.config().seq_len, self.model.context());
+        let room = context - pos.min(context);
         if tokens.len() > room {
+            let of = if context < seq_len {
+                format!("context ({context} of its seq_len {seq_len})")
+            } else {
+                format!("context (seq_len {seq_len})")
+            };
             return Err(Error::Prompt(format!(
-                "{} tokens do not fit in the {} positions left of the model's context \
-                 (seq_len {}); shorten the prompt",
+                "{} tokens do not fit in the {room} positions left of the model's {of}; shorten \
+                 the prompt",
                 tokens.len(),
-                room,
-                self.config().seq_len
             )));
         }
         Ok(tokens)

@@ -1,23 +1,82 @@
-//! The transformer forward pass of run.c (fp32) and runq.c (int8 Q8_0), one token at a time.
+//! The transformer forward pass of run.c (fp32) and runq.c (int8 Q8_0), for a batch of
+//! tokens (one when decoding, up to [`PREFILL_BATCH`] of a prompt), on the whole model or
+//! on one shard of it (`shard.rs`).
+//!
+//! One layer body serves every case: `attention` then `ffn`, each a few matmuls on the rows
+//! of the batch. Where a matrix needs a whole vector of which each shard computed a part, the
+//! pass meets the other shards (`link.rs`): after the embedding lookup, after attention,
+//! after `wo`, after the SwiGLU and after `w2`; the leader gets the logits. Alone, those
+//! meetings cost nothing.
 
-use crate::checkpoint::{Checkpoint, Config, Matrix, Weight};
+use std::ops::Range;
+
+use crate::checkpoint::{Checkpoint, Config, Format, Matrix, Weight};
 use crate::error::{Error, Result};
 use crate::kernels::{self, math};
+use crate::link::{Command, Link, Parts, To};
+use crate::shard::Shard;
 
-/// Activation buffers and the KV cache, sized once from the config.
+/// Prompt tokens per batch: enough to read each weight once for a typical prompt, few enough
+/// that the batch buffers stay small (about 2 MB for the 110M shape).
+pub const PREFILL_BATCH: usize = 64;
+
+/// The model (or one shard of it): weights, KV cache and activations.
+pub struct Transformer {
+    checkpoint: Checkpoint,
+    plan: Plan,
+    /// Positions the KV cache holds: at most `seq_len`.
+    context: usize,
+    state: RunState,
+    link: Link,
+}
+
+/// What each shard computes, by shard index: columns of the vectors the shards meet on.
+struct Plan {
+    me: Shard,
+    /// Query-head columns of the attention output (`dim` wide).
+    heads: Vec<Range<usize>>,
+    /// Rows of `wo` and `w2` (`dim` wide).
+    dim: Vec<Range<usize>>,
+    /// Hidden units (`hidden_dim` wide).
+    hidden: Vec<Range<usize>>,
+    /// Vocabulary rows: embedding rows and logits.
+    vocab: Vec<Range<usize>>,
+}
+
+impl Plan {
+    fn new(c: &Config, me: Shard) -> Plan {
+        let all = |w: Weight| me.all().map(|s| s.rows(c, w)).collect();
+        Plan {
+            me,
+            heads: all(Weight::Wq),
+            dim: all(Weight::Wo),
+            hidden: all(Weight::W1),
+            vocab: all(Weight::Classifier),
+        }
+    }
+}
+
+/// The KV cache (this shard's key/value heads) and the activations.
 struct RunState {
-    x: Vec<f32>,           // (dim,) the residual stream
-    xb: Vec<f32>,          // (dim,) scratch inside the residual branch
-    xb2: Vec<f32>,         // (dim,)
-    hb: Vec<f32>,          // (hidden_dim,) FFN scratch
-    hb2: Vec<f32>,         // (hidden_dim,)
-    q: Vec<f32>,           // (dim,) query
-    att: Vec<f32>,         // (n_heads, seq_len) attention scores
-    logits: Vec<f32>,      // (vocab_size,)
-    key_cache: Vec<f32>,   // (layer, seq_len, kv_dim)
-    value_cache: Vec<f32>, // (layer, seq_len, kv_dim)
-    xq: Vec<i16>,          // (max(dim, hidden_dim),) int8-quantized activation, int8 path
-    xs: Vec<f32>,          // (max(dim, hidden_dim) / group_size,) its scales
+    key_cache: Vec<f32>, // (layer, context, kv_local) kv_local = this shard's kv heads * head_size
+    value_cache: Vec<f32>, // (layer, context, kv_local)
+    att: Vec<f32>,       // (context,) one head's attention weights
+    logits: Vec<f32>,    // (vocab_size,) the last token's; whole on the leader after a pass
+    batch: Batch,
+}
+
+/// The activations of the rows (tokens) of one pass; grown on first use, then kept.
+#[derive(Default)]
+struct Batch {
+    rows: usize,
+    x: Vec<f32>,   // (rows, dim) the residual stream
+    xb: Vec<f32>,  // (rows, dim) the input of a branch, then the attention output
+    xb2: Vec<f32>, // (rows, dim) a branch's output
+    q: Vec<f32>,   // (rows, dim) queries (this shard's heads)
+    hb: Vec<f32>,  // (rows, hidden_dim) FFN hidden units
+    hb2: Vec<f32>, // (rows, hidden_dim)
+    xq: Vec<i16>,  // (rows, max(dim, hidden_dim)) int8 path: a quantized input
+    xs: Vec<f32>,  // (rows, max(dim, hidden_dim) / group_size) its scales
 }
 
 /// A zeroed vector, or an error instead of an abort when memory runs out.
@@ -29,130 +88,97 @@ fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
-impl RunState {
-    fn new(c: &Config, quantized: bool) -> Result<RunState> {
-        let kv = c
-            .n_layers
-            .checked_mul(c.seq_len)
-            .and_then(|n| n.checked_mul(c.kv_dim()))
-            .ok_or_else(|| Error::OutOfMemory("the KV cache size overflows".into()))?;
+/// Values of one layer's part of the KV cache of `positions` positions, on `shard`.
+fn kv_values(c: &Config, shard: Shard, positions: usize) -> Option<usize> {
+    let kv_local = shard.kv_heads(c).len() * c.head_size();
+    c.n_layers.checked_mul(positions)?.checked_mul(kv_local)
+}
+
+impl Batch {
+    fn new(c: &Config, rows: usize, quantized: bool) -> Result<Batch> {
         let wide = c.dim.max(c.hidden_dim);
-        Ok(RunState {
-            x: zeros(c.dim, "activations")?,
-            xb: zeros(c.dim, "activations")?,
-            xb2: zeros(c.dim, "activations")?,
-            hb: zeros(c.hidden_dim, "activations")?,
-            hb2: zeros(c.hidden_dim, "activations")?,
-            q: zeros(c.dim, "activations")?,
-            att: zeros(c.n_heads * c.seq_len, "attention scores")?,
-            logits: zeros(c.vocab_size, "logits")?,
-            key_cache: zeros(kv, "the key cache")?,
-            value_cache: zeros(kv, "the value cache")?,
-            xq: zeros(if quantized { wide } else { 0 }, "quantized activations")?,
-            xs: zeros(if quantized { wide } else { 0 }, "quantization scales")?,
+        let what = "activations";
+        Ok(Batch {
+            rows,
+            x: zeros(rows * c.dim, what)?,
+            xb: zeros(rows * c.dim, what)?,
+            xb2: zeros(rows * c.dim, what)?,
+            q: zeros(rows * c.dim, what)?,
+            hb: zeros(rows * c.hidden_dim, what)?,
+            hb2: zeros(rows * c.hidden_dim, what)?,
+            xq: zeros(if quantized { rows * wide } else { 0 }, what)?,
+            xs: zeros(if quantized { rows * wide } else { 0 }, what)?,
         })
     }
 
     fn bytes(&self) -> usize {
-        let f32s = self.x.len()
-            + self.xb.len()
-            + self.xb2.len()
-            + self.hb.len()
-            + self.hb2.len()
-            + self.q.len()
-            + self.att.len()
-            + self.logits.len()
-            + self.key_cache.len()
-            + self.value_cache.len()
-            + self.xs.len();
-        4 * f32s + 2 * self.xq.len()
+        let f32s = [&self.x, &self.xb, &self.xb2, &self.q, &self.hb, &self.hb2, &self.xs];
+        4 * f32s.iter().map(|v| v.len()).sum::<usize>() + 2 * self.xq.len()
     }
-}
-
-/// `out = w · x`: fp32 directly; Q8_0 after quantizing `x` into the scratch `xq`/`xs`.
-fn matmul(out: &mut [f32], x: &[f32], w: Matrix<'_>, xq: &mut [i16], xs: &mut [f32]) {
-    match w {
-        Matrix::F32(w) => kernels::matmul(out, x, w),
-        Matrix::Q8 { q, s, group_size } => {
-            let n = x.len();
-            let (xq, xs) = (&mut xq[..n], &mut xs[..n / group_size]);
-            kernels::quantize(xq, xs, x, group_size);
-            kernels::matmul_q8(out, xq, xs, q, s, group_size);
-        }
-    }
-}
-
-/// Batched [`matmul`]: `x` holds rows of width `n`, `out` the matching rows of `w`'s height.
-fn matmul_batch(
-    out: &mut [f32],
-    x: &[f32],
-    n: usize,
-    w: Matrix<'_>,
-    xq: &mut [i16],
-    xs: &mut [f32],
-) {
-    match w {
-        Matrix::F32(w) => kernels::matmul_batch(out, x, w, n),
-        Matrix::Q8 { q, s, group_size } => {
-            let (xq, xs) = (&mut xq[..x.len()], &mut xs[..x.len() / group_size]);
-            for ((xq, xs), x) in xq
-                .chunks_exact_mut(n)
-                .zip(xs.chunks_exact_mut(n / group_size))
-                .zip(x.chunks_exact(n))
-            {
-                kernels::quantize(xq, xs, x, group_size);
-            }
-            kernels::matmul_q8_batch(out, xq, xs, q, s, group_size, n);
-        }
-    }
-}
-
-/// Activations of a prefill batch, `tokens` rows each; empty until the first prefill.
-#[derive(Default)]
-struct Batch {
-    tokens: usize,
-    x: Vec<f32>,   // (tokens, dim)
-    xb: Vec<f32>,  // (tokens, dim)
-    xb2: Vec<f32>, // (tokens, dim)
-    q: Vec<f32>,   // (tokens, dim)
-    hb: Vec<f32>,  // (tokens, hidden_dim)
-    hb2: Vec<f32>, // (tokens, hidden_dim)
-    xq: Vec<i16>,  // (tokens, max(dim, hidden_dim)) int8 path only
-    xs: Vec<f32>,  // its scales
-}
-
-impl Batch {
-    fn bytes(&self) -> usize {
-        4 * (self.x.len()
-            + self.xb.len()
-            + self.xb2.len()
-            + self.q.len()
-            + self.hb.len()
-            + self.hb2.len()
-            + self.xs.len())
-            + 2 * self.xq.len()
-    }
-}
-
-/// The model: its weights (views into the checkpoint buffer) and its run state.
-pub struct Transformer {
-    checkpoint: Checkpoint,
-    state: RunState,
-    batch: Batch,
 }
 
 impl Transformer {
-    /// Allocates the run state (KV cache for the full `seq_len`) for `checkpoint`.
-    pub fn new(checkpoint: Checkpoint) -> Result<Transformer> {
-        let quantized = matches!(checkpoint.format(), crate::Format::V2 { .. });
-        // Name the model that did not fit (its KV cache grows with seq_len, not the file).
-        let state = RunState::new(checkpoint.config(), quantized).map_err(|err| match err {
+    /// The model of `checkpoint` (a whole one, or the shard `link` connects) with a KV cache
+    /// of `context` positions (`1..=seq_len`).
+    pub fn new(checkpoint: Checkpoint, context: usize, link: Link) -> Result<Transformer> {
+        let c = *checkpoint.config();
+        let shard = checkpoint.shard();
+        if link.shard() != shard {
+            return Err(Error::State(format!(
+                "checkpoint '{}' holds shard {shard:?}, but its link is for {:?}",
+                checkpoint.name(),
+                link.shard()
+            )));
+        }
+        if !(1..=c.seq_len).contains(&context) {
+            return Err(Error::Options(format!(
+                "context {context} must be in 1..={} (the model's seq_len)",
+                c.seq_len
+            )));
+        }
+        // Name the model that did not fit (its KV cache grows with the context, not the file).
+        let named = |err: Error| match err {
             Error::OutOfMemory(problem) => {
                 Error::OutOfMemory(format!("checkpoint '{}': {problem}", checkpoint.name()))
             }
             other => other,
-        })?;
-        Ok(Transformer { checkpoint, state, batch: Batch::default() })
+        };
+        let kv = kv_values(&c, shard, context)
+            .ok_or_else(|| Error::OutOfMemory("the KV cache size overflows".into()))
+            .map_err(named)?;
+        let quantized = matches!(checkpoint.format(), Format::V2 { .. });
+        let state = RunState {
+            key_cache: zeros(kv, "the key cache").map_err(named)?,
+            value_cache: zeros(kv, "the value cache").map_err(named)?,
+            att: zeros(context, "attention weights").map_err(named)?,
+            logits: zeros(c.vocab_size, "logits").map_err(named)?,
+            batch: Batch::new(&c, 1, quantized).map_err(named)?,
+        };
+        Ok(Transformer { plan: Plan::new(&c, shard), checkpoint, context, state, link })
+    }
+
+    /// The largest context up to `want` whose KV cache can be allocated now, on `shard`
+    /// (0 when not even one position fits). Used to size the cache to the memory there is.
+    pub fn fitting_context(c: &Config, shard: Shard, want: usize) -> usize {
+        let fits = |positions: usize| {
+            kv_values(c, shard, positions).is_some_and(|n| {
+                let (mut k, mut v) = (Vec::<f32>::new(), Vec::<f32>::new());
+                k.try_reserve_exact(n).is_ok() && v.try_reserve_exact(n).is_ok()
+            })
+        };
+        if fits(want) {
+            return want;
+        }
+        let (mut lo, mut hi) = (0, want); // fits(lo) (0 trivially), !fits(hi)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     pub fn config(&self) -> &Config {
@@ -167,201 +193,259 @@ impl Transformer {
         self.checkpoint
     }
 
-    /// Bytes held: the checkpoint buffer plus the run state (and prefill buffers once used).
+    /// Positions the KV cache holds.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    pub fn shard(&self) -> Shard {
+        self.plan.me
+    }
+
+    /// Bytes held: this shard's weights plus its run state.
     pub fn memory_bytes(&self) -> usize {
-        self.checkpoint.file_size() + self.state.bytes() + self.batch.bytes()
+        let s = &self.state;
+        self.checkpoint.memory_bytes()
+            + 4 * (s.key_cache.len() + s.value_cache.len() + s.att.len() + s.logits.len())
+            + s.batch.bytes()
     }
 
-    /// Runs `token` at position `pos` and returns the logits for the next token (mutable:
-    /// the sampler turns them into probabilities in place).
-    /// The caller keeps `token < vocab_size` and `pos < seq_len`.
-    pub fn forward(&mut self, token: u32, pos: usize) -> &mut [f32] {
-        let w = &self.checkpoint;
-        let c = *w.config();
-        let s = &mut self.state;
-        let (kv_dim, head_size) = (c.kv_dim(), c.head_size());
-
-        w.embedding(token as usize, &mut s.x);
-
-        for l in 0..c.n_layers {
-            // Attention: q, k, v for this position; k and v go straight into the cache.
-            kernels::rmsnorm(&mut s.xb, &s.x, w.rms_att(l));
-            let loff = l * c.seq_len * kv_dim;
-            let kv_at = loff + pos * kv_dim..loff + (pos + 1) * kv_dim;
-            matmul(&mut s.q, &s.xb, w.matrix(Weight::Wq, l), &mut s.xq, &mut s.xs);
-            matmul(
-                &mut s.key_cache[kv_at.clone()],
-                &s.xb,
-                w.matrix(Weight::Wk, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
-            matmul(
-                &mut s.value_cache[kv_at.clone()],
-                &s.xb,
-                w.matrix(Weight::Wv, l),
-                &mut s.xq,
-                &mut s.xs,
-            );
-
-            rope(&mut s.q, &mut s.key_cache[kv_at], pos, head_size);
-
-            let layer = loff..loff + c.seq_len * kv_dim;
-            attention(
-                &mut s.xb,
-                &s.q,
-                &s.key_cache[layer.clone()],
-                &s.value_cache[layer],
-                &mut s.att,
-                pos,
-                &c,
-            );
-            matmul(&mut s.xb2, &s.xb, w.matrix(Weight::Wo, l), &mut s.xq, &mut s.xs);
-            add(&mut s.x, &s.xb2);
-
-            // FFN: w2(silu(w1(x)) * w3(x)).
-            kernels::rmsnorm(&mut s.xb, &s.x, w.rms_ffn(l));
-            matmul(&mut s.hb, &s.xb, w.matrix(Weight::W1, l), &mut s.xq, &mut s.xs);
-            matmul(&mut s.hb2, &s.xb, w.matrix(Weight::W3, l), &mut s.xq, &mut s.xs);
-            swiglu(&mut s.hb, &s.hb2);
-            matmul(&mut s.xb, &s.hb, w.matrix(Weight::W2, l), &mut s.xq, &mut s.xs);
-            add(&mut s.x, &s.xb);
+    /// Runs `tokens` at positions `pos..pos + tokens.len()` and, with `logits`, returns the
+    /// logits of the last one for the next token (on the leader; mutable: the sampler turns
+    /// them into probabilities in place). On a leader of several shards, it first tells the
+    /// others to run the same pass. The caller keeps every token `< vocab_size`,
+    /// `tokens.len() <= PREFILL_BATCH` and `pos + tokens.len() <= context`.
+    pub async fn forward(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        logits: bool,
+    ) -> Result<&mut [f32]> {
+        if self.plan.me.count > 1 {
+            let command = Command { tokens: tokens.to_vec(), pos, logits };
+            self.link.command(&command).await?;
         }
-
-        kernels::rmsnorm(&mut s.xb, &s.x, w.rms_final());
-        matmul(&mut s.logits, &s.xb, w.matrix(Weight::Classifier, 0), &mut s.xq, &mut s.xs);
-        &mut s.logits
+        self.pass(tokens, pos, logits).await?;
+        Ok(&mut self.state.logits)
     }
 
-    /// Runs `tokens` at positions `pos..pos + tokens.len()` as that many [`forward`] calls
-    /// would, but in batches: each weight matrix is read once per batch (matrix-matrix), and
-    /// no logits are computed (the caller forwards the last prompt token for those). The KV
-    /// cache ends up bitwise identical: batched matmuls run the very same sums per row.
-    /// The caller keeps every token `< vocab_size` and `pos + tokens.len() <= seq_len`.
-    ///
-    /// [`forward`]: Transformer::forward
-    pub fn prefill(&mut self, tokens: &[u32], pos: usize) {
-        for (i, chunk) in tokens.chunks(PREFILL_BATCH).enumerate() {
-            let at = pos + i * PREFILL_BATCH;
-            if chunk.len() < 2 || self.batch_buffers(chunk.len()).is_err() {
-                // One token, or no memory for the batch buffers: token by token.
-                for (t, &token) in chunk.iter().enumerate() {
-                    self.forward(token, at + t);
-                }
-                continue;
-            }
-            self.prefill_batch(chunk, at);
+    /// On a shard other than the leader: runs the pass the leader asked for.
+    pub async fn serve(&mut self, command: &Command) -> Result<()> {
+        if command.tokens.is_empty()
+            || command.tokens.len() > PREFILL_BATCH
+            || command.pos + command.tokens.len() > self.context
+            || command.tokens.iter().any(|&t| t as usize >= self.config().vocab_size)
+        {
+            return Err(Error::Shards(format!("a malformed command: {command:?}")));
         }
+        self.pass(&command.tokens, command.pos, command.logits).await
     }
 
-    /// Grows the batch buffers to `n` tokens (first prefill only: they stay allocated).
-    fn batch_buffers(&mut self, n: usize) -> Result<()> {
-        let c = *self.checkpoint.config();
-        let quantized = !self.state.xq.is_empty();
-        let b = &mut self.batch;
-        if b.tokens >= n {
-            return Ok(());
-        }
-        let wide = c.dim.max(c.hidden_dim);
-        *b = Batch {
-            tokens: n,
-            x: zeros(n * c.dim, "prefill activations")?,
-            xb: zeros(n * c.dim, "prefill activations")?,
-            xb2: zeros(n * c.dim, "prefill activations")?,
-            q: zeros(n * c.dim, "prefill activations")?,
-            hb: zeros(n * c.hidden_dim, "prefill activations")?,
-            hb2: zeros(n * c.hidden_dim, "prefill activations")?,
-            xq: zeros(if quantized { n * wide } else { 0 }, "prefill activations")?,
-            xs: zeros(if quantized { n * wide } else { 0 }, "prefill activations")?,
+    /// Runs a prompt's `tokens` from position `pos` in batches, without logits: the KV cache
+    /// ends up as `forward` token by token would leave it (batched matmuls run the very same
+    /// sums per row). Falls back to single tokens when the batch buffers do not fit.
+    pub async fn prefill(&mut self, tokens: &[u32], pos: usize) -> Result<()> {
+        let batch = if self.grow_batch(PREFILL_BATCH.min(tokens.len())).is_ok() {
+            PREFILL_BATCH
+        } else {
+            1
         };
+        for (i, chunk) in tokens.chunks(batch).enumerate() {
+            self.forward(chunk, pos + i * batch, false).await?;
+        }
         Ok(())
     }
 
-    /// One batch of [`prefill`](Transformer::prefill): the buffers hold `tokens.len()` rows.
-    fn prefill_batch(&mut self, tokens: &[u32], pos: usize) {
-        let w = &self.checkpoint;
+    fn grow_batch(&mut self, rows: usize) -> Result<()> {
+        if self.state.batch.rows < rows {
+            let quantized = !self.state.batch.xq.is_empty();
+            self.state.batch = Batch::new(self.checkpoint.config(), rows, quantized)?;
+        }
+        Ok(())
+    }
+
+    /// One pass of this shard over `tokens`.
+    async fn pass(&mut self, tokens: &[u32], pos: usize, want_logits: bool) -> Result<()> {
+        self.grow_batch(tokens.len())?;
+        let Transformer { checkpoint, plan, context, state: s, link } = self;
+        let (w, plan) = (&*checkpoint, &*plan);
         let c = *w.config();
-        let (s, b) = (&mut self.state, &mut self.batch);
-        let (dim, hidden, kv_dim, head_size) = (c.dim, c.hidden_dim, c.kv_dim(), c.head_size());
-        let n = tokens.len();
-        let (x, xb, xb2, q) =
-            (&mut b.x[..n * dim], &mut b.xb[..n * dim], &mut b.xb2[..n * dim], &mut b.q[..n * dim]);
-        let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
-        let (xq, xs) = (&mut b.xq, &mut b.xs);
+        let (n, dim) = (tokens.len(), c.dim);
+        let p = Pass { w, plan, n, pos, context: *context };
 
+        // The embedding rows, each from the shard that holds it.
+        let x = &mut s.batch.x[..n * dim];
         for (x, &token) in x.chunks_exact_mut(dim).zip(tokens) {
-            w.embedding(token as usize, x);
+            if w.has_embedding(token as usize) {
+                w.embedding(token as usize, x);
+            }
         }
+        if plan.me.count > 1 {
+            let owners: Vec<usize> = tokens
+                .iter()
+                .map(|&t| Shard::owner_of_token(&c, plan.me.count, t as usize))
+                .collect();
+            link.gather(x, Parts::Rows { width: dim, owners: &owners }, To::Everyone).await?;
+        }
+
         for l in 0..c.n_layers {
-            for (xb, x) in xb.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                kernels::rmsnorm(xb, x, w.rms_att(l));
-            }
-            let loff = l * c.seq_len * kv_dim;
-            let kv_at = loff + pos * kv_dim..loff + (pos + n) * kv_dim;
-            matmul_batch(q, xb, dim, w.matrix(Weight::Wq, l), xq, xs);
-            matmul_batch(&mut s.key_cache[kv_at.clone()], xb, dim, w.matrix(Weight::Wk, l), xq, xs);
-            matmul_batch(
-                &mut s.value_cache[kv_at.clone()],
-                xb,
-                dim,
-                w.matrix(Weight::Wv, l),
-                xq,
-                xs,
-            );
-            let keys = s.key_cache[kv_at].chunks_exact_mut(kv_dim);
-            for (t, (q, k)) in q.chunks_exact_mut(dim).zip(keys).enumerate() {
-                rope(q, k, pos + t, head_size);
-            }
-
-            let layer = loff..loff + c.seq_len * kv_dim;
-            let (keys, values) = (&s.key_cache[layer.clone()], &s.value_cache[layer]);
-            for (t, (xb, q)) in xb.chunks_exact_mut(dim).zip(q.chunks_exact(dim)).enumerate() {
-                attention(xb, q, keys, values, &mut s.att, pos + t, &c);
-            }
-            matmul_batch(xb2, xb, dim, w.matrix(Weight::Wo, l), xq, xs);
-            add(x, xb2);
-
-            for (xb, x) in xb.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                kernels::rmsnorm(xb, x, w.rms_ffn(l));
-            }
-            matmul_batch(hb, xb, dim, w.matrix(Weight::W1, l), xq, xs);
-            matmul_batch(hb2, xb, dim, w.matrix(Weight::W3, l), xq, xs);
-            swiglu(hb, hb2);
-            matmul_batch(xb, hb, hidden, w.matrix(Weight::W2, l), xq, xs);
-            add(x, xb);
+            attention(&p, s, link, l).await?;
+            ffn(&p, s, link, l).await?;
         }
+
+        if want_logits {
+            // The classifier on the last token's final-normed residual stream.
+            let b = &mut s.batch;
+            let last = (n - 1) * dim;
+            kernels::rmsnorm(&mut b.xb[..dim], &b.x[last..last + dim], w.rms_final());
+            let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
+            let v = &plan.vocab[plan.me.index];
+            matmul(&mut s.logits, c.vocab_size, v.clone(), &input, w.matrix(Weight::Classifier, 0));
+            let parts = Parts::Columns { rows: 1, width: c.vocab_size, ranges: &plan.vocab };
+            link.gather(&mut s.logits, parts, To::Leader).await?;
+        }
+        Ok(())
     }
 }
 
-/// Prompt tokens per prefill batch: enough to read each weight once for a typical prompt,
-/// few enough that the batch buffers stay small (about 2 MB for the 110M shape).
-const PREFILL_BATCH: usize = 64;
-
-/// Multi-head attention of one position `pos` over positions `0..=pos` of one layer's cache
-/// (`(seq_len, kv_dim)` each); query head `h` reads kv head `h / kv_mul`. Writes `xb (dim,)`.
-fn attention(
-    xb: &mut [f32],
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    att: &mut [f32],
+/// What every block of one pass shares.
+struct Pass<'a> {
+    w: &'a Checkpoint,
+    plan: &'a Plan,
+    /// Rows (tokens) in the batch, at positions `pos..pos + n`.
+    n: usize,
     pos: usize,
-    c: &Config,
-) {
-    let (kv_dim, head_size) = (c.kv_dim(), c.head_size());
-    let scale = (head_size as f32).sqrt();
-    for h in 0..c.n_heads {
-        let q = &q[h * head_size..(h + 1) * head_size];
-        let att = &mut att[h * c.seq_len..h * c.seq_len + pos + 1];
-        let kv_head = (h / c.kv_mul()) * head_size;
-        kernels::dots(att, q, &keys[kv_head..], kv_dim);
-        for a in att.iter_mut() {
-            *a /= scale;
+    context: usize,
+}
+
+/// The attention block of layer `l`: `x += wo · attention(rmsnorm(x))`, for every row.
+async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) -> Result<()> {
+    let (w, plan, n, pos) = (p.w, p.plan, p.n, p.pos);
+    let c = *w.config();
+    let (dim, hs) = (c.dim, c.head_size());
+    let me = plan.me;
+    let (heads, kv_heads) = (me.heads(&c), me.kv_heads(&c));
+    let kv_local = kv_heads.len() * hs;
+    let b = &mut s.batch;
+
+    // q, k, v of this shard's heads; k and v go straight into the cache.
+    for (xb, x) in b.xb[..n * dim].chunks_exact_mut(dim).zip(b.x.chunks_exact(dim)) {
+        kernels::rmsnorm(xb, x, w.rms_att(l));
+    }
+    let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
+    let q_cols = plan.heads[me.index].clone();
+    matmul(&mut b.q, dim, q_cols.clone(), &input, w.matrix(Weight::Wq, l));
+    let layer = l * p.context * kv_local..(l + 1) * p.context * kv_local;
+    let (keys, values) = (&mut s.key_cache[layer.clone()], &mut s.value_cache[layer]);
+    let rows = pos * kv_local..(pos + n) * kv_local;
+    matmul(&mut keys[rows.clone()], kv_local, 0..kv_local, &input, w.matrix(Weight::Wk, l));
+    matmul(&mut values[rows.clone()], kv_local, 0..kv_local, &input, w.matrix(Weight::Wv, l));
+    let k_rows = keys[rows].chunks_exact_mut(kv_local.max(1));
+    for (t, (q, k)) in b.q.chunks_exact_mut(dim).zip(k_rows).take(n).enumerate() {
+        rope(&mut q[q_cols.clone()], &mut k[..kv_local], pos + t, hs);
+    }
+
+    // Each query head over positions 0..=pos + t of its key/value head.
+    let scale = (hs as f32).sqrt();
+    for t in 0..n {
+        let (q, xb) = (&b.q[t * dim..(t + 1) * dim], &mut b.xb[t * dim..(t + 1) * dim]);
+        for h in heads.clone() {
+            let att = &mut s.att[..pos + t + 1];
+            let kv = (h / c.kv_mul() - kv_heads.start) * hs;
+            kernels::dots(att, &q[h * hs..(h + 1) * hs], &keys[kv..], kv_local);
+            for a in att.iter_mut() {
+                *a /= scale;
+            }
+            kernels::softmax(att);
+            let out = &mut xb[h * hs..(h + 1) * hs];
+            out.fill(0.0);
+            kernels::weighted_sum(out, att, &values[kv..], kv_local);
         }
-        kernels::softmax(att);
-        let xb = &mut xb[h * head_size..(h + 1) * head_size];
-        xb.fill(0.0);
-        kernels::weighted_sum(xb, att, &values[kv_head..], kv_dim);
+    }
+    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.heads };
+    link.gather(&mut b.xb[..n * dim], parts, To::Everyone).await?;
+
+    let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
+    matmul(&mut b.xb2, dim, plan.dim[me.index].clone(), &input, w.matrix(Weight::Wo, l));
+    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.dim };
+    link.gather(&mut b.xb2[..n * dim], parts, To::Everyone).await?;
+    add(&mut b.x[..n * dim], &b.xb2[..n * dim]);
+    Ok(())
+}
+
+/// The FFN block of layer `l`: `x += w2 · (silu(w1 · h) * (w3 · h))` with `h = rmsnorm(x)`.
+async fn ffn(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) -> Result<()> {
+    let (w, plan, n) = (p.w, p.plan, p.n);
+    let c = *w.config();
+    let (dim, hidden) = (c.dim, c.hidden_dim);
+    let me = plan.me.index;
+    let b = &mut s.batch;
+
+    for (xb, x) in b.xb[..n * dim].chunks_exact_mut(dim).zip(b.x.chunks_exact(dim)) {
+        kernels::rmsnorm(xb, x, w.rms_ffn(l));
+    }
+    let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
+    let units = plan.hidden[me].clone();
+    matmul(&mut b.hb, hidden, units.clone(), &input, w.matrix(Weight::W1, l));
+    matmul(&mut b.hb2, hidden, units.clone(), &input, w.matrix(Weight::W3, l));
+    for t in 0..n {
+        let row = t * hidden + units.start..t * hidden + units.end;
+        swiglu(&mut b.hb[row.clone()], &b.hb2[row]);
+    }
+    let parts = Parts::Columns { rows: n, width: hidden, ranges: &plan.hidden };
+    link.gather(&mut b.hb[..n * hidden], parts, To::Everyone).await?;
+
+    let input = Input::new(&b.hb[..n * hidden], hidden, w, &mut b.xq, &mut b.xs);
+    matmul(&mut b.xb, dim, plan.dim[me].clone(), &input, w.matrix(Weight::W2, l));
+    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.dim };
+    link.gather(&mut b.xb[..n * dim], parts, To::Everyone).await?;
+    add(&mut b.x[..n * dim], &b.xb[..n * dim]);
+    Ok(())
+}
+
+/// The rows of a batch as a matmul reads them: fp32, or quantized once for every matmul that
+/// reads them (int8 models, whose matrices are all Q8_0).
+enum Input<'a> {
+    F32 { x: &'a [f32], n: usize },
+    Q8 { xq: &'a [i16], xs: &'a [f32], n: usize },
+}
+
+impl<'a> Input<'a> {
+    /// `x`: rows of `n` values. Quantizes into the scratch `xq`/`xs` for an int8 model.
+    fn new(
+        x: &'a [f32],
+        n: usize,
+        w: &Checkpoint,
+        xq: &'a mut [i16],
+        xs: &'a mut [f32],
+    ) -> Input<'a> {
+        let Format::V2 { group_size } = w.format() else {
+            return Input::F32 { x, n };
+        };
+        let (xq, xs) = (&mut xq[..x.len()], &mut xs[..x.len() / group_size]);
+        for ((xq, xs), x) in
+            xq.chunks_exact_mut(n).zip(xs.chunks_exact_mut(n / group_size)).zip(x.chunks_exact(n))
+        {
+            kernels::quantize(xq, xs, x, group_size);
+        }
+        Input::Q8 { xq, xs, n }
+    }
+}
+
+/// `out[t][cols] = w · x[t]` for every row `t` of `input`: `out`'s rows are `width` apart, and
+/// `w` holds the rows `cols` (this shard's) of the full matrix.
+fn matmul(out: &mut [f32], width: usize, cols: Range<usize>, input: &Input<'_>, w: Matrix<'_>) {
+    if cols.is_empty() {
+        return;
+    }
+    let out = &mut out[cols.start..];
+    match (input, w) {
+        (&Input::F32 { x, n }, Matrix::F32(w)) => kernels::matmul_batch(out, width, x, w, n),
+        (&Input::Q8 { xq, xs, n }, Matrix::Q8 { q, s, group_size }) => {
+            kernels::matmul_q8_batch(out, width, xq, xs, q, s, group_size, n)
+        }
+        // A v2 file's matrices are all Q8_0 and a v0/v1 file's all f32.
+        _ => {}
     }
 }
 
@@ -380,7 +464,7 @@ fn swiglu(hb: &mut [f32], hb2: &[f32]) {
     }
 }
 
-/// RoPE as run.c: rotate each pair (i, i+1) of q (all of it) and k (its kv_dim) by
+/// RoPE as run.c: rotate each pair (i, i+1) of q's heads and k's heads by
 /// `pos * 10000^(-(i % head_size) / head_size)`. The angle depends on `i % head_size` only, so
 /// each is computed once and turns that pair of every head (run.c recomputes it per head).
 fn rope(q: &mut [f32], k: &mut [f32], pos: usize, head_size: usize) {
@@ -396,28 +480,19 @@ fn rope(q: &mut [f32], k: &mut [f32], pos: usize, head_size: usize) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tools"))]
 mod tests {
     use super::*;
-    use crate::export::{self, Formula};
-    use crate::{Format, WeightBuffer};
+    use crate::export::formula_checkpoint;
+    use crate::link::block_on;
+    use crate::Format;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// A formula checkpoint (SPEC.md) of a small grouped-query shape in `format`.
     fn model(format: Format) -> Transformer {
-        let config = export::config([32, 48, 2, 4, 2, 40, 160], true, "test").expect("shape");
-        let mut bytes = Vec::new();
-        export::write_checkpoint(
-            &mut bytes,
-            &config,
-            format,
-            &mut Formula::new(&config, 5),
-            "test",
-        )
-        .expect("write");
-        let buffer = WeightBuffer::from_bytes(&bytes).expect("buffer");
-        Transformer::new(Checkpoint::from_buffer(buffer, "test").expect("parse")).expect("model")
+        let checkpoint = formula_checkpoint([32, 48, 2, 4, 2, 40, 160], format, 5).expect("shape");
+        Transformer::new(checkpoint, 160, Link::alone()).expect("model")
     }
 
     /// Prefill (several batches, a short last one) leaves the very same KV cache and the same
@@ -428,22 +503,20 @@ mod tests {
             let tokens: Vec<u32> =
                 (0..PREFILL_BATCH as u32 + 9).map(|t| (t * 7 + 3) % 40).collect();
             let (mut batched, mut single) = (model(format), model(format));
-            batched.prefill(&tokens[..tokens.len() - 1], 0);
-            for (pos, &t) in tokens[..tokens.len() - 1].iter().enumerate() {
-                single.forward(t, pos);
+            let prompt = &tokens[..tokens.len() - 1];
+            block_on(batched.prefill(prompt, 0)).unwrap();
+            for (pos, &t) in prompt.iter().enumerate() {
+                block_on(single.forward(&[t], pos, false)).unwrap();
             }
             assert!(batched.state.key_cache == single.state.key_cache, "{format}: keys differ");
             assert!(
                 batched.state.value_cache == single.state.value_cache,
                 "{format}: values differ"
             );
-            let last = tokens[tokens.len() - 1];
-            let pos = tokens.len() - 1;
-            assert_eq!(
-                batched.forward(last, pos).to_vec(),
-                single.forward(last, pos).to_vec(),
-                "{format}"
-            );
+            let (last, pos) = (tokens[tokens.len() - 1], tokens.len() - 1);
+            let a = block_on(batched.forward(&[last], pos, true)).unwrap().to_vec();
+            let b = block_on(single.forward(&[last], pos, true)).unwrap().to_vec();
+            assert_eq!(a, b, "{format}");
         }
     }
 }

@@ -1,30 +1,48 @@
-//! File loading for the native tools and tests (the core itself reads only byte buffers).
+//! Files and threads for the native tools and tests (the core itself reads byte buffers and
+//! runs on one thread).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc;
 
-use crate::checkpoint::{Checkpoint, Config, Format, WeightBuffer};
+use crate::checkpoint::header::V1_HEADER_BYTES;
+use crate::checkpoint::{Checkpoint, Config, Format, Loader};
 use crate::error::{Error, Result};
 use crate::export::{self, Source};
+use crate::generate::Generator;
+use crate::link::{self, threads};
+use crate::model::Transformer;
+use crate::shard::Shard;
 use crate::tokenizer::Tokenizer;
 
-/// Reads a whole file into a new aligned buffer, in one copy.
-pub fn read_buffer(path: &Path) -> Result<WeightBuffer> {
-    let name = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| Error::io(&name, &e))?;
-    let len = file.metadata().map_err(|e| Error::io(&name, &e))?.len();
-    let len =
-        usize::try_from(len).map_err(|_| Error::OutOfMemory(format!("'{name}' is {len} bytes")))?;
-    let mut buffer = WeightBuffer::new(len)?;
-    file.read_exact(buffer.as_bytes_mut()).map_err(|e| Error::io(&name, &e))?;
-    Ok(buffer)
+/// Loads and checks a checkpoint file of any format (the whole model).
+pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    read_shard(path, Shard::WHOLE)
 }
 
-/// Loads and checks a checkpoint file of any format.
-pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
-    Checkpoint::from_buffer(read_buffer(path)?, &file_name(path))
+/// Loads shard `shard` of a checkpoint file: its header, then only the byte ranges it holds.
+pub fn read_shard(path: &Path, shard: Shard) -> Result<Checkpoint> {
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| Error::io(&name, &e);
+    let mut file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let mut prefix = vec![0; (size as usize).min(V1_HEADER_BYTES)];
+    file.read_exact(&mut prefix).map_err(io)?;
+    let mut loader = Loader::new(&prefix, size, &file_name(path), shard)?;
+    let mut buffer = vec![0; 8 << 20];
+    for range in loader.file_ranges() {
+        file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+        let mut at = range.start;
+        while at < range.end {
+            let n = buffer.len().min((range.end - at) as usize);
+            file.read_exact(&mut buffer[..n]).map_err(io)?;
+            loader.write(at, &buffer[..n]);
+            at += n as u64;
+        }
+    }
+    loader.finish()
 }
 
 /// Loads a tokenizer file for a model with `vocab_size` tokens.
@@ -32,6 +50,60 @@ pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::io(&name, &e))?;
     Tokenizer::from_bytes(&bytes, vocab_size, &file_name(path))
+}
+
+/// A generator for the checkpoint at `path` split over `threads` shards, one thread each
+/// (shard 0, the leader, on the calling thread; each thread loads its own part of the file),
+/// with a KV cache of `context` positions (`None`: the model's seq_len). The token ids are
+/// the same for any number of threads.
+pub fn load_generator(
+    checkpoint: &Path,
+    tokenizer: &Path,
+    threads: usize,
+    context: Option<usize>,
+) -> Result<Generator> {
+    if Shard::new(0, threads).is_none() {
+        return Err(Error::Options(format!(
+            "threads {threads} must be in 1..={}",
+            crate::shard::MAX_SHARDS
+        )));
+    }
+    let mut parts = threads::parts(threads).into_iter();
+    let leader = parts.next().expect("parts(n) gives n >= 1 parts");
+    let mut started = Vec::new();
+    for part in parts {
+        let path = checkpoint.to_path_buf();
+        let (ready, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut part = part;
+            let Some(commands) = part.commands.take() else { return };
+            let shard = part.shard;
+            let model = read_shard(&path, shard).and_then(|c| {
+                let context = context.unwrap_or(c.config().seq_len);
+                Transformer::new(c, context, part.into())
+            });
+            let mut model = match model {
+                Ok(model) => model,
+                Err(err) => return ready.send(Err(err)).unwrap_or(()),
+            };
+            let _ = ready.send(Ok(()));
+            // Until the leader is dropped (its senders with it).
+            while let Ok(command) = commands.recv() {
+                if link::block_on(model.serve(&command)).is_err() {
+                    break;
+                }
+            }
+        });
+        started.push(ready_rx);
+    }
+    let c = read_shard(checkpoint, leader.shard)?;
+    for ready in started {
+        ready.recv().map_err(|_| Error::Shards("a shard thread ended while loading".into()))??;
+    }
+    let context = context.unwrap_or(c.config().seq_len);
+    let vocab = c.config().vocab_size;
+    let model = Transformer::new(c, context, leader.into())?;
+    Generator::with_model(model, read_tokenizer(tokenizer, vocab)?)
 }
 
 /// Writes a checkpoint file of `config` in `format` from `source` (see [`export`]); on an

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use common::corrupt::{corrupt, Corruption, TokFile};
-use llama2_wasm::{Checkpoint, Error, Generator, Options, Step, Tokenizer, WeightBuffer};
+use llama2_wasm::{Checkpoint, Error, Generator, Options, Step, Tokenizer};
 
 /// Runs every case, each under catch_unwind; fails listing the cases that panicked.
 struct Matrix {
@@ -72,7 +72,7 @@ fn load_and_generate(
     tokenizer: &[u8],
     tok_name: &str,
 ) -> Result<(), Error> {
-    let checkpoint = Checkpoint::from_buffer(WeightBuffer::from_bytes(checkpoint)?, name)?;
+    let checkpoint = Checkpoint::from_bytes(checkpoint, name)?;
     let tokenizer = Tokenizer::from_bytes(tokenizer, checkpoint.config().vocab_size, tok_name)?;
     let mut generator = Generator::new(checkpoint, tokenizer)?;
     for (prompt, temperature) in

@@ -10,9 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use llama2_wasm::fuzzing::{self, TINY};
-use llama2_wasm::{
-    Checkpoint, Config, Error, Format, Generator, Options, Step, Tokenizer, WeightBuffer,
-};
+use llama2_wasm::{Checkpoint, Config, Error, Format, Generator, Options, Step, Tokenizer};
 
 /// A cargo-fuzz target: its name (the directory of its inputs) and its harness.
 type Target = (&'static str, fn(&[u8]));
@@ -80,7 +78,7 @@ fn tiny_checkpoints_parse_in_every_format() {
         for shared in [true, false] {
             let config = Config { shared_classifier: shared, ..TINY };
             let file = fuzzing::tiny_checkpoint(&config, format, 7);
-            let ckpt = Checkpoint::from_buffer(WeightBuffer::from_bytes(&file).unwrap(), "tiny")
+            let ckpt = Checkpoint::from_bytes(&file, "tiny")
                 .unwrap_or_else(|e| panic!("{format:?} shared={shared}: {e}"));
             assert_eq!(*ckpt.config(), config);
             assert_eq!(ckpt.format(), format);

@@ -5,7 +5,7 @@
 mod common;
 
 use llama2_wasm::conformance::{self, first_difference, Case};
-use llama2_wasm::{Checkpoint, Tokenizer, WeightBuffer};
+use llama2_wasm::{Checkpoint, Tokenizer};
 
 /// How a case went when it did not fail.
 enum Outcome {
@@ -38,9 +38,8 @@ fn run(case: &Case) -> Result<Outcome, String> {
             if let Some(diff) = first_difference(&c.ids, &got.ids) {
                 return Err(diff);
             }
-            let buffer = WeightBuffer::from_bytes(&files[0]).map_err(|e| e.to_string())?;
             let checkpoint =
-                Checkpoint::from_buffer(buffer, &c.checkpoint).map_err(|e| e.to_string())?;
+                Checkpoint::from_bytes(&files[0], &c.checkpoint).map_err(|e| e.to_string())?;
             let tokenizer =
                 Tokenizer::from_bytes(&files[1], checkpoint.config().vocab_size, &c.tokenizer)
                     .map_err(|e| e.to_string())?;

@@ -74,23 +74,30 @@ fn rows_per_block(row_bytes: usize) -> usize {
     ((16 * 1024 / row_bytes.max(1)) & !3).max(4)
 }
 
-/// Batched [`matmul`] (prefill): `out (T, d) = x (T, n) · w (d, n)ᵀ`, row `t` of `out` equal
-/// to `matmul(out_t, x_t, w)` (same kernel, same sums), `n` the width of one input row.
-pub fn matmul_batch(out: &mut [f32], x: &[f32], w: &[f32], n: usize) {
+/// Batched [`matmul`]: for each row `t` of `x (T, n)`, `out[t * stride..][..d] = w · x_t`
+/// (`w` is `(d, n)`), each row the very sums `matmul` computes. One row is `matmul` itself;
+/// more go through `w` in blocks, each read from memory once for every row (prefill).
+pub fn matmul_batch(out: &mut [f32], stride: usize, x: &[f32], w: &[f32], n: usize) {
     let d = w.len() / n;
+    if x.len() == n {
+        return matmul(&mut out[..d], x, w);
+    }
     let block = rows_per_block(4 * n);
     for r0 in (0..d).step_by(block) {
         let r1 = (r0 + block).min(d);
         let wb = &w[r0 * n..r1 * n];
-        for (o, x) in out.chunks_exact_mut(d).zip(x.chunks_exact(n)) {
-            fast::matmul(&mut o[r0..r1], x, wb);
+        for (t, x) in x.chunks_exact(n).enumerate() {
+            fast::matmul(&mut out[t * stride + r0..t * stride + r1], x, wb);
         }
     }
 }
 
-/// Batched [`matmul_q8`]: `xq (T, n)` and `xs (T, n / group_size)` hold T quantized rows.
+/// Batched [`matmul_q8`]: `xq (T, n)` and `xs (T, n / group_size)` hold T quantized rows;
+/// row `t`'s output goes to `out[t * stride..][..d]`.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_q8_batch(
     out: &mut [f32],
+    stride: usize,
     xq: &[i16],
     xs: &[f32],
     wq: &[i8],
@@ -100,19 +107,35 @@ pub fn matmul_q8_batch(
 ) {
     let d = wq.len() / n;
     let groups = n / group_size;
+    if xq.len() == n {
+        return matmul_q8(&mut out[..d], xq, xs, wq, ws, group_size);
+    }
     let block = rows_per_block(n + 4 * groups);
+    let rows = xq.len() / n;
     for r0 in (0..d).step_by(block) {
         let r1 = (r0 + block).min(d);
         let (wb, sb) = (&wq[r0 * n..r1 * n], &ws[r0 * groups..r1 * groups]);
         // Two tokens at a time: the SIMD kernel widens each weight chunk once for both.
-        for ((o, xq), xs) in out.chunks_mut(2 * d).zip(xq.chunks(2 * n)).zip(xs.chunks(2 * groups))
-        {
-            if o.len() == 2 * d {
-                let (o0, o1) = o.split_at_mut(d);
-                let (xq, xs) = ([&xq[..n], &xq[n..]], [&xs[..groups], &xs[groups..]]);
-                matmul_q8_pair([&mut o0[r0..r1], &mut o1[r0..r1]], xq, xs, wb, sb, group_size);
+        let mut t = 0;
+        while t < rows {
+            let (xq0, xs0) = (&xq[t * n..(t + 1) * n], &xs[t * groups..(t + 1) * groups]);
+            if t + 1 < rows {
+                let (xq1, xs1) =
+                    (&xq[(t + 1) * n..(t + 2) * n], &xs[(t + 1) * groups..(t + 2) * groups]);
+                let (o0, o1) = out[t * stride..].split_at_mut(stride);
+                let pair = [&mut o0[r0..r1], &mut o1[r0..r1]];
+                matmul_q8_pair(pair, [xq0, xq1], [xs0, xs1], wb, sb, group_size);
+                t += 2;
             } else {
-                fast::matmul_q8(&mut o[r0..r1], xq, xs, wb, sb, group_size);
+                fast::matmul_q8(
+                    &mut out[t * stride + r0..t * stride + r1],
+                    xq0,
+                    xs0,
+                    wb,
+                    sb,
+                    group_size,
+                );
+                t += 1;
             }
         }
     }
@@ -243,7 +266,7 @@ mod tests {
             for t in [1, 2, 5] {
                 let (x, w) = (values(t * n, 7), values(d * n, 9));
                 let mut batch = vec![0.0; t * d];
-                matmul_batch(&mut batch, &x, &w, n);
+                matmul_batch(&mut batch, d, &x, &w, n);
                 for (row, x) in batch.chunks_exact(d).zip(x.chunks_exact(n)) {
                     let mut one = vec![0.0; d];
                     matmul(&mut one, x, &w);
@@ -282,7 +305,7 @@ mod tests {
                     xst.extend(xs);
                 }
                 let mut batch = vec![0.0; t * d];
-                matmul_q8_batch(&mut batch, &xqt, &xst, &wq, &ws, gs, n);
+                matmul_q8_batch(&mut batch, d, &xqt, &xst, &wq, &ws, gs, n);
                 for ((row, xq), xs) in
                     batch.chunks_exact(d).zip(xqt.chunks_exact(n)).zip(xst.chunks_exact(n / gs))
                 {
