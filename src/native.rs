@@ -31,17 +31,9 @@ pub fn read_shard(path: &Path, shard: Shard) -> Result<Checkpoint> {
     let mut prefix = vec![0; (size as usize).min(V1_HEADER_BYTES)];
     file.read_exact(&mut prefix).map_err(io)?;
     let mut loader = Loader::new(&prefix, size, &file_name(path), shard)?;
-    let mut buffer = vec![0; 8 << 20];
-    for range in loader.file_ranges() {
-        file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-        let mut at = range.start;
-        while at < range.end {
-            let n = buffer.len().min((range.end - at) as usize);
-            file.read_exact(&mut buffer[..n]).map_err(io)?;
-            loader.write(at, &buffer[..n]);
-            at += n as u64;
-        }
-    }
+    loader.read_all(|at, place| {
+        file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(place)).map_err(io)
+    })?;
     loader.finish()
 }
 

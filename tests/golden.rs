@@ -100,3 +100,44 @@ fn every_generate_case_matches_run_c() {
 fn every_tokenizer_case_matches_run_c() {
     check_all("tokenizer.json");
 }
+
+/// The model split over 2 and 3 threads (tensor parallelism by rows, `--threads`): every
+/// case gives run.c's ids, as with one.
+#[test]
+fn every_generate_case_matches_run_c_over_threads() {
+    let Some(cases) = cases("generate.json") else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for threads in [2, 3] {
+        for case in &cases {
+            let Case::Generate(c) = case else { continue };
+            let (Some(checkpoint), Some(tokenizer)) =
+                (common::fixture(&c.checkpoint), common::fixture(&c.tokenizer))
+            else {
+                continue;
+            };
+            let result = llama2_wasm::native::load_generator(&checkpoint, &tokenizer, threads, None)
+                .and_then(|mut generator| {
+                    let options = llama2_wasm::Options {
+                        temperature: c.temperature,
+                        topp: c.topp,
+                        seed: c.seed,
+                        steps: c.steps,
+                    };
+                    generator.start(c.prompt.as_deref().unwrap_or(""), &options)?;
+                    while let llama2_wasm::Step::Piece(_) = generator.next()? {}
+                    Ok(generator.ids().to_vec())
+                });
+            match result {
+                Ok(ids) => {
+                    if let Some(diff) = first_difference(&c.ids, &ids) {
+                        failures.push(format!("{threads} threads, {}: {diff}", case.name()));
+                    }
+                }
+                Err(e) => failures.push(format!("{threads} threads, {}: {e}", case.name())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,5 +1,6 @@
-//! `bench <checkpoint> <tokenizer> [--prompt TEXT] [--steps N]`: one measurement of the native
-//! engine for `./build.sh bench` (bench/bench.mjs runs it alternately with the wasm engines).
+//! `bench <checkpoint> <tokenizer> [--prompt TEXT] [--steps N] [--threads N] [--context N]`:
+//! one measurement of the native engine for `./build.sh bench` (bench/bench.mjs runs it
+//! alternately with the wasm engines); `--threads` splits the model over that many threads.
 //! `bench --prompt-of N <tokenizer>` prints the benchmark prompt: N tokens with BOS.
 //!
 //! Prints one JSON object: `decode_tok_s` (tokens sampled per second over `--steps` positions
@@ -12,8 +13,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use llama2_wasm::native::{read_checkpoint, read_tokenizer};
-use llama2_wasm::{kernels, Generator, Options, Result, Step, Tokenizer};
+use llama2_wasm::native::{load_generator, read_tokenizer};
+use llama2_wasm::{kernels, Options, Result, Step, Tokenizer};
 
 /// Text the benchmark prompt is cut from (whole words, until it has the wanted tokens).
 pub const PROMPT_SOURCE: &str = "Once upon a time, there was a little girl named Lily who lived in a small \
@@ -45,21 +46,21 @@ fn run(args: &[String]) -> Result<String> {
         _ => return Ok(String::new()),
     };
     let mut prompt = String::new();
-    let mut steps = 256;
+    let (mut steps, mut threads, mut context) = (256, 1, None);
     let mut rest = args[2..].iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().cloned().unwrap_or_default();
         match flag.as_str() {
             "--prompt" => prompt = value,
             "--steps" => steps = value.parse().unwrap_or(256),
+            "--threads" => threads = value.parse().unwrap_or(1),
+            "--context" => context = value.parse().ok(),
             _ => {}
         }
     }
 
     let t0 = Instant::now();
-    let checkpoint = read_checkpoint(checkpoint)?;
-    let tokenizer = read_tokenizer(tokenizer, checkpoint.config().vocab_size)?;
-    let mut generator = Generator::new(checkpoint, tokenizer)?;
+    let mut generator = load_generator(checkpoint, tokenizer, threads, context)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let options = |steps| Options { temperature: 1.0, topp: 1.0, seed: 42, steps };
@@ -92,7 +93,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(out) if out.is_empty() => {
-            eprintln!("usage: bench <checkpoint> <tokenizer> [--prompt TEXT] [--steps N] | bench --prompt-of N <tokenizer>");
+            eprintln!(
+                "usage: bench <checkpoint> <tokenizer> [--prompt TEXT] [--steps N] [--threads N] \
+                 [--context N] | bench --prompt-of N <tokenizer>"
+            );
             ExitCode::from(2)
         }
         Ok(out) => {

@@ -6,9 +6,10 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use llama2_wasm::native::{read_checkpoint, read_tokenizer, tool_main};
+use llama2_wasm::generate::parse_seed;
+use llama2_wasm::native::{load_generator, tool_main};
 use llama2_wasm::{Error, Generator, Options, Step, StopReason};
 
 const USAGE: &str = "\
@@ -23,6 +24,8 @@ Options:
   -z <string> optional path to custom tokenizer (default tokenizer.bin)
   -m <string> mode: generate|chat, default: generate
   -y <string> (optional) system prompt in chat mode
+  --threads <int>  split the model over this many threads (same output), default 1
+  --context <int>  positions of the KV cache, default the model's seq_len
   --ids       print the token ids (first token, then every token fed back) instead of text
 The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
@@ -35,6 +38,8 @@ struct Args {
     chat: bool,
     system: Option<String>,
     ids: bool,
+    threads: usize,
+    context: Option<usize>,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -48,6 +53,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         chat: false,
         system: None,
         ids: false,
+        threads: 1,
+        context: None,
     };
     let mut rest = argv[1..].iter();
     while let Some(flag) = rest.next() {
@@ -66,11 +73,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-t" => args.options.temperature = number("temperature")? as f32,
             "-p" => args.options.topp = number("top-p")? as f32,
             // run.c reads the seed with atoi into an unsigned 64-bit state: -5 is 2^64 - 5.
-            "-s" => {
-                let seed: i64 =
-                    value.trim().parse().map_err(|_| format!("-s: '{value}' is not an integer"))?;
-                args.options.seed = seed as u64;
-            }
+            "-s" => args.options.seed = parse_seed(value).map_err(|e| format!("-s: {e}"))?,
             // Negative steps become 0, which means seq_len.
             "-n" => {
                 let steps: i64 =
@@ -85,11 +88,21 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 other => return Err(format!("unknown mode '{other}' (generate or chat)")),
             },
             "-y" => args.system = Some(value.clone()),
+            "--threads" => {
+                args.threads = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--threads: '{value}' is not a count of threads"))?
+            }
+            "--context" => {
+                let context: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--context: '{value}' is not a count of positions"))?;
+                args.context = Some(context);
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
-    }
-    if args.options.seed == 0 {
-        args.options.seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs());
     }
     Ok(args)
 }
@@ -99,9 +112,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Error> {
-    let checkpoint = read_checkpoint(Path::new(&args.checkpoint))?;
-    let tokenizer = read_tokenizer(Path::new(&args.tokenizer), checkpoint.config().vocab_size)?;
-    let mut generator = Generator::new(checkpoint, tokenizer)?;
+    let (checkpoint, tokenizer) = (Path::new(&args.checkpoint), Path::new(&args.tokenizer));
+    let mut generator = load_generator(checkpoint, tokenizer, args.threads, args.context)?;
     if args.chat {
         chat(&mut generator, args)
     } else {
