@@ -1,6 +1,7 @@
 //! Golden-file cases (`../shared/golden/generate.json` and `tokenizer.json`): parsing, running
-//! them through the engine, and reporting the first difference. Shared by the native
-//! conformance runner, the cargo tests and the wasm tests; reads no files itself.
+//! them through the engine, and the one set of rules a result is judged by ([`check`]): the
+//! native runner, the cargo tests, the wasm tests and the JavaScript runners (Node, browsers:
+//! they write their results and `conformance --check` judges them) all use it. Reads no files.
 
 use serde_json::Value;
 
@@ -165,6 +166,65 @@ pub fn run_generate_bytes(
 pub fn run_tokenizer(case: &TokenizerCase, tokenizer: &[u8]) -> Result<Vec<u32>> {
     let tokenizer = Tokenizer::from_bytes(tokenizer, case.vocab_size, &case.tokenizer)?;
     tokenizer.encode(case.text.as_bytes(), case.bos, case.eos)
+}
+
+/// What running a case gave, wherever it ran: the ids, and (generate cases) the text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    pub ids: Vec<u32>,
+    pub text: Option<String>,
+}
+
+/// Judges `outcome` against `case`: the ids must be the golden ids; the text must be run.c's
+/// wherever it can be compared (see [`stdout_comparable`], which needs the case's tokenizer).
+/// The error says what differed.
+pub fn check(
+    case: &Case,
+    outcome: &Outcome,
+    tokenizer: &Tokenizer,
+) -> std::result::Result<(), String> {
+    if let Some(diff) = first_difference(case.expected_ids(), &outcome.ids) {
+        return Err(diff);
+    }
+    let Case::Generate(c) = case else { return Ok(()) };
+    let Some(text) = &outcome.text else {
+        return Err("no text was reported".into());
+    };
+    if stdout_comparable(c, tokenizer) && *text != c.stdout {
+        return Err(format!("same ids but the text differs: expected {:?} got {text:?}", c.stdout));
+    }
+    Ok(())
+}
+
+/// The outcomes a JavaScript runner wrote, one JSON object per line: `{ "case": index, "ids":
+/// [...], "text": "..." }`, or `{ "case": index, "error": "..." }` for a case that failed to run.
+pub fn parse_outcomes(
+    jsonl: &str,
+) -> std::result::Result<Vec<(usize, std::result::Result<Outcome, String>)>, String> {
+    jsonl
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            let case = v["case"].as_u64().ok_or(format!("line {}: no case index", n + 1))? as usize;
+            if let Some(error) = v["error"].as_str() {
+                return Ok((case, Err(error.to_string())));
+            }
+            let ids = v["ids"]
+                .as_array()
+                .ok_or(format!("line {}: no ids", n + 1))?
+                .iter()
+                .map(|id| {
+                    id.as_u64()
+                        .map(|id| id as u32)
+                        .ok_or(format!("line {}: an id is not a number", n + 1))
+                })
+                .collect::<std::result::Result<Vec<u32>, String>>()?;
+            Ok((case, Ok(Outcome { ids, text: v["text"].as_str().map(str::to_string) })))
+        })
+        .collect()
 }
 
 /// `None` when equal, else where the lists first differ and what each holds there.

@@ -615,25 +615,30 @@ pub fn defaults() -> Result<JsValue> {
     ])
 }
 
+/// What one worker's wasm32 memory can address, and the part of it weights may take (the
+/// rest: the KV cache, activations, the heap).
+const WORKER_MEMORY: u64 = 4 << 30;
+const WORKER_WEIGHTS: u64 = WORKER_MEMORY - (WORKER_MEMORY >> 3);
+
+/// The fewest workers that can hold a checkpoint of `size` bytes.
+#[wasm_bindgen]
+pub fn min_workers(size: f64) -> Result<u32> {
+    let size = byte_count(size, "checkpoint size")?;
+    Ok(size.div_ceil(WORKER_WEIGHTS).clamp(1, crate::shard::MAX_SHARDS as u64) as u32)
+}
+
 /// Checks, before a download, that a checkpoint of `size` bytes can be held by `shards`
 /// workers at all (each wasm32 memory addresses at most 4 GB).
 #[wasm_bindgen]
 pub fn check_checkpoint_size(size: f64, name: JsValue, shards: u32) -> Result<()> {
     let name = string(&name, "name", "checkpoint")?;
-    let size = byte_count(size, "checkpoint size")?;
-    let per_worker = 4u64 << 30;
-    let shards = shards.max(1) as u64;
-    if size > per_worker * shards {
-        let need = size.div_ceil(per_worker - (per_worker >> 3));
-        let held = if shards == 1 {
-            "one worker can hold".to_string()
-        } else {
-            format!("{shards} workers can hold")
-        };
+    let need = min_workers(size)?;
+    if need > shards.max(1) {
+        let held = if shards <= 1 { "one worker".to_string() } else { format!("{shards} workers") };
         return Err(Error::OutOfMemory(format!(
-            "checkpoint '{name}': the checkpoint is {:.1} GB, more than {held} (wasm32 gives each \
-             worker at most 4 GB): load it over {need} or more workers",
-            size as f64 / 1e9
+            "checkpoint '{name}': the checkpoint is {:.1} GB, more than {held} can hold (wasm32 \
+             gives each worker at most 4 GB): load it over {need} or more workers",
+            size / 1e9
         ))
         .into());
     }

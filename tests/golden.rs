@@ -117,18 +117,19 @@ fn every_generate_case_matches_run_c_over_threads() {
             else {
                 continue;
             };
-            let result = llama2_wasm::native::load_generator(&checkpoint, &tokenizer, threads, None)
-                .and_then(|mut generator| {
-                    let options = llama2_wasm::Options {
-                        temperature: c.temperature,
-                        topp: c.topp,
-                        seed: c.seed,
-                        steps: c.steps,
-                    };
-                    generator.start(c.prompt.as_deref().unwrap_or(""), &options)?;
-                    while let llama2_wasm::Step::Piece(_) = generator.next()? {}
-                    Ok(generator.ids().to_vec())
-                });
+            let result =
+                llama2_wasm::native::load_generator(&checkpoint, &tokenizer, threads, None)
+                    .and_then(|mut generator| {
+                        let options = llama2_wasm::Options {
+                            temperature: c.temperature,
+                            topp: c.topp,
+                            seed: c.seed,
+                            steps: c.steps,
+                        };
+                        generator.start(c.prompt.as_deref().unwrap_or(""), &options)?;
+                        while let llama2_wasm::Step::Piece(_) = generator.next()? {}
+                        Ok(generator.ids().to_vec())
+                    });
             match result {
                 Ok(ids) => {
                     if let Some(diff) = first_difference(&c.ids, &ids) {

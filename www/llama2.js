@@ -8,71 +8,21 @@
 //   }
 //
 // Generation runs on the calling thread: in a page, call it from a Web Worker (see worker.js).
-// The checkpoint is written chunk by chunk straight into wasm memory: one copy of the weights.
+// The checkpoint streams straight into wasm memory: one copy of the weights. With `workers`,
+// the model is split over that many workers (shards.js), so it can use every core and pass
+// the 4 GB of one wasm memory; the token ids are the same for any number of workers.
+//
+// Options and their defaults are the engine's (src/generate.rs, run.c's): `defaults()`.
 
-/** A tiny module using SIMD (`i8x16.popcnt`): valid only where wasm simd128 is supported. */
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
-  253, 98, 11,
-]);
+import { errorKind, LlamaError } from './errors.js';
+import { Shards, sharedMemoryWorks } from './shards.js';
+import { forRanges, open, pump, readAll, shortRead } from './source.js';
+import { instantiate, wasmVariant } from './wasm.js';
 
-/**
- * The wasm build this JS engine can run: `'simd'` (simd128) or `'scalar'`.
- * @returns {'simd' | 'scalar'}
- */
-export function wasmVariant() {
-  return WebAssembly.validate(SIMD_PROBE) ? 'simd' : 'scalar';
-}
+export { errorKind, LlamaError, wasmVariant };
 
-/**
- * A checkpoint or tokenizer source: a URL (fetched, streamed), a `File`/`Blob` (read with
- * `blob.stream()`), or bytes.
- * @typedef {string | URL | Blob | ArrayBuffer | Uint8Array} Source
- */
-
-/**
- * Download or read progress of one file.
- * @typedef {{ file: 'model' | 'tokenizer', name: string, loaded: number, total: number }} Progress
- */
-
-/**
- * Options of a load.
- * @typedef {object} LoadOptions
- * @property {string} [name] name shown in errors and facts (default: the URL's or file's name)
- * @property {(p: Progress) => void} [onProgress] called after every chunk
- * @property {AbortSignal} [signal] cancels the download or read
- * @property {{ open(url: string, o: { name?: string, signal?: AbortSignal }): Promise<{ name: string, size: number | null, stream: ReadableStream<Uint8Array> }> }} [cache]
- *   where URLs are read from and stored to: a `WeightCache` from cache.js (default: plain fetch)
- */
-
-/**
- * Sampling options (run.c's flags and defaults).
- * @typedef {object} GenerateOptions
- * @property {number} [temperature=1] 0 = greedy
- * @property {number} [topp=0.9] nucleus sampling; 0 or 1 = off
- * @property {number | bigint} [seed] RNG seed, any u64 (negative numbers wrap as run.c's `-s`); 0 or missing = time
- * @property {number} [steps=256] positions to run including the prompt; 0 = the model's seq_len
- * @property {AbortSignal} [signal] stops the generation between two tokens
- */
-
-/**
- * Facts about the loaded model, from the engine.
- * @typedef {object} ModelConfig
- * @property {string} name
- * @property {string} format "v0", "v1" or "v2 (int8, group size N)"
- * @property {number} dim
- * @property {number} hidden_dim
- * @property {number} n_layers
- * @property {number} n_heads
- * @property {number} n_kv_heads
- * @property {number} vocab_size
- * @property {number} seq_len
- * @property {boolean} shared_classifier
- * @property {number} params parameter count
- * @property {number} file_size checkpoint bytes
- * @property {number} kv_cache_bytes
- * @property {number} memory_bytes weights plus run state
- */
+/** The most workers a model may be split over (src/shard.rs MAX_SHARDS). */
+export const MAX_WORKERS = 64;
 
 /** Lets queued events (a stop request, a cancel) run; a macrotask, not a 4 ms timer. */
 function yieldToEventLoop() {
@@ -87,173 +37,201 @@ function yieldToEventLoop() {
   });
 }
 
-/** The last path segment of a URL, for names. */
-function baseName(url) {
-  const path = new URL(url, globalThis.location?.href ?? 'file:///').pathname;
-  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || String(url);
+/** `workers`: 'auto' or a whole number of workers. */
+function checkWorkers(workers) {
+  if (workers === undefined || workers === 'auto') return 'auto';
+  if (Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS) return workers;
+  throw new LlamaError('options', `workers must be 'auto' or a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(workers)}`);
 }
 
-/** Reads a stream to its end, calling `onChunk(bytes)` for each chunk. */
-async function pump(stream, signal, onChunk) {
-  const reader = stream.getReader();
-  const onAbort = () => reader.cancel(signal.reason).catch(() => {});
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
-      onChunk(value);
+/** `transport`: how the workers meet ('auto': shared memory where it works, else messages). */
+function checkTransport(transport) {
+  if (transport === undefined || transport === 'auto') return sharedMemoryWorks() ? 'shared' : 'messages';
+  if (transport === 'messages') return transport;
+  if (transport === 'shared') {
+    if (!sharedMemoryWorks()) {
+      throw new LlamaError('options', "transport 'shared' needs SharedArrayBuffer and Atomics.wait: a crossOriginIsolated page's worker (COOP/COEP headers), or Node");
     }
-    signal?.throwIfAborted();
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    reader.releaseLock();
+    return transport;
   }
+  throw new LlamaError('options', `transport must be 'auto', 'shared' or 'messages', not ${JSON.stringify(transport)}`);
 }
 
-/**
- * Opens a source as `{ name, size, stream }`; `size` is null when a server does not say.
- * @param {Source} source
- * @param {LoadOptions} options
- */
-async function open(source, { name, signal, cache } = {}) {
-  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
-    const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
-    return { name: name ?? 'bytes', size: bytes.length, stream: new Blob([bytes]).stream() };
-  }
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    return { name: name ?? source.name ?? 'blob', size: source.size, stream: source.stream() };
-  }
-  const url = String(source);
-  if (cache) return cache.open(url, { name, signal }); // the weight cache (cache.js)
-  let response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    throw new Error(`cannot download ${url}: ${err.message}`);
-  }
-  if (!response.ok) throw new Error(`cannot download ${url}: HTTP ${response.status} ${response.statusText}`);
-  // A compressed response's Content-Length is not the file size: treat it as unknown.
-  const length = response.headers.get('content-length');
-  const size = length !== null && !response.headers.get('content-encoding') ? Number(length) : null;
-  return { name: name ?? baseName(url), size, stream: response.body };
+/** `context`: positions of the KV cache (undefined or 0: as many as fit, up to seq_len). */
+function checkContext(context) {
+  if (context === undefined || context === 0) return 0;
+  if (Number.isInteger(context) && context > 0) return context;
+  throw new LlamaError('options', `context must be a whole number of positions (at most the model's seq_len), not ${JSON.stringify(context)}`);
 }
 
-/** Reads a whole (small) source into one Uint8Array. */
-async function readAll(opened, signal, progress) {
-  const chunks = [];
-  let loaded = 0;
-  await pump(opened.stream, signal, (chunk) => {
-    chunks.push(chunk);
-    loaded += chunk.length;
-    progress(loaded, opened.size ?? loaded);
-  });
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
+/** The cores of this machine, as far as this thread can tell. */
+function cores() {
+  return globalThis.navigator?.hardwareConcurrency ?? 1;
 }
 
-/** wasm-bindgen modules already instantiated, per variant (one engine module per thread). */
-const modules = new Map();
-
-/**
- * Instantiates the wasm engine module (once per variant).
- * @param {object} [options]
- * @param {'simd' | 'scalar'} [options.variant] default: `wasmVariant()`
- * @param {BufferSource | WebAssembly.Module} [options.wasm] the `.wasm` bytes or module
- *   (Node, or a custom location); default: fetched from `pkg/<variant>/` next to this file
- */
-async function instantiate({ variant = wasmVariant(), wasm } = {}) {
-  const key = wasm ? wasm : variant;
-  if (!modules.has(key)) {
-    const glue = await import(`./pkg/${variant}/llama2_wasm.js`);
-    const exports = wasm ? glue.initSync({ module: wasm }) : await glue.default();
-    modules.set(key, { glue, exports, variant, warm: false });
-  }
-  return modules.get(key);
-}
+/** Below this file size, one worker is fastest: the meetings cost more than they save
+ * (measured: BENCHMARKS.md, the workers table). */
+const SMALL_MODEL_BYTES = 20e6;
 
 /** A model in wasm memory that writes stories. Create it with `createEngine` or `loadModel`. */
 export class Llama2 {
-  #module;
+  #wasm;
   #engine;
   /** Bumped by every load and generation: an older generation sees it and ends quietly. */
   #run = 0;
+  /** The other shards' workers, when the model is split. */
+  #shards = null;
+  #options;
+  /** How the loaded model is run: { workers, transport, shardsMemoryBytes }. */
+  #placement = { workers: 1, transport: 'none', shardsMemoryBytes: 0 };
+  /** Whether a chat (chat()) is under way and may take another turn. */
+  #chatting = false;
 
-  /** @param {object} module from `instantiate` */
-  constructor(module) {
-    this.#module = module;
-    this.#engine = new module.glue.Engine();
+  /** @param {object} wasm from `instantiate`; @param {object} options of `createEngine` */
+  constructor(wasm, options) {
+    this.#wasm = wasm;
+    this.#options = options;
+    this.#engine = new wasm.glue.Engine();
     // Once per module: run the hot code on a tiny model so that the engine's optimizing tier
     // has compiled it before the first real prompt (see `warm_up` in src/wasm.rs).
-    if (!module.warm) {
-      module.warm = true;
+    if (!wasm.warm) {
+      wasm.warm = true;
       try {
-        module.glue.warm_up(0);
+        wasm.glue.warm_up(0);
       } catch (err) {
         console.warn(`llama2: warm-up failed (${err}); the first prompt will be slower`);
       }
     }
   }
 
-  /** @returns {'simd' | 'scalar'} the wasm build in use */
+  /** @returns {'simd' | 'scalar' | 'relaxed'} the wasm build in use */
   get variant() {
-    return this.#module.variant;
+    return this.#wasm.variant;
+  }
+
+  /** Ends the running generation quietly (a load or a newer generation takes over). */
+  #takeOver() {
+    const run = ++this.#run;
+    this.#engine.stop();
+    this.#shards?.endSession();
+    this.#chatting = false;
+    return run;
+  }
+
+  /** How many workers for a checkpoint of `size` bytes. */
+  #workersFor(size, requested, transport) {
+    const needed = this.#wasm.glue.min_workers(size);
+    if (requested !== 'auto') return requested;
+    if (transport !== 'shared') return needed;
+    return Math.max(needed, size < SMALL_MODEL_BYTES ? 1 : Math.min(cores(), MAX_WORKERS));
   }
 
   /**
-   * Loads a checkpoint (`.bin`, v0/v1/v2), freeing the previous model first. With a known
-   * size the bytes stream straight into wasm memory; an unknown size (no Content-Length) is
-   * buffered in JS first. Follow with `loadTokenizer`.
-   * @param {Source} source
-   * @param {LoadOptions} [options]
+   * Loads a checkpoint (`.bin`, v0/v1/v2), freeing the previous model first. The bytes stream
+   * straight into wasm memory (an unknown size, with no Content-Length, is buffered first).
+   * Follow with `loadTokenizer`.
+   * @param {import('./source.js').Source} source
+   * @param {object} [options] see llama2.d.ts `LoadOptions`
    */
-  async loadCheckpoint(source, { name, onProgress, signal, cache } = {}) {
-    this.#run++;
-    const opened = await open(source, { name, signal, cache });
+  async loadCheckpoint(source, { name, onProgress, signal, cache, size, sha256, workers, transport, context } = {}) {
+    const run = this.#takeOver();
+    workers = checkWorkers(workers ?? this.#options.workers);
+    transport = checkTransport(transport ?? this.#options.transport);
+    context = checkContext(context ?? this.#options.context);
+    let opened = await open(source, { name, signal, cache, size, sha256 });
     const progress = (loaded, total) => onProgress?.({ file: 'model', name: opened.name, loaded, total });
     if (opened.size === null) {
       const bytes = await readAll(opened, signal, progress);
-      this.#engine.alloc_checkpoint(bytes.length);
-      this.#view().set(bytes);
-    } else {
-      try {
-        this.#engine.alloc_checkpoint(opened.size); // too big: refused before the download
-      } catch (err) {
-        opened.stream.cancel().catch(() => {});
-        throw new Error(`checkpoint '${opened.name}': ${err.message}`);
-      }
-      progress(0, opened.size);
-      let loaded = 0;
-      await pump(opened.stream, signal, (chunk) => {
-        if (loaded + chunk.length > opened.size) {
-          throw new Error(`${opened.name}: more data than the announced ${opened.size} bytes`);
-        }
-        this.#view().set(chunk, loaded); // a fresh view: memory may have grown meanwhile
-        loaded += chunk.length;
-        progress(loaded, opened.size);
-      });
-      if (loaded !== opened.size) {
-        throw new Error(`${opened.name}: download ended after ${loaded} of ${opened.size} bytes`);
-      }
+      opened = { name: opened.name, size: bytes.length, stream: new Blob([bytes]).stream() };
     }
-    this.#engine.load_checkpoint(opened.name);
+    const glue = this.#wasm.glue;
+    const count = this.#workersFor(opened.size, workers, transport);
+    try {
+      glue.check_checkpoint_size(opened.size, opened.name, count); // before the download
+    } catch (err) {
+      opened.stream.cancel().catch(() => {});
+      throw err;
+    }
+    progress(0, opened.size);
+
+    // The header first: every shard plans its part from it.
+    const chunks = [];
+    let loaded = 0;
+    const reader = opened.stream.getReader();
+    const headerBytes = Math.min(256, opened.size);
+    const onAbort = () => reader.cancel(signal.reason).catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (loaded < headerBytes) {
+        signal?.throwIfAborted();
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.length;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      reader.releaseLock();
+    }
+    const head = new Uint8Array(loaded);
+    chunks.reduce((at, chunk) => (head.set(chunk, at), at + chunk.length), 0);
+    const prefix = head.subarray(0, headerBytes);
+
+    await this.#placeShards(count, transport);
+    this.#engine.begin_checkpoint(prefix, opened.size, opened.name, 0, count);
+    await this.#shards?.begin(prefix, opened.size, opened.name);
+    const ranges = this.#engine.checkpoint_ranges();
+    let at = 0;
+    const write = async (chunk) => {
+      if (run !== this.#run) throw new LlamaError('cancelled', 'cancelled: another load began');
+      if (at + chunk.length > opened.size) {
+        throw new LlamaError('format', `${opened.name}: more data than the announced ${opened.size} bytes`);
+      }
+      forRanges(ranges, at, chunk, (from, bytes) => this.#engine.write_checkpoint(from, bytes));
+      await this.#shards?.write(at, chunk);
+      at += chunk.length;
+      progress(at, opened.size);
+    };
+    await write(head);
+    await pump(opened.stream, signal, write);
+    if (at !== opened.size) throw shortRead(opened.name, at, opened.size);
+    this.#engine.end_checkpoint();
+    await this.#shards?.end();
+
+    // The KV cache: the context asked for, or as much of seq_len as every shard can hold.
+    const seqLen = this.#engine.config().seq_len;
+    const want = Math.min(context || seqLen, seqLen);
+    let fits = this.#engine.fit_context(want);
+    if (this.#shards) fits = Math.min(fits, await this.#shards.fit(want));
+    if (fits === 0 || (context && fits < context)) {
+      const asked = context ? `a context of ${context} positions` : 'even one position of context';
+      throw new LlamaError('memory', `out of memory: checkpoint '${opened.name}': the KV cache for ${asked} does not fit (${fits} would); load it over more workers or with a smaller context`);
+    }
+    if (context > seqLen) {
+      throw new LlamaError('options', `context ${context} is more than checkpoint '${opened.name}' has: its seq_len is ${seqLen}`);
+    }
+    this.#engine.set_context(fits);
+    const shardsMemoryBytes = await this.#shards?.setContext(fits, this.#engine.config()) ?? 0;
+    this.#placement = { workers: count, transport: count > 1 ? transport : 'none', shardsMemoryBytes };
     return this.config;
+  }
+
+  /** Starts (or reuses) the workers of `count` shards. */
+  async #placeShards(count, transport) {
+    if (this.#shards && (this.#shards.count !== count || this.#shards.transport !== transport)) {
+      this.#shards.terminate();
+      this.#shards = null;
+    }
+    if (count > 1 && !this.#shards) this.#shards = await Shards.start(count, this.#wasm.module, transport);
   }
 
   /**
    * Loads the tokenizer (`tokenizer.bin`) of the loaded checkpoint; the model is then ready.
-   * @param {Source} source
-   * @param {LoadOptions} [options]
+   * @param {import('./source.js').Source} source
+   * @param {object} [options] `name`, `onProgress`, `signal`, `cache`
    */
   async loadTokenizer(source, { name, onProgress, signal, cache } = {}) {
-    this.#run++;
+    this.#takeOver();
     const opened = await open(source, { name, signal, cache });
     const bytes = await readAll(opened, signal, (loaded, total) =>
       onProgress?.({ file: 'tokenizer', name: opened.name, loaded, total }),
@@ -262,44 +240,44 @@ export class Llama2 {
     return this.config;
   }
 
-  /** The checkpoint buffer as a byte view of wasm memory (valid until memory grows). */
-  #view() {
-    const ptr = this.#engine.checkpoint_ptr();
-    return new Uint8Array(this.#module.exports.memory.buffer, ptr, this.#engine.checkpoint_len());
-  }
-
   /** @returns {boolean} whether a checkpoint and its tokenizer are loaded */
   get ready() {
     return this.#engine.is_ready();
   }
 
-  /** @returns {ModelConfig} facts about the loaded checkpoint (throws when none is loaded) */
+  /**
+   * Facts about the loaded checkpoint (throws when none is loaded), with how it runs:
+   * `workers` and `transport` ('shared', 'messages' or 'none' for one worker).
+   */
   get config() {
-    return this.#engine.config();
+    return { ...this.#engine.config(), workers: this.#placement.workers, transport: this.#placement.transport };
   }
 
-  /** @returns {number} bytes of the wasm memory (all of it: weights, state, heap) */
+  /** @returns {number} bytes of wasm memory: this thread's, plus the other shards' workers' */
   get wasmMemoryBytes() {
-    return this.#module.exports.memory.buffer.byteLength;
+    return this.#wasm.memory.buffer.byteLength + this.#placement.shardsMemoryBytes;
   }
 
   /**
-   * Generates text, one piece per token (the prompt's tokens come first, as run.c prints
-   * them). Breaking out of the loop, `stop()` or the signal ends it between two tokens.
-   * @param {string} [prompt=''] empty = unconditional story
-   * @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<string, void, void>}
+   * Runs the engine's steps of a generation (or a chat turn) already started, one text piece
+   * per token. Only the newest run drives the engine: an older one ends quietly.
    */
-  async *generate(prompt = '', { temperature = 1, topp = 0.9, seed, steps = 256, signal } = {}) {
-    const run = ++this.#run;
-    this.#engine.start(prompt, temperature, topp, toSeed(seed), toSteps(steps));
+  async *#pieces(run, signal) {
+    const engine = this.#engine;
+    this.#shards?.beginSession();
     try {
       let slice = performance.now();
       for (;;) {
-        if (run !== this.#run || signal?.aborted) this.#engine.stop();
         if (run !== this.#run) return; // a load or a newer generation took over
-        const piece = this.#engine.generate_next();
-        if (piece === undefined) return;
+        if (signal?.aborted) engine.stop();
+        const piece = engine.generate_next();
+        if (piece === undefined) {
+          const pending = engine.pending();
+          if (pending === 0) return;
+          const wait = this.#shards.exchange(engine, this.#wasm.memory, pending);
+          if (wait) await wait;
+          continue;
+        }
         yield piece;
         // Let a stop request through at least every 15 ms, without paying a task per token.
         if (performance.now() - slice > 15) {
@@ -308,8 +286,48 @@ export class Llama2 {
         }
       }
     } finally {
-      if (run === this.#run) this.#engine.stop();
+      if (run === this.#run) {
+        engine.stop();
+        this.#shards?.endSession();
+      }
     }
+  }
+
+  /**
+   * Generates text, one piece per token (the prompt's tokens come first, as run.c prints
+   * them). Breaking out of the loop, `stop()` or the signal ends it between two tokens.
+   * @param {string} [prompt=''] empty = unconditional story
+   * @param {object} [options] `temperature`, `topp`, `seed`, `steps` (defaults: `defaults()`), `signal`
+   * @returns {AsyncGenerator<string, void, void>}
+   */
+  generate(prompt = '', options = undefined) {
+    const run = this.#takeOver();
+    this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
+    return this.#pieces(run, options?.signal);
+  }
+
+  /**
+   * One turn of a chat in Llama 2's template (run.c's `-m chat`): the assistant's reply to
+   * `message`, piece by piece, until its end-of-turn. The next call continues the same
+   * conversation (the KV cache holds it) until `newChat()`, a `generate` or a load; the first
+   * turn takes `options.system`. A conversation that fills the context ends with reason
+   * `context`, and the next turn then fails (kind `prompt`): start a new chat.
+   * @param {string} message the user's turn
+   * @param {object} [options] `system` (first turn), `temperature`, `topp`, `seed`, `steps`, `signal`
+   * @returns {AsyncGenerator<string, void, void>}
+   */
+  chat(message, options = undefined) {
+    const continuing = this.#chatting && this.stopReason === 'eos';
+    const run = this.#takeOver();
+    if (continuing) this.#engine.chat_turn(message);
+    else this.#engine.start_chat(options?.system, message, options);
+    this.#chatting = true;
+    return this.#pieces(run, options?.signal);
+  }
+
+  /** Ends the conversation: the next `chat` starts a new one. */
+  newChat() {
+    this.#takeOver();
   }
 
   /** Stops the running generation: its iterator ends after the current token. */
@@ -322,84 +340,81 @@ export class Llama2 {
     return Array.from(this.#engine.token_ids());
   }
 
-  /** @returns {string | undefined} why the last generation ended: bos, eos, steps or stopped */
+  /** @returns {'bos' | 'eos' | 'steps' | 'context' | 'stopped' | undefined} why the last generation ended */
   get stopReason() {
     return this.#engine.stop_reason();
   }
 
-  /** Frees the engine and its model (the object is unusable after). */
+  /** @returns {string | undefined} the seed of the last generation (the time when none was given) */
+  get seed() {
+    return this.#engine.seed();
+  }
+
+  /** Test hook: ends the worker of shard `index` as a crash would. */
+  _killShard(index) {
+    if (!this.#shards) throw new RangeError('the model runs in one worker');
+    this.#shards.kill(index);
+  }
+
+  /** Frees the engine, its model and its workers; the object is unusable after. */
   free() {
-    this.#run++;
+    this.#takeOver();
+    this.#shards?.terminate();
+    this.#shards = null;
     this.#engine.free();
+    this.#engine = new Proxy({}, {
+      get: () => () => {
+        throw new LlamaError('state', 'this engine was freed: create a new one');
+      },
+    });
   }
 }
 
 /**
- * The u64 seed for the engine: 0 or missing becomes the time (as run.c), negatives wrap.
- * @param {number | bigint | string | undefined} seed
- * @returns {bigint}
+ * run.c's option defaults, from the engine: `{ temperature, topp, steps }`.
+ * @param {object} [options] `variant`, `wasm` (see `createEngine`)
  */
-export function toSeed(seed) {
-  let value;
-  try {
-    value = seed === undefined || seed === null || seed === '' ? 0n : BigInt(seed);
-  } catch {
-    throw new Error(`options: seed '${seed}' is not an integer (empty or 0 = the time)`);
-  }
-  return value === 0n ? BigInt(Date.now()) : BigInt.asUintN(64, value);
-}
-
-/**
- * The step count for the engine's u32: as run.c, below 1 (or not a number) means seq_len,
- * and the engine caps anything above seq_len; never wraps around 2^32.
- * @param {number} steps
- * @returns {number}
- */
-function toSteps(steps) {
-  const n = Math.floor(Number(steps));
-  return n >= 1 ? Math.min(n, 0xffffffff) : 0;
+export async function defaults(options) {
+  return (await instantiate(options)).glue.defaults();
 }
 
 /**
  * Token ids of `text` under a tokenizer (as the engine encodes prompts), without a model.
- * @param {Source} tokenizer a tokenizer.bin
+ * @param {import('./source.js').Source} tokenizer a tokenizer.bin
  * @param {number} vocabSize its number of tokens (the checkpoint's vocab_size)
  * @param {string} text
- * @param {{ bos?: boolean, eos?: boolean, variant?: 'simd' | 'scalar', wasm?: BufferSource }} [options]
+ * @param {{ bos?: boolean, eos?: boolean, variant?: string, wasm?: BufferSource }} [options]
  * @returns {Promise<number[]>}
  */
 export async function encode(tokenizer, vocabSize, text, { bos = true, eos = false, ...wasm } = {}) {
   const { glue } = await instantiate(wasm);
-  const bytes = await readAll(await open(tokenizer), undefined, () => {});
+  const bytes = await readAll(await open(tokenizer));
   return Array.from(glue.encode(bytes, vocabSize, text, bos, eos));
 }
 
 /**
  * An empty engine; load a model into it with `loadCheckpoint` and `loadTokenizer`.
- * @param {object} [options] see `instantiate`: `variant`, `wasm`
+ * @param {object} [options] `variant`, `wasm` (the module: bytes, a WebAssembly.Module or a URL),
+ *   and the defaults of every load: `workers`, `transport`, `context`
  * @returns {Promise<Llama2>}
  */
-export async function createEngine(options) {
-  return new Llama2(await instantiate(options));
+export async function createEngine({ variant, wasm, workers, transport, context } = {}) {
+  const options = { workers: checkWorkers(workers), transport, context: checkContext(context) };
+  if (transport !== undefined) checkTransport(transport);
+  return new Llama2(await instantiate({ variant, wasm }), options);
 }
 
 /**
  * A ready engine: loads a checkpoint and its tokenizer.
- * @param {object} options
- * @param {Source} options.model the checkpoint
- * @param {Source} options.tokenizer its tokenizer.bin
- * @param {string} [options.modelName]
- * @param {string} [options.tokenizerName]
- * @param {(p: Progress) => void} [options.onProgress]
- * @param {AbortSignal} [options.signal]
- * @param {LoadOptions['cache']} [options.cache] a `WeightCache` (cache.js) to read and store URLs
- * @param {'simd' | 'scalar'} [options.variant]
- * @param {BufferSource | WebAssembly.Module} [options.wasm]
+ * @param {object} options see llama2.d.ts
  * @returns {Promise<Llama2>}
  */
-export async function loadModel({ model, tokenizer, modelName, tokenizerName, onProgress, signal, cache, ...wasm }) {
-  const llama = await createEngine(wasm);
-  await llama.loadCheckpoint(model, { name: modelName, onProgress, signal, cache });
+export async function loadModel({
+  model, tokenizer, modelName, tokenizerName, onProgress, signal, cache, size, sha256,
+  variant, wasm, workers, transport, context,
+}) {
+  const llama = await createEngine({ variant, wasm, workers, transport, context });
+  await llama.loadCheckpoint(model, { name: modelName, onProgress, signal, cache, size, sha256 });
   await llama.loadTokenizer(tokenizer, { name: tokenizerName, onProgress, signal, cache });
   return llama;
 }

@@ -1,79 +1,124 @@
-// worker.js: runs the engine off the page's thread (a module worker), one request at a time.
-//
-// Protocol. Every request but `stop`/`cancel` carries an `id`; replies repeat it.
-//
-// page -> worker
-//   { type: 'load', id, model: Source, tokenizer: Source, modelName?, tokenizerName? }
-//        Source = URL string | File/Blob | ArrayBuffer (see llama2.js). Frees the old model,
-//        cancels a running load and ends a running generation first.
-//   { type: 'generate', id, prompt, temperature, topp, seed, steps }
-//   { type: 'stop' }       end the running generation after the current token
-//   { type: 'cancel' }     abort the running load (its reply is an `error` with `cancelled`)
-//
-// worker -> page
-//   { type: 'progress', id, file: 'model'|'tokenizer', name, loaded, total }
-//   { type: 'loaded', id, config: ModelConfig, variant, wasmMemoryBytes }
-//   { type: 'piece', id, text }                     one per token ('' while UTF-8 is partial)
-//   { type: 'done', id, reason, tokens, ms, ttftMs, seed: string, ids: number[] }
-//   { type: 'error', id, message, cancelled: boolean }
-//   { type: 'cache', url, status, message }         where a URL came from / went to (cache.js)
-//   a wasm trap (out of memory, a bug) is not replied to but rethrown uncaught: the engine is
-//   unusable after one, and the page's `error` event offers a reload.
+// worker.js: the engine off the page's thread (a module worker). Its message protocol is in
+// protocol.js: requests run strictly in order; `stop` and `cancel` act at once.
 
-import { createEngine, toSeed } from './llama2.js';
+import { createEngine } from './llama2.js';
 import { WeightCache } from './cache.js';
+import { errorKind } from './errors.js';
+import { CONTROLS, REQUESTS } from './protocol.js';
 
 const llama = createEngine();
 /** URLs are read from and stored to the browser's weight cache (cache.js). */
 const cache = new WeightCache({ onNote: (note) => postMessage({ type: 'cache', ...note }) });
-/** @type {AbortController | null} the running load's */
-let loading = null;
 
-async function load({ id, model, tokenizer, modelName, tokenizerName }) {
-  loading?.abort();
-  const controller = (loading = new AbortController());
-  const engine = await llama;
-  engine.stop();
-  // At most one progress message per 50 ms (a big file comes in thousands of chunks), and the last.
+/** The requests waiting, and the one running: `{ id, type, abort?: AbortController }`. */
+const queue = [];
+let running = null;
+
+/** At most one progress message per 50 ms (a big file comes in thousands of chunks), and the last. */
+function progressOf(id) {
   let last = 0;
-  const onProgress = (p) => {
+  return (p) => {
     const now = performance.now();
     if (now - last < 50 && p.loaded < p.total) return;
     last = now;
     postMessage({ type: 'progress', id, ...p });
   };
-  const options = { onProgress, signal: controller.signal, cache };
-  await engine.loadCheckpoint(model, { ...options, name: modelName });
-  await engine.loadTokenizer(tokenizer, { ...options, name: tokenizerName });
-  if (loading === controller) loading = null;
-  postMessage({ type: 'loaded', id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
 }
 
-async function generate({ id, prompt, temperature, topp, seed, steps }) {
-  const engine = await llama;
-  const seed64 = toSeed(seed);
+const run = {
+  async load(data, engine, signal) {
+    const onProgress = progressOf(data.id);
+    const { workers, transport, context, size, sha256 } = data;
+    await engine.loadCheckpoint(data.model, { name: data.modelName, onProgress, signal, cache, workers, transport, context, size, sha256 });
+    await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache });
+    postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
+  },
+  generate(data, engine) {
+    const { prompt, temperature, topp, seed, steps } = data;
+    return stream(data.id, engine, () => engine.generate(prompt, { temperature, topp, seed, steps }));
+  },
+  chat(data, engine) {
+    const { message, system, temperature, topp, seed, steps } = data;
+    return stream(data.id, engine, () => engine.chat(message, { system, temperature, topp, seed, steps }));
+  },
+  'new-chat'(data, engine) {
+    engine.newChat();
+    postMessage({ type: 'done', id: data.id, reason: 'stopped', tokens: 0, ms: 0, ttftMs: null, seed: null, ids: [] });
+  },
+};
+
+/** Streams a generation's pieces, then its `done`. */
+async function stream(id, engine, start) {
   const t0 = performance.now();
   let tokens = 0;
   let ttftMs = null;
-  for await (const text of engine.generate(prompt, { temperature, topp, seed: seed64, steps })) {
+  for await (const text of start()) {
     ttftMs ??= performance.now() - t0;
     tokens++;
     postMessage({ type: 'piece', id, text });
   }
   const ms = performance.now() - t0;
-  postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: String(seed64), ids: engine.tokenIds });
+  postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
 }
+
+/** Runs the queue, one request after another. */
+async function drain() {
+  if (running) return;
+  while (queue.length) {
+    running = queue.shift();
+    const { data, abort } = running;
+    try {
+      await run[data.type](data, await llama, abort.signal);
+    } catch (err) {
+      if (err instanceof WebAssembly.RuntimeError) {
+        setTimeout(() => {
+          throw err;
+        });
+        return;
+      }
+      const kind = errorKind(err);
+      postMessage({ type: 'error', id: data.id, message: kind === 'cancelled' ? 'cancelled' : String(err?.message ?? err), kind });
+    } finally {
+      running = null;
+    }
+  }
+}
+
+/** The reply to a request dropped before it ran. */
+function dropped(data) {
+  if (data.type === 'load') postMessage({ type: 'error', id: data.id, message: 'cancelled', kind: 'cancelled' });
+  else postMessage({ type: 'done', id: data.id, reason: 'stopped', tokens: 0, ms: 0, ttftMs: null, seed: null, ids: [] });
+}
+
+const controls = {
+  async stop({ id }) {
+    const queued = queue.findIndex((r) => r.data.id === id);
+    if (queued >= 0) return dropped(queue.splice(queued, 1)[0].data);
+    if (running?.data.id === id || id === undefined) (await llama).stop();
+  },
+  cancel({ id }) {
+    if (running?.data.id === id || id === undefined) running?.abort.abort();
+    const queued = queue.findIndex((r) => r.data.id === id);
+    if (queued >= 0) dropped(queue.splice(queued, 1)[0].data);
+  },
+  async 'kill-shard'({ shard }) {
+    (await llama)._killShard(shard);
+  },
+};
 
 onmessage = async ({ data }) => {
   try {
-    if (data.type === 'stop') return (await llama).stop();
-    if (data.type === 'cancel') return loading?.abort();
-    if (data.type === 'load') return await load(data);
-    if (data.type === 'generate') return await generate(data);
-    throw new Error(`worker: unknown request '${data.type}'`);
+    if (typeof data?.type !== 'string') throw new TypeError('a message is an object with a string `type`');
+    if (CONTROLS.includes(data.type)) return await controls[data.type](data);
+    if (!REQUESTS.includes(data.type)) throw new TypeError(`unknown request '${data.type}'`);
+    if (data.type === 'load') {
+      // A new model: whatever runs now is over.
+      running?.abort.abort();
+      (await llama).stop();
+    }
+    queue.push({ data, abort: new AbortController() });
+    drain();
   } catch (err) {
-    if (err instanceof WebAssembly.RuntimeError) return setTimeout(() => { throw err; });
-    const cancelled = err?.name === 'AbortError';
-    postMessage({ type: 'error', id: data.id, message: cancelled ? 'cancelled' : String(err?.message ?? err), cancelled });
+    postMessage({ type: 'error', id: data?.id, message: String(err?.message ?? err), kind: errorKind(err) });
   }
 };

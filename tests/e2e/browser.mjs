@@ -2,7 +2,7 @@
 // Debian Chromium driven by playwright-core (no downloaded browsers).
 
 import { chromium } from 'playwright-core';
-import { serve } from './serve.mjs';
+import { serve } from '../../tools/serve.mjs';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 

@@ -1,60 +1,41 @@
 #!/usr/bin/env node
-// Golden cases through the wasm build, the way users run it:
-//   node: www/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
-//   chrome: headless Chromium, generate cases through the page's own worker.js.
+// Golden cases through the wasm build, the way users run it, judged by the native runner's
+// own rules (`conformance --check`, src/conformance.rs):
+//   node:   www/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
+//   chrome: headless Chromium, through the page's own worker (www/client.js -> worker.js).
 //
-//   node tests/e2e/conformance.mjs --target node|chrome GOLDEN.json MODELS_DIR
+//   node tests/e2e/conformance.mjs --target node|chrome [--workers N] [--transport T] GOLDEN.json MODELS_DIR
 //
-// Prints `FAIL <case>: <first difference>` per failing case and `<target>: N passed, M failed`
-// (the native runner's format); exits 1 on any failure.
+// Writes the outcomes to target/conformance/TARGET-….jsonl, then prints what
+// `target/release/conformance GOLDEN --check FILE` says: a FAIL line per failing case and
+// `<label>: N passed, M failed`; exits 1 on any failure.
 
-import { openAsBlob, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, openAsBlob, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { createEngine, encode } from '../../www/llama2.js';
 import { launchBrowser, ROOT, startServer, watchPage } from './browser.mjs';
 
-const [flag, target, golden, models] = process.argv.slice(2);
-if (flag !== '--target' || !['node', 'chrome'].includes(target) || !golden || !models) {
-  console.error('usage: conformance.mjs --target node|chrome GOLDEN.json MODELS_DIR');
+const { values: opts, positionals } = parseArgs({
+  options: { target: { type: 'string' }, workers: { type: 'string', default: '1' }, transport: { type: 'string', default: 'auto' } },
+  allowPositionals: true,
+});
+const [golden, models] = positionals;
+if (!['node', 'chrome'].includes(opts.target) || !golden || !models) {
+  console.error('usage: conformance.mjs --target node|chrome [--workers N] [--transport auto|shared|messages] GOLDEN.json MODELS_DIR');
   process.exit(2);
 }
-
-/** How the native runner names a case (src/conformance.rs `Case::name`). */
-function caseName(c) {
-  if (!('checkpoint' in c)) return `${c.tokenizer} ${JSON.stringify(c.text)} bos=${c.bos} eos=${c.eos}`;
-  const prompt = JSON.stringify(c.prompt ?? '(no prompt)');
-  return `${c.checkpoint} ${prompt} t=${c.temperature} p=${c.topp} s=${c.seed} n=${c.steps}`;
-}
-
-/** null when equal, else the first differing position (src/conformance.rs `first_difference`). */
-function firstDifference(expected, got) {
-  let at = expected.findIndex((id, i) => id !== got[i]);
-  if (at < 0) {
-    if (expected.length === got.length) return null;
-    at = Math.min(expected.length, got.length);
-  }
-  const show = (ids) => (at < ids.length ? String(ids[at]) : '(end)');
-  return `first difference at position ${at}: expected ${show(expected)} got ${show(got)} (${expected.length} ids expected, ${got.length} got)`;
-}
-
-/** run.c drops byte-fallback bytes >= 0x80 that we reassemble: compare the ASCII only. */
-const ascii = (text) => text.replace(/[^\x00-\x7f]/g, '');
-
-function check(c, result) {
-  const diff = firstDifference(c.ids, result.ids);
-  if (diff) return diff;
-  if ('stdout' in c && result.text !== c.stdout && ascii(result.text) !== ascii(c.stdout)) {
-    return `same ids but the text differs: expected ${JSON.stringify(c.stdout)} got ${JSON.stringify(result.text)}`;
-  }
-  return null;
-}
+const workers = Number(opts.workers);
+const { transport } = opts;
 
 /** Node: the JS API directly, on the build LLAMA2_WASM_VARIANT (simd by default). */
 async function nodeRunner() {
   const variant = process.env.LLAMA2_WASM_VARIANT ?? 'simd';
   const wasm = readFileSync(join(ROOT, `www/pkg/${variant}/llama2_wasm_bg.wasm`));
-  const llama = await createEngine({ variant, wasm });
+  const llama = await createEngine({ variant, wasm, workers, transport });
   return {
+    label: `node ${variant}`,
     async run(c) {
       const tokenizer = readFileSync(join(models, c.tokenizer));
       if (!('checkpoint' in c)) return { ids: await encode(tokenizer, c.vocab_size, c.text, { bos: c.bos, eos: c.eos, variant, wasm }) };
@@ -65,42 +46,41 @@ async function nodeRunner() {
       for await (const piece of llama.generate(c.prompt ?? '', options)) text += piece;
       return { ids: llama.tokenIds, text };
     },
-    close() {},
+    close: () => llama.free(),
   };
 }
 
-/** Chrome: the page's worker.js over its message protocol; tokenizer cases on the page. */
+/** Chrome: the page's worker over its protocol (www/client.js); tokenizer cases in the page. */
 async function chromeRunner() {
   const server = await startServer([{ prefix: '/fixtures', dir: models }]);
   const browser = await launchBrowser();
   const page = await browser.newPage();
   watchPage(page, 'chrome');
-  await page.goto(`${server.url}index.html`);
+  // An empty page of the server's origin, cross-origin isolated as serve.mjs makes every page.
+  await page.route('**/blank.html', (route) => route.fulfill({
+    contentType: 'text/html',
+    body: '<!doctype html><title>conformance</title>',
+    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+  }));
+  await page.goto(`${server.url}blank.html`);
   return {
+    label: 'chrome',
     run: (c) =>
-      page.evaluate(async (c) => {
+      page.evaluate(async ({ c, workers, transport }) => {
         const fixture = (name) => `/fixtures/${encodeURIComponent(name)}`;
         if (!('checkpoint' in c)) {
           const { encode } = await import('/llama2.js');
           return { ids: await encode(fixture(c.tokenizer), c.vocab_size, c.text, { bos: c.bos, eos: c.eos }) };
         }
-        window.conformanceWorker ??= new Worker('/worker.js', { type: 'module' });
-        const worker = window.conformanceWorker;
-        const request = (message) =>
-          new Promise((resolve, reject) => {
-            let text = '';
-            worker.onmessage = ({ data }) => {
-              if (data.type === 'piece') text += data.text;
-              if (data.type === 'error') reject(new Error(data.message));
-              if (data.type === 'loaded') resolve(data);
-              if (data.type === 'done') resolve({ ids: data.ids, text });
-            };
-            worker.postMessage(message);
-          });
-        await request({ type: 'load', id: 1, model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint });
+        const { EngineClient } = await import('/client.js');
+        window.engine ??= new EngineClient();
+        await window.engine.load({ model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint, workers, transport }).done;
+        let text = '';
         const { temperature, topp, seed, steps } = c;
-        return request({ type: 'generate', id: 2, prompt: c.prompt ?? '', temperature, topp, seed: String(seed), steps });
-      }, c),
+        const options = { prompt: c.prompt ?? '', temperature, topp, seed: String(seed), steps };
+        const done = await window.engine.generate(options, { onPiece: (piece) => (text += piece) }).done;
+        return { ids: done.ids, text };
+      }, { c, workers, transport }),
     async close() {
       await browser.close();
       await server.close();
@@ -109,21 +89,21 @@ async function chromeRunner() {
 }
 
 const cases = JSON.parse(readFileSync(golden, 'utf8'));
-const runner = target === 'node' ? await nodeRunner() : await chromeRunner();
-let passed = 0;
-let failed = 0;
-for (const c of cases) {
-  let problem;
+const runner = opts.target === 'node' ? await nodeRunner() : await chromeRunner();
+const lines = [];
+for (const [index, c] of cases.entries()) {
   try {
-    problem = check(c, await runner.run(c));
+    lines.push(JSON.stringify({ case: index, ...(await runner.run(c)) }));
   } catch (err) {
-    problem = err.message;
+    lines.push(JSON.stringify({ case: index, error: String(err?.message ?? err) }));
   }
-  if (problem) {
-    failed++;
-    console.log(`FAIL ${caseName(c)}: ${problem}`);
-  } else passed++;
 }
 await runner.close();
-console.log(`${target}: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+
+const out = join(ROOT, 'target/conformance');
+mkdirSync(out, { recursive: true });
+const label = `${runner.label}${workers > 1 ? ` (${workers} workers, ${transport})` : ''}`;
+const file = join(out, `${label.replace(/[^\w.-]+/g, '-')}-${basename(golden, '.json')}.jsonl`);
+writeFileSync(file, `${lines.join('\n')}\n`);
+const check = spawnSync(join(ROOT, 'target/release/conformance'), [golden, '--check', file, '--label', label, '--models', models], { stdio: 'inherit' });
+process.exit(check.status ?? 1);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, ROOT } from './browser.mjs';
 import { MODELS, OUT, STORY } from './harness.mjs';
-import { serve } from './serve.mjs';
+import { serve } from '../../tools/serve.mjs';
 
 const CSP = "script-src 'self' 'wasm-unsafe-eval'";
 const MATRIX = JSON.parse(readFileSync(join(ROOT, 'tests/bad_input.json'), 'utf8')).rows;

@@ -5,7 +5,7 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './browser.mjs';
-import { serve } from './serve.mjs';
+import { serve } from '../../tools/serve.mjs';
 
 export const MODELS = process.env.LLAMA2_MODELS ?? join(ROOT, '../shared/models');
 export const OUT = join(ROOT, 'target/e2e');

@@ -2,7 +2,7 @@
 // A static file server for www/ (used by `./build.sh serve` and the browser tests): the wasm
 // MIME type, cross-origin isolation headers (COOP/COEP), no caching, and nothing else.
 //
-//   node tests/e2e/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
+//   node tools/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
 //
 // --csp (or LLAMA2_CSP) adds a Content-Security-Policy header to every response (the
 // hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`).

@@ -1,0 +1,137 @@
+// client.js: the one client of the engine worker (worker.js, protocol.js), used by the page,
+// the <llama-story> element and the tests. Each request is a promise of its final reply;
+// errors are LlamaErrors with a `kind` (errors.js), so callers decide on Retry by kind.
+//
+//   const engine = new EngineClient();
+//   const loaded = await engine.load({ model, tokenizer }, { onProgress });
+//   const run = engine.generate({ prompt: 'Once upon a time' }, { onPiece: (text) => ... });
+//   run.stop();                    // this generation only
+//   const done = await run.done;   // { reason, tokens, ms, ttftMs, seed, ids }
+
+import { LlamaError } from './errors.js';
+import { FINAL } from './protocol.js';
+
+/** The page's engine worker (worker.js next to this file; a same-origin blob module imports
+ * it when this file comes from another origin, as a worker script must be same-origin). */
+export function startWorker() {
+  try {
+    return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  } catch (err) {
+    if (err?.name !== 'SecurityError') throw err;
+    const url = new URL('./worker.js', import.meta.url).href;
+    const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
+    return new Worker(URL.createObjectURL(blob), { type: 'module' });
+  }
+}
+
+/**
+ * A request in flight.
+ * @typedef {{ id: number, done: Promise<any>, stop(): void }} Run
+ */
+
+export class EngineClient {
+  #worker;
+  #nextId = 1;
+  /** id -> { type, resolve, reject, onEvent } */
+  #pending = new Map();
+  #listeners = { cache: new Set(), dead: new Set() };
+  /** Why the worker is gone (a LlamaError of kind `engine`), or null. */
+  dead = null;
+
+  /** @param {Worker} [worker] default: a new worker.js */
+  constructor(worker = startWorker()) {
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => {
+      if (data?.type === 'cache') return this.#emit('cache', data);
+      const request = this.#pending.get(data?.id);
+      if (!request) return;
+      if (data.type === 'error') {
+        this.#pending.delete(data.id);
+        request.reject(new LlamaError(data.kind ?? 'engine', data.message));
+      } else if (data.type === FINAL[request.type]) {
+        this.#pending.delete(data.id);
+        request.resolve(data);
+      } else {
+        request.onEvent?.(data);
+      }
+    };
+    // An uncaught error in the worker (a wasm trap such as running out of memory, see
+    // worker.js) leaves the engine unusable: every request fails, and the worker is ended.
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#die(`The engine stopped: ${event.message ?? 'worker error'}. Reload to continue.`);
+    };
+  }
+
+  #die(message) {
+    if (this.dead) return;
+    this.dead = new LlamaError('engine', message);
+    this.#worker.terminate();
+    for (const request of this.#pending.values()) request.reject(this.dead);
+    this.#pending.clear();
+    this.#emit('dead', this.dead);
+  }
+
+  #emit(kind, data) {
+    for (const listener of this.#listeners[kind]) listener(data);
+  }
+
+  /**
+   * Listens to `cache` notes ({ url, status, message }: cache.js) or to the worker's death
+   * (`dead`: the LlamaError). Returns a function that stops listening.
+   */
+  on(kind, listener) {
+    this.#listeners[kind].add(listener);
+    return () => this.#listeners[kind].delete(listener);
+  }
+
+  /** Sends request `message` (protocol.js); `onEvent` gets its non-final replies. */
+  #request(message, onEvent) {
+    const id = this.#nextId++;
+    const done = new Promise((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      this.#pending.set(id, { type: message.type, resolve, reject, onEvent });
+      this.#worker.postMessage({ ...message, id });
+    });
+    return { id, done, stop: () => this.#control({ type: 'stop', id }) };
+  }
+
+  #control(message) {
+    if (!this.dead) this.#worker.postMessage(message);
+  }
+
+  /**
+   * Loads a model (`{ model, tokenizer, modelName?, tokenizerName?, workers?, transport?,
+   * context?, size?, sha256? }`). Resolves with `{ config, variant, wasmMemoryBytes }`.
+   * @returns {Run}
+   */
+  load(options, { onProgress } = {}) {
+    const run = this.#request({ ...options, type: 'load' }, (data) => data.type === 'progress' && onProgress?.(data));
+    return { ...run, stop: () => this.#control({ type: 'cancel', id: run.id }) };
+  }
+
+  /** A story: `{ prompt, temperature?, topp?, seed?, steps? }`; `onPiece(text)` per token. */
+  generate(options, { onPiece } = {}) {
+    return this.#request({ ...options, type: 'generate' }, (data) => data.type === 'piece' && onPiece?.(data.text));
+  }
+
+  /** A chat turn: `{ message, system?, temperature?, ... }`; `onPiece(text)` per token. */
+  chat(options, { onPiece } = {}) {
+    return this.#request({ ...options, type: 'chat' }, (data) => data.type === 'piece' && onPiece?.(data.text));
+  }
+
+  /** Ends the conversation: the next `chat` starts a new one. */
+  newChat() {
+    return this.#request({ type: 'new-chat' });
+  }
+
+  /** Test hook: ends the worker of shard `shard` (a model split over workers) as a crash would. */
+  killShard(shard) {
+    this.#control({ type: 'kill-shard', shard });
+  }
+
+  /** Ends the worker (every request fails). */
+  terminate() {
+    this.#die('the engine was shut down');
+  }
+}

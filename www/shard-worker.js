@@ -1,0 +1,129 @@
+// shard-worker.js: one shard of a model split over workers (see shards.js), other than the
+// leader. It holds its rows of every matrix in its own wasm memory and runs the forward
+// passes the leader commands, meeting the other shards through a link (transport.js).
+//
+// Messages from the leader (each answered with `{ ok: true, ... }` or `{ ok: false, message,
+// kind }`, in order):
+//   { t: 'init', module, ports }                 the compiled engine module; a port to each shard
+//   { t: 'begin', prefix, size, name, shard, count } -> { ranges }   a new checkpoint
+//   { t: 'write', at, bytes }                     bytes of the file (not answered; see 'sync')
+//   { t: 'sync' }                                 answered once every write before it is done
+//   { t: 'end' }                                  the checkpoint is complete
+//   { t: 'fit', want } -> { context }             the most positions this shard's memory holds
+//   { t: 'context', context, shared, maxPart }    size the KV cache; the link (shared memory or
+//                                                 the ports) for the passes to come
+//   { t: 'session', id, seq }                     shared memory: run the commands after the
+//                                                 seq-th until the leader ends session id
+// With ports, commands come on the leader's port. A wasm trap marks this shard dead (so the
+// others stop waiting) and is rethrown: the leader's `error` handler sees it.
+
+import { instantiate } from './wasm.js';
+import { COMMAND, PortLink, SharedLink } from './transport.js';
+import { errorKind } from './errors.js';
+
+/** This thread's messaging: a worker's global scope, or Node's parentPort. */
+const NODE_WORKERS = 'node:worker_threads';
+const host = typeof WorkerGlobalScope !== 'undefined'
+  ? globalThis
+  : (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS)).parentPort;
+
+let wasm = null; // { glue, memory }
+let engine = null;
+let ports = null;
+/** The link of the current model: SharedLink or PortLink. */
+let link = null;
+
+/** Runs the pass of `command`, exchanging with the other shards wherever the engine waits. */
+async function serve(command) {
+  let done = engine.serve(command);
+  while (!done) {
+    const pending = engine.pending();
+    if (pending === COMMAND) throw new Error('a shard cannot command');
+    const wait = link.gather(engine, wasm.memory, pending);
+    if (wait) await wait;
+    done = engine.poll();
+  }
+}
+
+/** Something broke mid-pass (a wasm trap): tell the others, so that no one waits for this
+ * shard, and rethrow it (the leader's `error` handler sees it). */
+function die(err) {
+  link?.announceDead();
+  if (err instanceof WebAssembly.RuntimeError) throw err;
+  host.postMessage({ ok: false, message: String(err?.message ?? err), kind: errorKind(err) });
+}
+
+/** Commands over ports run one after another. */
+let passes = Promise.resolve();
+
+const handlers = {
+  async init({ module, ports: given }) {
+    wasm = await instantiate({ wasm: module });
+    ports = given;
+    try {
+      wasm.glue.warm_up(0); // as the leader's first engine does (src/wasm.rs `warm_up`)
+    } catch (err) {
+      console.warn(`llama2 shard: warm-up failed (${err}); the first prompt will be slower`);
+    }
+    return {};
+  },
+  begin({ prefix, size, name, shard, count }) {
+    engine?.free();
+    engine = new wasm.glue.Engine();
+    link = null;
+    engine.begin_checkpoint(prefix, size, name, shard, count);
+    return { ranges: engine.checkpoint_ranges() };
+  },
+  write({ at, bytes }) {
+    engine.write_checkpoint(at, bytes);
+  },
+  sync() {
+    return {};
+  },
+  end() {
+    engine.end_checkpoint();
+    return {};
+  },
+  fit({ want }) {
+    return { context: engine.fit_context(want) };
+  },
+  context({ context, shared, maxPart, shard, count }) {
+    engine.set_context(context);
+    if (shared) {
+      link = new SharedLink(shared, shard, count, maxPart);
+    } else {
+      link = new PortLink(ports, shard);
+      link.onCommand = (command) => {
+        passes = passes.then(() => serve(command)).catch(die);
+      };
+    }
+    return { memoryBytes: engine.memory_bytes(), wasmMemoryBytes: wasm.memory.buffer.byteLength };
+  },
+  async session({ id, seq }) {
+    // Blocks this worker until the leader ends the session (its messages wait meanwhile).
+    if (link instanceof SharedLink) await link.runSession(id, seq, serve);
+  },
+  free() {
+    engine?.free();
+    engine = null;
+    link = null;
+  },
+};
+
+/** Handles one request; requests run strictly one after another. */
+async function handle(data) {
+  const handler = handlers[data?.t];
+  try {
+    if (!handler) throw new Error(`shard worker: unknown request '${data?.t}'`);
+    const reply = await handler(data);
+    if (reply) host.postMessage({ ok: true, ...reply });
+  } catch (err) {
+    die(err);
+  }
+}
+
+let requests = Promise.resolve();
+host.onmessage = (event) => {
+  const data = event.data ?? event; // Node's parentPort may pass the data itself
+  requests = requests.then(() => handle(data));
+};

@@ -1,0 +1,252 @@
+// shards.js: a model split over workers, seen from its leader (the thread running llama2.js,
+// which holds shard 0). See src/shard.rs for the split and transport.js for how the shards
+// meet mid-pass.
+//
+// The leader starts the other shards' workers (shard-worker.js, each with the same compiled
+// wasm module and its own memory, so the model may pass 4 GB), sends each one only the byte
+// ranges of the file it holds, sizes every KV cache alike, and during a generation forwards
+// its commands and gathers through the link.
+
+import { LlamaError } from './errors.js';
+import { forRanges } from './source.js';
+import { COMMAND, MAX_COMMAND_TOKENS, PortLink, SharedLink } from './transport.js';
+
+/** Hidden from bundlers: only Node takes this path. */
+const NODE_WORKERS = 'node:worker_threads';
+
+/** Whether this thread can use shared memory: SharedArrayBuffer exists (a crossOriginIsolated
+ * page, or Node) and it may block in Atomics.wait (a worker, or Node; not a page's main thread). */
+export function sharedMemoryWorks() {
+  if (typeof SharedArrayBuffer === 'undefined') return false;
+  if (globalThis.crossOriginIsolated === false) return false;
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A worker for a shard: a module Web Worker, or a Node worker thread behind the same face. */
+async function spawn() {
+  if (typeof Worker === 'function') {
+    try {
+      return new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
+    } catch (err) {
+      // Loaded from another origin (a CDN): a worker script must be same-origin, so a
+      // same-origin blob module imports it.
+      if (err?.name !== 'SecurityError') throw err;
+      const url = new URL('./shard-worker.js', import.meta.url).href;
+      const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
+      return new Worker(URL.createObjectURL(blob), { type: 'module' });
+    }
+  }
+  const { Worker: NodeWorker } = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS);
+  const worker = new NodeWorker(new URL('./shard-worker.js', import.meta.url));
+  const face = {
+    postMessage: (message, transfer) => worker.postMessage(message, transfer),
+    terminate: () => worker.terminate(),
+    onmessage: null,
+    onerror: null,
+  };
+  worker.on('message', (data) => face.onmessage?.({ data }));
+  worker.on('error', (err) => face.onerror?.({ message: String(err?.message ?? err), error: err }));
+  return face;
+}
+
+/** Bytes of writes sent to a shard before waiting for it to catch up. */
+const WRITE_WINDOW = 32 << 20;
+
+/** One shard's worker, with its requests answered in order. */
+class Remote {
+  constructor(worker, index, onDead) {
+    this.worker = worker;
+    this.index = index;
+    this.replies = [];
+    this.dead = null;
+    this.unsynced = 0;
+    worker.onmessage = ({ data }) => {
+      const reply = this.replies.shift();
+      if (!reply) return;
+      if (data.ok) reply.resolve(data);
+      else reply.reject(new LlamaError(data.kind ?? 'engine', data.message));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.fail(`worker ${index + 1} stopped: ${event.message ?? 'an error'}`);
+      onDead(index);
+    };
+  }
+
+  fail(message) {
+    this.dead ??= new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
+    for (const reply of this.replies.splice(0)) reply.reject(this.dead);
+  }
+
+  /** Sends a request and waits for its answer. */
+  call(message, transfer) {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => {
+      this.replies.push({ resolve, reject });
+      this.worker.postMessage(message, transfer);
+    });
+  }
+
+  /** Sends a request that is not answered. */
+  post(message, transfer) {
+    if (this.dead) throw this.dead;
+    this.worker.postMessage(message, transfer);
+  }
+}
+
+export class Shards {
+  /**
+   * Starts the workers of shards 1..count-1.
+   * @param {number} count shards, the leader included
+   * @param {WebAssembly.Module} module the engine's compiled module
+   * @param {'shared' | 'messages'} transport
+   */
+  static async start(count, module, transport) {
+    const shards = new Shards(count, transport);
+    // A port between every two shards (messages); shard 0's are the leader's.
+    const ports = Array.from({ length: count }, () => Array(count).fill(null));
+    for (let i = 0; i < count; i++) {
+      for (let j = i + 1; j < count; j++) {
+        const channel = new MessageChannel();
+        ports[i][j] = channel.port1;
+        ports[j][i] = channel.port2;
+      }
+    }
+    shards.ports = ports[0];
+    const onDead = (index) => shards.link?.markDead(index);
+    shards.remotes = await Promise.all(
+      Array.from({ length: count - 1 }, async (_, i) => new Remote(await spawn(), i + 1, onDead)),
+    );
+    try {
+      await Promise.all(shards.remotes.map((r) => {
+        const mine = ports[r.index];
+        return r.call({ t: 'init', module, ports: mine }, mine.filter(Boolean));
+      }));
+    } catch (err) {
+      shards.terminate();
+      throw err;
+    }
+    return shards;
+  }
+
+  constructor(count, transport) {
+    this.count = count;
+    this.transport = transport;
+    this.remotes = [];
+    this.ranges = [];
+    this.link = null;
+    this.session = 0;
+    this.inSession = false;
+  }
+
+  /** Every other shard: a new checkpoint (its header in `prefix`). Collects their ranges. */
+  async begin(prefix, size, name) {
+    this.endSession();
+    this.link = null;
+    const replies = await Promise.all(this.remotes.map((r) =>
+      r.call({ t: 'begin', prefix, size, name, shard: r.index, count: this.count })));
+    this.ranges = replies.map((reply) => reply.ranges);
+  }
+
+  /** Bytes of the file found at `at`: each shard gets the parts it holds. Waits, now and
+   * then, for the slowest to catch up, so that chunks do not pile up in its queue. */
+  async write(at, chunk) {
+    for (const [i, remote] of this.remotes.entries()) {
+      forRanges(this.ranges[i], at, chunk, (from, bytes) => {
+        const copy = bytes.slice(); // its own buffer, to transfer
+        remote.post({ t: 'write', at: from, bytes: copy }, [copy.buffer]);
+        remote.unsynced += copy.length;
+      });
+    }
+    const behind = this.remotes.filter((r) => r.unsynced > WRITE_WINDOW);
+    await Promise.all(behind.map(async (r) => {
+      r.unsynced = 0;
+      await r.call({ t: 'sync' });
+    }));
+  }
+
+  /** Every other shard: the checkpoint is complete. */
+  async end() {
+    await Promise.all(this.remotes.map((r) => r.call({ t: 'end' })));
+  }
+
+  /** The most positions every other shard can hold (up to `want`). */
+  async fit(want) {
+    const replies = await Promise.all(this.remotes.map((r) => r.call({ t: 'fit', want })));
+    return Math.min(...replies.map((reply) => reply.context));
+  }
+
+  /**
+   * Every shard sizes its KV cache to `context`, and the link for the passes is set up.
+   * @param {{ dim: number, hidden_dim: number, vocab_size: number }} config
+   * @returns {Promise<number>} bytes of the other shards' wasm memories
+   */
+  async setContext(context, config) {
+    let shared = null;
+    const maxPart = MAX_COMMAND_TOKENS * Math.max(config.dim, config.hidden_dim) + config.vocab_size;
+    if (this.transport === 'shared') {
+      shared = SharedLink.buffer(this.count, maxPart);
+      this.link = new SharedLink(shared, 0, this.count, maxPart);
+    } else {
+      this.link = new PortLink(this.ports, 0);
+    }
+    const replies = await Promise.all(this.remotes.map((r) =>
+      r.call({ t: 'context', context, shared, maxPart, shard: r.index, count: this.count })));
+    for (const r of this.remotes) if (r.dead) this.link.markDead(r.index);
+    return replies.reduce((sum, reply) => sum + reply.wasmMemoryBytes, 0);
+  }
+
+  /** A generation begins: with shared memory, the other shards wait for commands. */
+  beginSession() {
+    if (this.transport !== 'shared' || !this.link) return;
+    this.endSession();
+    this.session++;
+    this.inSession = true;
+    const seq = this.link.commandSeq();
+    for (const r of this.remotes) r.post({ t: 'session', id: this.session, seq });
+  }
+
+  /** The generation ended: the other shards go back to their messages. */
+  endSession() {
+    if (!this.inSession) return;
+    this.inSession = false;
+    this.link.endSession(this.session);
+  }
+
+  /**
+   * What the leader's engine waits for (`pending`): its command to the other shards, or a
+   * gather. Returns a promise when the exchange is not done yet (messages).
+   */
+  exchange(engine, memory, pending) {
+    if (!this.link) throw new LlamaError('state', 'the shards are not loaded');
+    if (pending === COMMAND) {
+      const command = engine.command();
+      return this.transport === 'shared' ? this.link.sendCommand(command, this.session) : this.link.sendCommand(command);
+    }
+    return this.link.gather(engine, memory, pending);
+  }
+
+  /** Ends every other shard's worker. */
+  terminate() {
+    for (const r of this.remotes) {
+      r.fail('the model was unloaded');
+      r.worker.terminate();
+    }
+    this.link?.markDead?.(0);
+    this.remotes = [];
+  }
+
+  /** Test hook: ends worker `index` as a crash would (the page's "one shard terminated"). */
+  kill(index) {
+    const remote = this.remotes.find((r) => r.index === index);
+    if (!remote) throw new RangeError(`no shard ${index}`);
+    remote.worker.terminate();
+    remote.fail(`worker ${index + 1} was terminated`);
+    this.link?.markDead(index);
+  }
+}

@@ -1,0 +1,265 @@
+// transport.js: how the shards of a model (one wasm engine per worker) meet, mid forward pass.
+//
+// The engine (src/link.rs) stops where the shards must exchange their parts of a vector and
+// says so with `pending()`: 1 a gather for everyone, 2 a gather for the leader only (the
+// logits), 3 the leader's command to run a pass. A link carries those between the workers:
+//
+// - SharedLink (SharedArrayBuffer + Atomics, when the page is crossOriginIsolated): each
+//   shard copies its part into its region of the shared buffer, meets the others at a
+//   barrier (spinning briefly, then Atomics.wait), and copies theirs out. Regions alternate
+//   between two sets, so a shard writing the next part never overwrites one still being
+//   read (it must pass the next barrier first). Synchronous: the exchange is done when it
+//   returns. The other shards wait for commands in a loop (a session) while a generation runs.
+// - PortLink (MessagePorts, anywhere): each shard posts its part to the others and awaits
+//   theirs, numbered by gather so that an early part waits for its turn.
+//
+// Both fail with kind `shards` (errors.js) when a shard died, rather than waiting for ever.
+
+import { LlamaError } from './errors.js';
+
+/** pending() values (src/wasm.rs `Engine::pending`). */
+export const GATHER_ALL = 1;
+export const GATHER_LEADER = 2;
+export const COMMAND = 3;
+
+/** The most tokens in one command (src/model.rs PREFILL_BATCH). */
+export const MAX_COMMAND_TOKENS = 64;
+
+/** How long a shard may take to reach a meeting point before it is taken for dead. */
+const STALL_MS = 120_000;
+/** Spins on the barrier before sleeping in Atomics.wait (a pass has dozens of barriers). */
+const SPINS = 4000;
+
+function lost(message) {
+  return new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
+}
+
+/** A view of `len` f32s at byte `ptr` of wasm `memory` (made fresh: memory may have grown). */
+function f32s(memory, ptr, len) {
+  return new Float32Array(memory.buffer, ptr, len);
+}
+
+// Layout of the shared buffer: a control block of i32s, the command, then the parts.
+const COUNT = 0; // shards arrived at the barrier
+const GEN = 1; // barrier generation
+const CMD_SEQ = 2; // commands written
+const DEAD = 3; // 1 + index of a shard that died, or 0
+const CONTROL = 16; // i32s of the control block
+const CMD_WORDS = 4 + MAX_COMMAND_TOKENS; // [kind, session, length, ...command]
+const END = 2; // command kinds (1 = run a pass)
+
+export class SharedLink {
+  /**
+   * @param {SharedArrayBuffer} buffer from `SharedLink.buffer(count, maxPart)`
+   * @param {number} shard this shard's index
+   * @param {number} count shards
+   * @param {number} maxPart the most f32s one shard's part can hold
+   */
+  constructor(buffer, shard, count, maxPart) {
+    this.shard = shard;
+    this.count = count;
+    this.maxPart = maxPart;
+    this.ctrl = new Int32Array(buffer, 0, CONTROL);
+    this.cmd = new Int32Array(buffer, 4 * CONTROL, CMD_WORDS);
+    const base = 4 * (CONTROL + CMD_WORDS);
+    /** regions[set][shard]: [length, ...part] as i32 length + f32 values */
+    this.regions = [0, 1].map((set) =>
+      Array.from({ length: count }, (_, k) => {
+        const at = base + 4 * (1 + maxPart) * (set * count + k);
+        return { len: new Int32Array(buffer, at, 1), data: new Float32Array(buffer, at + 4, maxPart) };
+      }),
+    );
+    this.set = 0;
+    this.seenCommand = 0;
+    /** The last session the leader ended, as this shard saw it. */
+    this.ended = 0;
+  }
+
+  /** A shared buffer for `count` shards whose parts hold at most `maxPart` f32s. */
+  static buffer(count, maxPart) {
+    return new SharedArrayBuffer(4 * (CONTROL + CMD_WORDS + 2 * count * (1 + maxPart)));
+  }
+
+  /** This shard failed: wakes everyone, so that no one waits for it. */
+  announceDead() {
+    this.markDead(this.shard);
+  }
+
+  /** Marks shard `index` dead and wakes everyone, so that no one waits for it. */
+  markDead(index) {
+    Atomics.compareExchange(this.ctrl, DEAD, 0, index + 1);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+    Atomics.add(this.ctrl, CMD_SEQ, 1);
+    Atomics.notify(this.ctrl, CMD_SEQ);
+  }
+
+  #checkAlive() {
+    const dead = Atomics.load(this.ctrl, DEAD);
+    if (dead) throw lost(`worker ${dead} of ${this.count} stopped`);
+  }
+
+  /** Waits until `ctrl[at]` is no longer `value`: spins a little, then sleeps. */
+  #waitChange(at, value) {
+    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.ctrl, at) !== value) return;
+    const start = performance.now();
+    while (Atomics.load(this.ctrl, at) === value) {
+      this.#checkAlive();
+      Atomics.wait(this.ctrl, at, value, 100);
+      if (performance.now() - start > STALL_MS) throw lost(`a worker did not answer for ${STALL_MS / 1000} s`);
+    }
+  }
+
+  #barrier() {
+    const gen = Atomics.load(this.ctrl, GEN);
+    if (Atomics.add(this.ctrl, COUNT, 1) === this.count - 1) {
+      Atomics.store(this.ctrl, COUNT, 0);
+      Atomics.add(this.ctrl, GEN, 1);
+      Atomics.notify(this.ctrl, GEN);
+    } else {
+      this.#waitChange(GEN, gen);
+    }
+    this.#checkAlive();
+  }
+
+  /** Does the exchange `pending` says (GATHER_ALL or GATHER_LEADER) for `engine`. */
+  gather(engine, memory, pending) {
+    const regions = this.regions[this.set];
+    this.set ^= 1;
+    const mine = regions[this.shard];
+    const len = engine.outbox_len();
+    if (len > this.maxPart) throw lost(`a part of ${len} values does not fit its ${this.maxPart}`);
+    mine.data.set(f32s(memory, engine.outbox_ptr(), len));
+    mine.len[0] = len;
+    this.#barrier();
+    if (pending === GATHER_LEADER && this.shard !== 0) return;
+    for (let k = 0; k < this.count; k++) {
+      if (k === this.shard) continue;
+      const n = regions[k].len[0];
+      const at = engine.inbox(k, n); // may grow memory: view after
+      f32s(memory, at, n).set(regions[k].data.subarray(0, n));
+    }
+  }
+
+  /** The leader: the others are to run `command` (`[pos, logits, ...tokens]`) of `session`. */
+  sendCommand(command, session) {
+    this.cmd[0] = 1;
+    this.cmd[1] = session;
+    this.cmd[2] = command.length;
+    this.cmd.set(command, 3);
+    Atomics.add(this.ctrl, CMD_SEQ, 1);
+    Atomics.notify(this.ctrl, CMD_SEQ);
+  }
+
+  /** The leader: session `session` is over; the others go back to their messages. */
+  endSession(session) {
+    this.cmd[0] = END;
+    this.cmd[1] = session;
+    Atomics.add(this.ctrl, CMD_SEQ, 1);
+    Atomics.notify(this.ctrl, CMD_SEQ);
+  }
+
+  /** The leader: where the next session's commands start (for `session` messages). */
+  commandSeq() {
+    return Atomics.load(this.ctrl, CMD_SEQ);
+  }
+
+  /**
+   * A shard other than the leader: runs session `session`, whose commands come after the
+   * `seq`-th: calls `serve(command)` for each until the leader ends it.
+   */
+  async runSession(session, seq, serve) {
+    if (session <= this.ended) return; // it ended before this shard got to it
+    this.seenCommand = Math.max(this.seenCommand, seq);
+    for (;;) {
+      this.#waitChange(CMD_SEQ, this.seenCommand);
+      this.seenCommand = Atomics.load(this.ctrl, CMD_SEQ);
+      this.#checkAlive();
+      if (this.cmd[0] !== END) {
+        await serve(this.cmd.slice(3, 3 + this.cmd[2]));
+      } else if (this.cmd[1] >= session) {
+        this.ended = this.cmd[1];
+        return;
+      }
+    }
+  }
+}
+
+export class PortLink {
+  /**
+   * @param {(MessagePort | null)[]} ports the port to each shard, by index (null: this one)
+   * @param {number} shard this shard's index
+   */
+  constructor(ports, shard) {
+    this.ports = ports;
+    this.shard = shard;
+    this.count = ports.length;
+    this.seq = 0;
+    /** Parts that came early, and the receivers waiting: `${seq}/${k}` -> part or resolver. */
+    this.parts = new Map();
+    this.waiting = new Map();
+    this.failed = null;
+    /** The leader's commands (for the other shards). */
+    this.onCommand = () => {};
+    ports.forEach((port, k) => {
+      if (!port) return;
+      port.onmessage = ({ data }) => {
+        if (data.command) return this.onCommand(data.command);
+        if (data.dead !== undefined) return this.markDead(data.dead);
+        const key = `${data.seq}/${k}`;
+        const resolve = this.waiting.get(key);
+        if (resolve) {
+          this.waiting.delete(key);
+          resolve(data.part);
+        } else this.parts.set(key, data.part);
+      };
+    });
+  }
+
+  /** This shard failed: tells the others, so that no one waits for it. */
+  announceDead() {
+    for (const port of this.ports) port?.postMessage({ dead: this.shard });
+    this.markDead(this.shard);
+  }
+
+  /** Shard `index` died: every wait ends with an error. */
+  markDead(index) {
+    this.failed = lost(`worker ${index + 1} of ${this.count} stopped`);
+    for (const resolve of this.waiting.values()) resolve(null);
+    this.waiting.clear();
+  }
+
+  #receive(k, seq) {
+    const key = `${seq}/${k}`;
+    if (this.parts.has(key)) {
+      const part = this.parts.get(key);
+      this.parts.delete(key);
+      return part;
+    }
+    if (this.failed) throw this.failed;
+    return new Promise((resolve) => this.waiting.set(key, resolve));
+  }
+
+  /** Does the exchange `pending` says (GATHER_ALL or GATHER_LEADER) for `engine`. */
+  async gather(engine, memory, pending) {
+    const seq = this.seq++;
+    const part = f32s(memory, engine.outbox_ptr(), engine.outbox_len()).slice();
+    const everyone = pending === GATHER_ALL;
+    for (let k = 0; k < this.count; k++) {
+      if (k !== this.shard && (everyone || k === 0)) this.ports[k].postMessage({ seq, part });
+    }
+    if (!everyone && this.shard !== 0) return;
+    for (let k = 0; k < this.count; k++) {
+      if (k === this.shard) continue;
+      const received = await this.#receive(k, seq);
+      if (received === null || this.failed) throw this.failed ?? lost('a worker stopped');
+      f32s(memory, engine.inbox(k, received.length), received.length).set(received);
+    }
+  }
+
+  /** The leader: the others are to run `command`. */
+  sendCommand(command) {
+    if (this.failed) throw this.failed;
+    for (let k = 1; k < this.count; k++) this.ports[k].postMessage({ command });
+  }
+}
