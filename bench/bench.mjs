@@ -5,9 +5,13 @@
 //        [--models 15M,42M,110M] [--formats v0,v2] [--engines native,node-simd,...]
 //   node bench/bench.mjs --report-only [--dir target/bench]   (the table of the last run)
 //
-// Engines: native (the `bench` binary), node-VARIANT (www/pkg/VARIANT in Node, one process per
-// measurement), chrome-VARIANT (the same build in a module Web Worker of headless Chromium,
-// a fresh page per measurement), and runc when RUNC names a run.c binary (fp32 decode only).
+// Engines: native (the `bench` binary; native-tN: the model over N threads), node-VARIANT
+// (www/pkg/VARIANT in Node, one process per measurement), chrome-VARIANT (the same build in a
+// module Web Worker of headless Chromium, a fresh page per measurement); a `-wN` suffix splits
+// the model over N workers meeting through shared memory, `-wNm` through messages. Optional
+// anchors built by you: runc (RUNC=path, run.c, fp32 decode, one thread), runomp (RUNOMP=path,
+// run.c built with OpenMP, OMP_NUM_THREADS=2), runq (RUNQ=path, runq.c on the v2 files,
+// OMP_NUM_THREADS=2). They may print `achieved tok/s` (run.c's own line) or a JSON object.
 // Engines are alternated round-robin inside every (run, model, format), so load from other
 // processes hits them alike; every figure is the median over the runs. Scalar wasm engines
 // measure the 15M shape only unless --scalar-all (they take minutes per 110M run).
@@ -44,15 +48,43 @@ function parseArgs(argv) {
     else throw new Error(`bench: unknown option ${flag}`);
   }
   if (!o.native || !o.tokenizer) throw new Error('bench: --native BIN and --tokenizer FILE are required');
-  if (process.env.RUNC) o.engines.push('runc');
+  for (const [env, engine] of [['RUNC', 'runc'], ['RUNOMP', 'runomp'], ['RUNQ', 'runq']]) {
+    if (process.env[env] && !o.engines.includes(engine)) o.engines.push(engine);
+  }
   // A wasm variant that was not built is left out (with a note), not an error.
   o.engines = o.engines.filter((e) => {
-    const variant = e.replace(/^(node|chrome)-/, '');
-    if (e === variant || existsSync(join(ROOT, `www/pkg/${variant}/llama2_wasm_bg.wasm`))) return true;
+    const { variant } = engineOf(e);
+    if (!variant || existsSync(join(ROOT, `www/pkg/${variant}/llama2_wasm_bg.wasm`))) return true;
     console.error(`bench: no www/pkg/${variant}/ build, skipping ${e}`);
     return false;
   });
   return o;
+}
+
+/** What an engine name says: `{ host, variant, workers, transport }` (see the top). */
+function engineOf(name) {
+  const native = name.match(/^native(?:-t(\d+))?$/);
+  if (native) return { host: 'native', workers: Number(native[1] ?? 1) };
+  const wasm = name.match(/^(node|chrome)-(simd|relaxed|scalar)(?:-w(\d+)(m?))?$/);
+  if (wasm) {
+    return { host: wasm[1], variant: wasm[2], workers: Number(wasm[3] ?? 1), transport: wasm[4] ? 'messages' : 'shared' };
+  }
+  return { host: name };
+}
+
+/** run.c, runq.c (or a wrapper printing JSON): its decode tok/s. */
+function runAnchor(path, args, threads) {
+  const env = { ...process.env, ...(threads && { OMP_NUM_THREADS: String(threads) }) };
+  const r = spawnSync(path, args, { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${path}: exit ${r.status}\n${r.stderr}`);
+  const last = r.stdout.trim().split('\n').pop();
+  try {
+    return JSON.parse(last);
+  } catch {
+    const tok = r.stderr.match(/achieved tok\/s: ([\d.]+)/);
+    if (!tok) throw new Error(`${path}: no "achieved tok/s" on stderr`);
+    return { decode_tok_s: Number(tok[1]) };
+  }
 }
 
 const median = (xs) => {
@@ -126,22 +158,33 @@ async function main() {
       for (const format of o.formats) {
         const file = join(o.dir, `${model}-${format}.bin`);
         for (const engine of o.engines) {
-          if (engine.endsWith('-scalar') && model !== '15M' && !o.scalarAll) continue;
-          if (engine === 'runc' && format !== 'v0') continue;
+          const { host, variant, workers, transport } = engineOf(engine);
+          if (variant === 'scalar' && model !== '15M' && !o.scalarAll) continue;
+          if (['runc', 'runomp'].includes(host) && format !== 'v0') continue;
+          if (host === 'runq' && format !== 'v2') continue;
+          const context = o.context ? ['--context', String(o.context)] : [];
+          const anchor = ['-n', String(o.steps), '-s', '42', '-t', '1', '-p', '1', '-z', o.tokenizer];
           let m;
           try {
-          if (engine === 'native') {
-            m = runJson(o.native, [file, o.tokenizer, '--prompt', prompt, '--steps', String(o.steps)]);
-          } else if (engine === 'runc') {
-            m = runJson(process.env.RUNC, [file, '-n', String(o.steps), '-s', '42', '-t', '1', '-p', '1']);
-          } else if (engine.startsWith('node-')) {
+          if (host === 'native') {
+            const args = [file, o.tokenizer, '--prompt', prompt, '--steps', String(o.steps), '--threads', String(workers), ...context];
+            m = runJson(o.native, args);
+          } else if (host === 'runc') {
+            m = runAnchor(process.env.RUNC, [file, ...anchor]);
+          } else if (host === 'runomp') {
+            m = runAnchor(process.env.RUNOMP, [file, ...anchor], 2);
+          } else if (host === 'runq') {
+            m = runAnchor(process.env.RUNQ, [file, ...anchor], 2);
+          } else if (host === 'node') {
             // Node 20 runs relaxed SIMD only behind a flag (Chrome ships it).
-            const flags = engine === 'node-relaxed' ? ['--experimental-wasm-relaxed-simd'] : [];
-            const args = [...flags, join(ROOT, 'bench/node.mjs'), engine.slice(5), file, o.tokenizer, String(o.promptTokens), String(o.steps)];
+            const flags = variant === 'relaxed' ? ['--experimental-wasm-relaxed-simd'] : [];
+            const args = [...flags, join(ROOT, 'bench/node.mjs'), variant, file, o.tokenizer, String(o.promptTokens), String(o.steps), String(workers), transport];
             m = runJson(process.execPath, args, prompt);
           } else {
             m = await chrome.measure({
-              variant: engine.slice(7), model: `/models/${model}-${format}.bin`, tokenizer: `/tok/${basename(o.tokenizer)}`,
+              variant, workers, transport, context: o.context,
+              wasm: variant === 'relaxed' ? '/pkg/relaxed/llama2_wasm_bg.wasm' : undefined,
+              model: `/models/${model}-${format}.bin`, tokenizer: `/tok/${basename(o.tokenizer)}`,
               prompt, promptTokens: o.promptTokens, steps: o.steps,
             });
           }

@@ -15,12 +15,12 @@
 // State: the host's `state` attribute (idle, loading, ready, waiting, generating, done, error);
 // events `llama-story-loaded` and `llama-story-done` (detail: { text, reason, tokens, seed }).
 
-/** One worker and one request queue for every element of the page. */
+import { EngineClient } from './client.js';
+
+/** One engine worker and one request queue for every element of the page. */
 const shared = {
-  worker: null,
-  nextId: 1,
-  /** id -> reply handler of the request in flight */
-  handlers: new Map(),
+  /** @type {EngineClient | null} */
+  engine: null,
   /** `model\ntokenizer` of the model the worker holds */
   current: null,
   /** key -> { listeners: Set<progress handler>, promise } of the load queued or done */
@@ -31,36 +31,19 @@ const shared = {
   stats: { workers: 0, loads: 0, generations: 0 },
 };
 
-/** The worker: worker.js next to this file; through a blob module when on another origin. */
-function worker() {
-  if (shared.worker) return shared.worker;
-  const url = new URL('./worker.js', import.meta.url);
-  let script = url;
-  if (url.origin !== location.origin) {
-    // A worker script must be same-origin; a same-origin blob may import one from a CDN.
-    script = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
+/** The engine worker (worker.js next to this file), started on first use. */
+function engine() {
+  if (shared.engine?.dead) {
+    // The worker died: a new one holds no model.
+    shared.current = null;
+    shared.loads.clear();
+    shared.engine = null;
   }
-  shared.worker = new Worker(script, { type: 'module' });
-  shared.stats.workers++;
-  shared.worker.onmessage = ({ data }) => shared.handlers.get(data.id)?.(data);
-  shared.worker.onerror = (event) => {
-    for (const handler of shared.handlers.values()) handler({ type: 'error', message: event.message ?? 'the engine stopped' });
-  };
-  return shared.worker;
-}
-
-/** Sends one request; resolves with its final reply, passing the others to `onEvent`. */
-function request(message, onEvent = () => {}) {
-  const id = shared.nextId++;
-  return new Promise((resolve, reject) => {
-    shared.handlers.set(id, (data) => {
-      if (data.type === 'error') reject(Object.assign(new Error(data.message), { cancelled: data.cancelled }));
-      else if (data.type === 'loaded' || data.type === 'done') resolve(data);
-      else return onEvent(data);
-      shared.handlers.delete(id);
-    });
-    worker().postMessage({ ...message, id });
-  });
+  if (!shared.engine) {
+    shared.engine = new EngineClient();
+    shared.stats.workers++;
+  }
+  return shared.engine;
 }
 
 /** Runs `task` after every task queued before it. */
@@ -76,9 +59,11 @@ async function holdModel(key, load) {
   shared.current = null;
   const [model, tokenizer] = key.split('\n');
   shared.stats.loads++;
-  const reply = await request({ type: 'load', model, tokenizer }, (p) => {
-    if (p.type === 'progress') for (const listener of load.listeners) listener(p);
-  });
+  const reply = await engine().load({ model, tokenizer }, {
+    onProgress: (p) => {
+      for (const listener of load.listeners) listener(p);
+    },
+  }).done;
   shared.current = key;
   load.config = reply.config;
   return reply.config;
@@ -148,6 +133,8 @@ export class LlamaStory extends HTMLElement {
   /** the id of this element's running generation, or 0 */
   #generating = false;
   #cancelled = false;
+  /** this element's generation request, once sent */
+  #run = null;
   #text = '';
   #frame = 0;
 
@@ -271,16 +258,19 @@ export class LlamaStory extends HTMLElement {
         this.#setState('generating', '');
         shared.stats.generations++;
         let tokens = 0;
-        return request({ type: 'generate', ...options }, (data) => {
-          if (data.type !== 'piece') return;
-          tokens++;
-          this.#text += data.text;
-          this.#frame ||= requestAnimationFrame(() => {
-            this.#frame = 0;
-            this.#ui.output.textContent = this.#text;
-            this.#ui.status.textContent = `${tokens} tokens`;
-          });
+        const run = engine().generate(options, {
+          onPiece: (text) => {
+            tokens++;
+            this.#text += text;
+            this.#frame ||= requestAnimationFrame(() => {
+              this.#frame = 0;
+              this.#ui.output.textContent = this.#text;
+              this.#ui.status.textContent = `${tokens} tokens`;
+            });
+          },
         });
+        this.#run = run;
+        return run.done;
       });
       cancelAnimationFrame(this.#frame);
       this.#frame = 0;
@@ -304,7 +294,7 @@ export class LlamaStory extends HTMLElement {
   stop() {
     if (!this.#generating) return;
     this.#cancelled = true;
-    if (this.getAttribute('state') === 'generating') shared.worker?.postMessage({ type: 'stop' });
+    if (this.getAttribute('state') === 'generating') this.#run?.stop();
   }
 }
 

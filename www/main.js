@@ -1,6 +1,8 @@
 // main.js: the page. All model work happens in worker.js; this file only wires the UI to it.
 // Model text goes into the page with textContent only.
 
+import { EngineClient } from './client.js'; // the engine worker's protocol
+import { RETRYABLE } from './errors.js';
 import { installOffline } from './offline.js'; // weight cache panel + app-shell service worker
 import { installPermalinks } from './permalink.js'; // settings <-> URL
 
@@ -25,18 +27,15 @@ const ui = {
   retry: $('retry'), reload: $('reload'),
 };
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-installOffline(worker);
-let nextId = 1;
-/** The request whose replies we are waiting for (older replies are ignored). */
-let current = { id: 0, kind: null };
+const engine = new EngineClient();
+installOffline(engine);
+/** The request running now (load or generate), or null; `kind` 'dead' once the worker died. */
+let current = { kind: null, run: null };
 /** Text and timing of the generation being shown. */
 let story = { text: '', tokens: 0, t0: 0, ttftMs: null, frame: 0 };
 let ready = false;
 /** The last load requested, for the Retry button after a network error. */
 let lastLoad = null;
-/** Load errors worth retrying: the network failed (cache.js resumes after the whole parts). */
-const NETWORK_ERROR = /cannot download \S+: (?!HTTP 4\d\d)|download ended/;
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -54,22 +53,42 @@ function setBusy(kind) {
   ui.stop.disabled = kind !== 'generate';
 }
 
-function send(kind, message) {
-  if (current.kind === 'dead') return; // the worker is gone: only a reload helps
-  showError('');
-  current = { id: nextId++, kind };
-  worker.postMessage({ ...message, type: kind, id: current.id });
-  setBusy(kind);
+/** Shows a failed request's error (a load's also ends its progress line). */
+function failed(kind, err) {
+  if (engine.dead) return; // the dead handler says it
+  if (kind === 'load') {
+    ui.progressText.textContent = err.kind === 'cancelled' ? 'cancelled' : 'failed';
+    ready = false;
+  }
+  if (err.kind !== 'cancelled') showError(err.message);
+  ui.retry.hidden = !(kind === 'load' && RETRYABLE.has(err.kind));
+  setBusy(null);
 }
 
 function load(model, tokenizer) {
+  if (current.kind === 'dead') return;
   ready = false;
+  showError('');
   ui.facts.replaceChildren();
   ui.progress.value = 0;
   ui.progressText.textContent = 'starting…';
   ui.progressRow.hidden = false;
   lastLoad = { model, tokenizer };
-  send('load', { model, tokenizer });
+  current.run?.stop();
+  const run = engine.load({ model, tokenizer }, { onProgress: (p) => run === current.run && showProgress(p) });
+  current.run = run;
+  setBusy('load');
+  run.done.then(
+    (data) => {
+      if (run !== current.run) return;
+      ready = true;
+      ui.progress.value = 1;
+      ui.progressText.textContent = `loaded ${data.config.name} (${mb(data.config.file_size)})`;
+      showFacts(data.config, data.variant, data.wasmMemoryBytes);
+      setBusy(null);
+    },
+    (err) => run === current.run && failed('load', err),
+  );
 }
 
 function showProgress({ file, name, loaded, total }) {
@@ -116,24 +135,46 @@ function render() {
   showStats(null);
 }
 
-worker.onmessage = ({ data }) => {
-  if (data.id !== current.id) return;
-  switch (data.type) {
-    case 'progress':
-      return showProgress(data);
-    case 'loaded':
-      ready = true;
-      ui.progress.value = 1;
-      ui.progressText.textContent = `loaded ${data.config.name} (${mb(data.config.file_size)})`;
-      showFacts(data.config, data.variant, data.wasmMemoryBytes);
-      return setBusy(null);
-    case 'piece':
-      story.ttftMs ??= performance.now() - story.t0;
-      story.tokens++;
-      story.text += data.text;
-      story.frame ||= requestAnimationFrame(render);
-      return;
-    case 'done':
+// The worker died (a wasm trap such as running out of memory): say so and offer a reload
+// instead of hanging.
+engine.on('dead', (err) => {
+  showError(err.message);
+  ui.reload.hidden = false;
+  ready = false;
+  setBusy('dead');
+});
+ui.retry.onclick = () => lastLoad && load(lastLoad.model, lastLoad.tokenizer);
+ui.reload.onclick = () => location.reload();
+
+ui.generate.onclick = () => {
+  if (current.kind === 'dead') return;
+  showError('');
+  story = { text: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
+  ui.output.textContent = '';
+  delete ui.output.dataset.done;
+  ui.stats.textContent = '';
+  const number = (input) => (input.value === '' ? undefined : Number(input.value));
+  const run = engine.generate(
+    {
+      prompt: ui.prompt.value,
+      temperature: number(ui.temperature),
+      topp: number(ui.topp),
+      steps: number(ui.steps),
+      seed: ui.seed.value.trim(),
+    },
+    {
+      onPiece: (text) => {
+        story.ttftMs ??= performance.now() - story.t0;
+        story.tokens++;
+        story.text += text;
+        story.frame ||= requestAnimationFrame(render);
+      },
+    },
+  );
+  current.run = run;
+  setBusy('generate');
+  run.done.then(
+    (data) => {
       cancelAnimationFrame(story.frame);
       render();
       // The worker's own timing, without message latency.
@@ -142,46 +183,13 @@ worker.onmessage = ({ data }) => {
       showStats(data);
       ui.output.dataset.seed = data.seed; // for permalink.js, before `done`
       ui.output.dataset.done = data.reason;
-      return setBusy(null);
-    case 'error':
-      if (current.kind === 'load') {
-        ui.progressText.textContent = data.cancelled ? 'cancelled' : 'failed';
-        ready = false;
-      }
-      if (!data.cancelled) showError(data.message);
-      ui.retry.hidden = !(current.kind === 'load' && NETWORK_ERROR.test(data.message));
-      return setBusy(null);
-  }
+      if (run === current.run) setBusy(null);
+    },
+    (err) => failed('generate', err),
+  );
 };
-
-// An uncaught error in the worker (a wasm trap such as running out of memory, see worker.js)
-// leaves the engine unusable: end the worker and offer a reload instead of hanging.
-worker.onerror = (event) => {
-  worker.terminate();
-  showError(`The engine stopped: ${event.message ?? 'worker error'}. Reload the page to continue.`);
-  ui.reload.hidden = false;
-  ready = false;
-  setBusy('dead');
-};
-ui.retry.onclick = () => lastLoad && load(lastLoad.model, lastLoad.tokenizer);
-ui.reload.onclick = () => location.reload();
-
-ui.generate.onclick = () => {
-  story = { text: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
-  ui.output.textContent = '';
-  delete ui.output.dataset.done;
-  ui.stats.textContent = '';
-  const number = (input, fallback) => (input.value === '' ? fallback : Number(input.value));
-  send('generate', {
-    prompt: ui.prompt.value,
-    temperature: number(ui.temperature, 1),
-    topp: number(ui.topp, 0.9),
-    steps: number(ui.steps, 256),
-    seed: ui.seed.value.trim(),
-  });
-};
-ui.stop.onclick = () => worker.postMessage({ type: 'stop' });
-ui.cancel.onclick = () => worker.postMessage({ type: 'cancel' });
+ui.stop.onclick = () => current.kind === 'generate' && current.run?.stop();
+ui.cancel.onclick = () => current.kind === 'load' && current.run?.stop();
 ui.load.onclick = () => load(ui.modelUrl.value, ui.tokenizerUrl.value);
 
 ui.preset.onchange = () => {

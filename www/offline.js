@@ -42,10 +42,10 @@ function buildPanel() {
 
 /**
  * Shows the weight cache in the page and the worker's cache notes.
- * @param {Worker} worker the page's worker (its `cache` messages, see worker.js)
+ * @param {import('./client.js').EngineClient} engine the page's engine (its `cache` notes)
  * @param {{ serviceWorker?: boolean }} [options]
  */
-export function installOffline(worker, { serviceWorker = true } = {}) {
+export function installOffline(engine, { serviceWorker = true } = {}) {
   if (serviceWorker) registerServiceWorker();
   const cache = new WeightCache();
   const ui = buildPanel();
@@ -87,8 +87,7 @@ export function installOffline(worker, { serviceWorker = true } = {}) {
 
   // The last note of each URL, newest first (a load has two files: model and tokenizer).
   const notes = new Map();
-  worker.addEventListener('message', ({ data }) => {
-    if (data.type !== 'cache') return;
+  engine.on('cache', (data) => {
     notes.delete(data.url);
     notes.set(data.url, data);
     ui.note.replaceChildren(

@@ -9,13 +9,13 @@
 const SHELL_CACHE = 'llama2-shell-v1';
 /** Files of the shell, relative to this script. Install fails without them. */
 const SHELL = [
-  './', 'index.html', 'main.js', 'worker.js', 'llama2.js', 'cache.js', 'offline.js', 'permalink.js',
-  'style.css', 'favicon.svg', 'llama-story.js', 'embed.html',
-  'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm',
-  'pkg/scalar/llama2_wasm.js', 'pkg/scalar/llama2_wasm_bg.wasm',
+  './', 'index.html', 'main.js', 'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
+  'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
+  'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
+  'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',
 ];
 /** Cached when present (a deployment may have no local models or no relaxed build). */
-const OPTIONAL = ['models/models.json', 'pkg/relaxed/llama2_wasm.js', 'pkg/relaxed/llama2_wasm_bg.wasm'];
+const OPTIONAL = ['models/models.json', 'pkg/relaxed/llama2_wasm_bg.wasm'];
 
 const scope = new URL('./', self.location.href);
 const shellUrls = new Set([...SHELL, ...OPTIONAL].map((path) => new URL(path, scope).href));

@@ -27,8 +27,9 @@ export const MAX_COMMAND_TOKENS = 64;
 
 /** How long a shard may take to reach a meeting point before it is taken for dead. */
 const STALL_MS = 120_000;
-/** Spins on the barrier before sleeping in Atomics.wait (a pass has dozens of barriers). */
-const SPINS = 4000;
+/** How long to spin on a meeting point before sleeping in Atomics.wait: a pass has dozens of
+ * them, and a wake-up from Atomics.wait takes longer than most of these waits. */
+const SPIN_MS = 0.5;
 
 function lost(message) {
   return new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
@@ -101,8 +102,10 @@ export class SharedLink {
 
   /** Waits until `ctrl[at]` is no longer `value`: spins a little, then sleeps. */
   #waitChange(at, value) {
-    for (let i = 0; i < SPINS; i++) if (Atomics.load(this.ctrl, at) !== value) return;
     const start = performance.now();
+    for (let i = 1; Atomics.load(this.ctrl, at) === value; i++) {
+      if ((i & 1023) === 0 && performance.now() - start > SPIN_MS) break;
+    }
     while (Atomics.load(this.ctrl, at) === value) {
       this.#checkAlive();
       Atomics.wait(this.ctrl, at, value, 100);
