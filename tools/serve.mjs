@@ -5,7 +5,8 @@
 //   node tools/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
 //
 // --csp (or LLAMA2_CSP) adds a Content-Security-Policy header to every response (the
-// hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`).
+// hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`). --cors lets
+// pages of any origin read the files (a model host: Hugging Face sends the same).
 // Port 0 picks a free port. Prints "serving ROOT at URL" once listening.
 
 import { createReadStream } from 'node:fs';
@@ -26,9 +27,14 @@ const TYPES = {
 };
 
 function parseArgs(argv) {
-  const options = { root: 'www', port: 8080, mounts: [], csp: process.env.LLAMA2_CSP };
+  const options = { root: 'www', port: 8080, mounts: [], csp: process.env.LLAMA2_CSP, cors: false };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--cors') {
+      options.cors = true;
+      i--;
+      continue;
+    }
     if (value === undefined) throw new Error(`serve: ${flag} needs a value`);
     if (flag === '--root') options.root = value;
     else if (flag === '--port') options.port = Number(value);
@@ -54,7 +60,11 @@ export function serve(options) {
   const server = createServer(async (req, res) => {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Resource-Policy', options.cors ? 'cross-origin' : 'same-origin');
+    if (options.cors) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified');
+    }
     res.setHeader('Cache-Control', 'no-store');
     if (options.csp) res.setHeader('Content-Security-Policy', options.csp);
     try {

@@ -5,6 +5,7 @@ import { EngineClient } from './client.js'; // the engine worker's protocol
 import { RETRYABLE } from './errors.js';
 import { installOffline } from './offline.js'; // weight cache panel + app-shell service worker
 import { installPermalinks } from './permalink.js'; // settings <-> URL
+import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
 
 const HF = 'https://huggingface.co/karpathy/tinyllamas/resolve/main';
 const LLAMA_TOKENIZER = 'https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin';
@@ -27,6 +28,8 @@ const ui = {
   retry: $('retry'), reload: $('reload'),
 };
 
+// Before the engine's worker starts: an isolated page gives it shared memory.
+await isolate();
 const engine = new EngineClient();
 installOffline(engine);
 /** The request running now (load or generate), or null; `kind` 'dead' once the worker died. */

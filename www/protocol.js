@@ -4,7 +4,8 @@
 // page -> worker. Every request carries an `id`; the worker runs them strictly in order, one
 // at a time, and every reply repeats the id of the request it belongs to.
 //   { type: 'load', id, model: Source, tokenizer: Source, modelName?, tokenizerName?,
-//     workers?, transport?, context?, size?, sha256? }
+//     workers?, transport?, context?, size?, sha256?, cache? }
+//        cache: false reads URLs without the weight cache (nothing stored).
 //        Source = URL string | File/Blob | ArrayBuffer (see llama2.js). When it arrives, the
 //        running generation is stopped and a running load cancelled; it then runs in turn.
 //   { type: 'generate', id, prompt, temperature?, topp?, seed?, steps? }

@@ -5,6 +5,12 @@
 // Network first, cache as the fallback: online, every reload gets the current files (and
 // refreshes the cache); offline, the last ones. Requests outside the shell (models, other
 // origins, Range requests) are not touched.
+//
+// Cross-origin isolation (see isolation.js): the app's files (all but AS_HOSTED) are served
+// with COOP `same-origin` and COEP `credentialless` (or `require-corp`, when the page says the
+// browser ignored `credentialless`), so that the page can use SharedArrayBuffer on a host that
+// sends no such headers. embed.html stays as a host serves it: it shows <llama-story> as it
+// runs on someone else's page.
 
 const SHELL_CACHE = 'llama2-shell-v1';
 /** Files of the shell, relative to this script. Install fails without them. */
@@ -12,6 +18,7 @@ const SHELL = [
   './', 'index.html', 'main.js', 'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
   'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
   'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
+  'isolation.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',
 ];
 /** Cached when present (a deployment may have no local models or no relaxed build). */
@@ -19,6 +26,31 @@ const OPTIONAL = ['models/models.json', 'pkg/relaxed/llama2_wasm_bg.wasm'];
 
 const scope = new URL('./', self.location.href);
 const shellUrls = new Set([...SHELL, ...OPTIONAL].map((path) => new URL(path, scope).href));
+/** Shell files served as a host serves them (no isolation headers): the embed demo page. The
+ * others get them, the workers' scripts included (a worker is isolated by its own response). */
+const AS_HOSTED = new Set(['embed.html'].map((path) => new URL(path, scope).href));
+/** Where the COEP value in use is kept (it must survive the service worker's restarts). */
+const COEP_KEY = new URL('__coep', scope).href;
+
+async function coep() {
+  const stored = await (await caches.open(SHELL_CACHE)).match(COEP_KEY);
+  return stored ? stored.text() : 'credentialless';
+}
+
+self.addEventListener('message', (event) => {
+  const { type, value } = event.data ?? {};
+  if (type === 'coep' && ['credentialless', 'require-corp'].includes(value)) {
+    event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.put(COEP_KEY, new Response(value))));
+  }
+});
+
+/** `response` with the isolation headers (a new Response: fetched ones are immutable). */
+async function isolated(response) {
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', await coep());
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -63,5 +95,8 @@ self.addEventListener('fetch', (event) => {
   if (request.method !== 'GET' || request.headers.has('range')) return;
   const url = new URL(request.url);
   url.search = '';
-  if (shellUrls.has(url.href)) event.respondWith(shell(request, url.href));
+  url.hash = '';
+  if (!shellUrls.has(url.href)) return;
+  const response = shell(request, url.href);
+  event.respondWith(AS_HOSTED.has(url.href) ? response : response.then(isolated));
 });

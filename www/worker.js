@@ -29,8 +29,9 @@ const run = {
   async load(data, engine, signal) {
     const onProgress = progressOf(data.id);
     const { workers, transport, context, size, sha256 } = data;
-    await engine.loadCheckpoint(data.model, { name: data.modelName, onProgress, signal, cache, workers, transport, context, size, sha256 });
-    await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache });
+    const through = data.cache === false ? undefined : cache;
+    await engine.loadCheckpoint(data.model, { name: data.modelName, onProgress, signal, cache: through, workers, transport, context, size, sha256 });
+    await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache: through });
     postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
   },
   generate(data, engine) {

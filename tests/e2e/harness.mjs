@@ -19,11 +19,12 @@ export const STORY = golden.find(
  * Serves ROOT/www (or `root`) with /models = the test models and /fixtures = target/e2e.
  * `log` lists every request as { path, range }; `cutNext(path, bytes)` makes the next GET of
  * `path` send only `bytes` bytes (of the announced length) and drop the connection;
- * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host).
+ * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host); `cors: true`
+ * lets pages of other origins read the files (a model host).
  */
-export async function startServer({ root = join(ROOT, 'www'), isolation = true, mounts = [] } = {}) {
+export async function startServer({ root = join(ROOT, 'www'), isolation = true, mounts = [], cors = false } = {}) {
   const { server, url } = await serve({
-    root, port: 0,
+    root, port: 0, cors,
     mounts: [{ prefix: '/models', dir: MODELS }, { prefix: '/fixtures', dir: OUT }, ...mounts],
   });
   const log = [];
