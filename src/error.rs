@@ -33,7 +33,7 @@ impl Error {
         Error::Checkpoint { file: file.to_string(), problem: problem.into() }
     }
 
-    pub(crate) fn tokenizer(file: &str, problem: impl Into<String>) -> Self {
+    pub fn tokenizer(file: &str, problem: impl Into<String>) -> Self {
         Error::Tokenizer { file: file.to_string(), problem: problem.into() }
     }
 

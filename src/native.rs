@@ -22,12 +22,46 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     read_shard(path, Shard::WHOLE)
 }
 
+/// The most bytes a tokenizer file may have (Llama 2's is 0.4 MB; a 1M-token vocabulary of
+/// long pieces stays far below): a larger "tokenizer" is the wrong file, not one to read whole.
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+
+/// Opens `path` for reading if it is a regular file: a directory, a device (`/dev/zero`
+/// would be read until memory runs out) or a FIFO (opening one with no writer blocks for
+/// ever) is refused by what `stat` says, before it is opened.
+fn open_regular(path: &Path) -> Result<(File, u64)> {
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| Error::io(&name, &e);
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else if is_fifo(&meta) {
+            "a FIFO (named pipe)"
+        } else {
+            "a device or other special file"
+        };
+        return Err(Error::Io { file: name, problem: format!("is {what}, not a regular file") });
+    }
+    let file = File::open(path).map_err(io)?;
+    Ok((file, meta.len()))
+}
+
+#[cfg(unix)]
+fn is_fifo(meta: &std::fs::Metadata) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::Metadata) -> bool {
+    false
+}
+
 /// Loads shard `shard` of a checkpoint file: its header, then only the byte ranges it holds.
 pub fn read_shard(path: &Path, shard: Shard) -> Result<Checkpoint> {
     let name = path.display().to_string();
     let io = |e: std::io::Error| Error::io(&name, &e);
-    let mut file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let (mut file, size) = open_regular(path)?;
     let mut prefix = vec![0; (size as usize).min(V1_HEADER_BYTES)];
     file.read_exact(&mut prefix).map_err(io)?;
     let mut loader = Loader::new(&prefix, size, &file_name(path), shard)?;
@@ -40,7 +74,18 @@ pub fn read_shard(path: &Path, shard: Shard) -> Result<Checkpoint> {
 /// Loads a tokenizer file for a model with `vocab_size` tokens.
 pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(&name, &e))?;
+    let (file, size) = open_regular(path)?;
+    if size > MAX_TOKENIZER_BYTES {
+        return Err(Error::tokenizer(
+            &file_name(path),
+            format!(
+                "{size} bytes is more than any tokenizer.bin ({MAX_TOKENIZER_BYTES} at most): \
+                 the wrong file?"
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_TOKENIZER_BYTES).read_to_end(&mut bytes).map_err(|e| Error::io(&name, &e))?;
     Tokenizer::from_bytes(&bytes, vocab_size, &file_name(path))
 }
 
@@ -130,8 +175,17 @@ pub fn tool_main<A>(
     parse: impl FnOnce(&[String]) -> std::result::Result<A, String>,
     run: impl FnOnce(&A) -> Result<()>,
 ) -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse(&argv) {
+    // Arguments are OS strings: one that is not UTF-8 is an error of its own, not a panic.
+    let argv: std::result::Result<Vec<String>, String> = std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string().map_err(|arg| {
+                format!("argument {} ({}) is not valid UTF-8", i + 1, arg.to_string_lossy())
+            })
+        })
+        .collect();
+    let args = match argv.and_then(|argv| parse(&argv)) {
         Ok(args) => args,
         Err(problem) => {
             eprintln!("{tool}: {problem}\n\n{usage}");

@@ -303,3 +303,52 @@ fn bad_files_and_nan_give_clear_errors() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// What an adversarial pass found: each of these once panicked, hung, read
+/// until memory ran out, or named the wrong problem.
+#[test]
+fn hostile_arguments_and_files_get_clear_errors_quickly() {
+    use std::os::unix::ffi::OsStrExt;
+    let (Some(model), Some(tok)) = (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin")) else {
+        return;
+    };
+    // An argument that is not UTF-8: a usage error naming it, not a panic (exit 101).
+    let out = Command::new(LLAMA2)
+        .args([s(&model).as_ref(), "-z".as_ref(), s(&tok).as_ref(), "-i".as_ref(), std::ffi::OsStr::from_bytes(b"\xff\xfe")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("argument 5") && text(&out.stderr).contains("not valid UTF-8"));
+
+    // An unknown option is named as such, even without a value after it.
+    let out = llama2(&[s(&model), "-x"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown option '-x'"), "{}", text(&out.stderr));
+
+    // Special files are refused by what they are, at once: a FIFO with no writer (opening it
+    // would block for ever), a device (/dev/zero would be read until memory runs out), a
+    // directory.
+    let dir = common::out_dir("cli_hostile");
+    let fifo = dir.join("model.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let dev_zero = std::path::PathBuf::from("/dev/zero");
+    for (checkpoint, tokenizer, what) in [
+        (&fifo, &tok, "a FIFO"),
+        (&model, &fifo, "a FIFO"),
+        (&model, &dev_zero, "a device"),
+        (&dir, &tok, "a directory"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = llama2(&[s(checkpoint), "-z", s(tokenizer)], None);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert!(text(&out.stderr).contains(&format!("is {what}")), "{}", text(&out.stderr));
+        assert!(started.elapsed().as_secs() < 10, "{what}: took {:?}", started.elapsed());
+    }
+
+    // A tokenizer far larger than any: refused by its size, not read.
+    let huge = dir.join("huge-tokenizer.bin");
+    std::fs::File::create(&huge).unwrap().set_len(llama2_wasm::native::MAX_TOKENIZER_BYTES + 1).unwrap();
+    let out = llama2(&[s(&model), "-z", s(&huge)], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("more than any tokenizer.bin"), "{}", text(&out.stderr));
+}

@@ -29,7 +29,7 @@ export const MAX_COMMAND_TOKENS = 64;
 const STALL_MS = 120_000;
 /** How long to spin on a meeting point before sleeping in Atomics.wait: a pass has dozens of
  * them, and a wake-up from Atomics.wait takes longer than most of these waits. */
-const SPIN_MS = 0.5;
+const SPIN_MS = 2;
 
 function lost(message) {
   return new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);

@@ -57,6 +57,14 @@ export async function instantiate({ variant, wasm } = {}) {
     throw new TypeError("variant 'relaxed' (the benchmark's build) needs its module: pass wasm");
   }
   variant ??= wasmVariant();
+  // The glue holds one instance per thread: the first build instantiated here stays (asked
+  // again, by name, with its bytes or not, it is the same one).
+  if (instance) {
+    if (instance.variant !== variant) {
+      throw new Error(`this thread already runs the ${instance.variant} build; one build per thread`);
+    }
+    return instance;
+  }
   const key = wasm ?? variant;
   if (!compiled.has(key)) {
     compiled.set(key, (async () => {
@@ -73,16 +81,12 @@ export async function instantiate({ variant, wasm } = {}) {
     compiled.get(key).catch(() => compiled.delete(key));
   }
   const module = await compiled.get(key);
-  // The glue holds one instance per thread: the first build instantiated here stays.
-  instance ??= { key, variant, glue, module, memory: initSync({ module }).memory, warm: false };
-  if (instance.key !== key) {
-    throw new Error(`this thread already runs the ${instance.variant} build; one build per thread`);
-  }
+  instance ??= { variant, glue, module, memory: initSync({ module }).memory, warm: false };
   return instance;
 }
 
 /**
  * This thread's instance: `{ variant, glue, module, memory, warm }` (`warm`: the warm-up ran).
- * @type {null | { key: unknown, variant: string, glue: typeof glue, module: WebAssembly.Module, memory: WebAssembly.Memory, warm: boolean }}
+ * @type {null | { variant: string, glue: typeof glue, module: WebAssembly.Module, memory: WebAssembly.Memory, warm: boolean }}
  */
 let instance = null;

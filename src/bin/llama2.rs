@@ -29,6 +29,10 @@ Options:
   --ids       print the token ids (first token, then every token fed back) instead of text
 The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
+/// The options that take a value.
+const FLAGS_WITH_VALUES: [&str; 10] =
+    ["-t", "-p", "-s", "-n", "-i", "-z", "-m", "-y", "--threads", "--context"];
+
 /// The parsed command line.
 struct Args {
     checkpoint: String,
@@ -61,6 +65,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         if flag == "--ids" {
             args.ids = true;
             continue;
+        }
+        if !FLAGS_WITH_VALUES.contains(&flag.as_str()) {
+            return Err(format!("unknown option '{flag}'"));
         }
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |what: &str| -> Result<f64, String> {
@@ -129,6 +136,7 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     let mut tokens = 0usize;
     while let Step::Piece(piece) = generator.next()? {
         if !args.ids {
+            let piece = terminal_safe(&piece);
             out.write_all(piece.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)?;
         }
         // Like run.c, time from the end of the first step so that loading is not counted.
@@ -161,10 +169,40 @@ fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
         args.prompt.as_deref(),
         &args.options,
         &mut || lines.next(),
-        &mut |text| out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error),
+        &mut |text| {
+            let text = terminal_safe(text);
+            out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)
+        },
     )
+}
+
+/// Model text as a terminal may receive it: control characters other than tab, newline and
+/// carriage return (ESC starts escape sequences that retitle windows or rewrite the screen;
+/// C1 controls; NUL) are dropped. run.c's `safe_printf` drops one-byte pieces of that kind;
+/// a longer piece can carry them too. (`--ids` and the JavaScript API keep the text exact.)
+fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}';
+    if text.chars().any(unsafe_char) {
+        text.chars().filter(|&c| !unsafe_char(c)).collect::<String>().into()
+    } else {
+        text.into()
+    }
 }
 
 fn stdout_error(e: std::io::Error) -> Error {
     Error::io("stdout", &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_sequences_never_reach_the_terminal() {
+        // An OSC sequence that would retitle the window, a CSI that would clear the screen, C1
+        // controls and NUL, inside longer pieces; tab, newline and carriage return stay.
+        let piece = "a\u{1b}]0;pwned\u{7}b\u{1b}[2Jc\u{9b}d\u{0}e\u{7f}\tf\ng\rh";
+        assert_eq!(terminal_safe(piece), "a]0;pwnedb[2Jcde\tf\ng\rh");
+        assert_eq!(terminal_safe("plain text, unicode: é 日"), "plain text, unicode: é 日");
+    }
 }
