@@ -401,15 +401,22 @@ impl Generator {
 
     /// Encodes a turn with BOS and checks it fits in the context after position `pos`.
     fn encode_turn(&self, text: &[u8], pos: usize) -> Result<Vec<u32>> {
-        let tokens = self.tokenizer.encode(text, true, false)?;
         let (seq_len, context) = (self.config().seq_len, self.model.context());
         let room = context - pos.min(context);
+        let of = if context < seq_len {
+            format!("context ({context} of its seq_len {seq_len})")
+        } else {
+            format!("context (seq_len {seq_len})")
+        };
+        if self.tokenizer.min_tokens(text) > room {
+            return Err(Error::Prompt(format!(
+                "{} bytes make more tokens than the {room} positions left of the model's {of}; \
+                 shorten the prompt",
+                text.len()
+            )));
+        }
+        let tokens = self.tokenizer.encode(text, true, false)?;
         if tokens.len() > room {
-            let of = if context < seq_len {
-                format!("context ({context} of its seq_len {seq_len})")
-            } else {
-                format!("context (seq_len {seq_len})")
-            };
             return Err(Error::Prompt(format!(
                 "{} tokens do not fit in the {room} positions left of the model's {of}; shorten \
                  the prompt",

@@ -14,6 +14,8 @@ pub const EOS: u32 = 2;
 /// The vocabulary: each token's bytes and merge score, and a lookup from bytes to id.
 pub struct Tokenizer {
     vocab: Vec<Vec<u8>>,
+    /// Bytes of the longest piece: no token covers more of a text.
+    longest: usize,
     scores: Vec<f32>,
     /// Bytes -> lowest id with those bytes (run.c's sorted-vocab binary search).
     ids: HashMap<Vec<u8>, u32>,
@@ -91,7 +93,8 @@ impl Tokenizer {
         for (id, piece) in vocab.iter().enumerate() {
             ids.entry(piece.clone()).or_insert(id as u32);
         }
-        Ok(Tokenizer { vocab, scores, ids })
+        let longest = vocab.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        Ok(Tokenizer { vocab, longest, scores, ids })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -101,6 +104,15 @@ impl Tokenizer {
     /// The raw bytes of token `id` (as stored in tokenizer.bin).
     pub fn piece(&self, id: u32) -> &[u8] {
         &self.vocab[id as usize]
+    }
+
+    /// The fewest tokens `encode(text, true, false)` can give: each covers at most the longest
+    /// piece's bytes. A prompt that cannot fit is refused by this, before it is encoded (a 5 MB
+    /// paste would otherwise take memory the engine never gives back).
+    pub fn min_tokens(&self, text: &[u8]) -> usize {
+        let text = text.iter().position(|&b| b == 0).map_or(text, |nul| &text[..nul]);
+        let words = if text.is_empty() { 0 } else { (text.len() + 1).div_ceil(self.longest) };
+        1 + words
     }
 
     /// BPE-encodes `text` exactly as run.c's `encode`: optional BOS, a dummy-prefix space

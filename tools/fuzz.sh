@@ -53,8 +53,17 @@ for row in "${rows[@]}"; do
   read -r target execs found <<<"$row"
   printf '%-20s %10s %12s %9s\n' "$target" "$seconds" "$execs" "$found"
 done
+status=0
 if [ "$total" != 0 ]; then
   echo "findings in fuzz/artifacts/ or a target that did not run (logs: fuzz/target/fuzz-*.log; reproduce: cd fuzz && cargo +nightly fuzz run TARGET FILE);" \
        "add each to tests/fuzz_regressions/TARGET/" >&2
-  exit 1
+  status=1
 fi
+
+# The engine worker's protocol under a randomized abuse run in headless Chromium
+# (tests/e2e/abuse.test.mjs; ./build.sh test runs 3000 steps of it): ten times as many steps,
+# on a seed of the time unless ABUSE_SEED is set.
+log "the worker protocol abuse run (tests/e2e/abuse.test.mjs), ${ABUSE_STEPS:-30000} steps"
+tools/install.sh chromium e2e
+(cd tests/e2e && ABUSE_STEPS=${ABUSE_STEPS:-30000} ABUSE_SEED=${ABUSE_SEED:-$(date +%s)} node --test abuse.test.mjs) || status=1
+exit $status

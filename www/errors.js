@@ -30,10 +30,14 @@ export class LlamaError extends Error {
   }
 }
 
-/** The kind of any error: its `kind`, `cancelled` for an abort, else `engine`. */
+/** The kind of any error: its `kind`; `cancelled` for an abort, `type` for a TypeError,
+ * `options` for a RangeError; else `engine`. */
 export function errorKind(err) {
+  if (typeof err?.kind === 'string') return err.kind;
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError') return 'cancelled';
-  return typeof err?.kind === 'string' ? err.kind : 'engine';
+  if (err instanceof TypeError) return 'type';
+  if (err instanceof RangeError) return 'options';
+  return 'engine';
 }
 
 /** Kinds where trying the same load again can succeed. */

@@ -93,13 +93,13 @@ function dropped(data) {
 
 const controls = {
   async stop({ id }) {
-    const queued = queue.findIndex((r) => r.data.id === id);
+    const queued = id === undefined ? -1 : queue.findIndex((r) => r.data.id === id);
     if (queued >= 0) return dropped(queue.splice(queued, 1)[0].data);
     if (running?.data.id === id || id === undefined) (await llama).stop();
   },
   cancel({ id }) {
     if (running?.data.id === id || id === undefined) running?.abort.abort();
-    const queued = queue.findIndex((r) => r.data.id === id);
+    const queued = id === undefined ? -1 : queue.findIndex((r) => r.data.id === id);
     if (queued >= 0) dropped(queue.splice(queued, 1)[0].data);
   },
   async 'kill-shard'({ shard }) {
@@ -112,6 +112,7 @@ onmessage = async ({ data }) => {
     if (typeof data?.type !== 'string') throw new TypeError('a message is an object with a string `type`');
     if (CONTROLS.includes(data.type)) return await controls[data.type](data);
     if (!REQUESTS.includes(data.type)) throw new TypeError(`unknown request '${data.type}'`);
+    if (!Number.isInteger(data.id)) throw new TypeError(`a '${data.type}' request needs a whole-number id`);
     if (data.type === 'load') {
       // A new model: whatever runs now is over.
       running?.abort.abort();
