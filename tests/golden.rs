@@ -38,8 +38,7 @@ fn check_all(file: &str, threads: usize) -> usize {
     for case in &cases {
         let paths: Option<Vec<_>> = case.files().into_iter().map(common::fixture).collect();
         let Some(paths) = paths else {
-            failures.push(format!("{}: a model file is missing", case.name()));
-            continue;
+            continue; // said by common::fixture (a failure under LLAMA2_REQUIRE_FIXTURES=1)
         };
         let files: Vec<Vec<u8>> =
             paths.iter().map(|p| std::fs::read(p).expect("read a fixture")).collect();
