@@ -307,7 +307,7 @@ cmd_test() {
 # BENCH_RUNS runs, default 3) and writes target/bench/results.json; see BENCHMARKS.md.
 # ---------------------------------------------------------------------------------------
 
-# The benchmark checkpoints: SPEC.md formula weights at the tinyllamas shapes, v0 and v2.
+# The benchmark checkpoints: docs/llama2c.md formula weights at the tinyllamas shapes, v0 and v2.
 bench_checkpoints() {
   local shape format out
   for shape in "$@"; do

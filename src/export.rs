@@ -5,7 +5,7 @@
 //! `std::io::Write`, so a 440 MB checkpoint is never held in memory: only one int8 matrix
 //! (a quarter of its f32 size) is buffered, because v2 writes a matrix's values before its
 //! scales. Two sources exist: an fp32 [`Checkpoint`] (the `quantize` tool) and the
-//! [`Formula`] of SPEC.md (`gen-checkpoint`, tests and benchmarks of any shape).
+//! [`Formula`] of docs/llama2c.md (`gen-checkpoint`, tests and benchmarks of any shape).
 //!
 //! Every format asks for the weight matrices in the same order (embedding, `wq`, `wk`, `wv`,
 //! `wo`, `w1`, `w2`, `w3` with all layers of each, then the classifier when unshared); only
@@ -246,7 +246,7 @@ impl Source for CheckpointSource<'_> {
     }
 }
 
-/// The weights of SPEC.md's test checkpoints: one xorshift64* stream seeded with `seed`,
+/// The weights of docs/llama2c.md's test checkpoints: one xorshift64* stream seeded with `seed`,
 /// each value `(u * 2 - 1) * 0.05` for `u = (u32 >> 8) / 2^24` in matrix order; every RMSNorm
 /// weight is 1. Matrices must be asked for in file order, which every format shares.
 pub struct Formula {

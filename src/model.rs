@@ -489,7 +489,7 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    /// A formula checkpoint (SPEC.md) of a small grouped-query shape in `format`.
+    /// A formula checkpoint (docs/llama2c.md) of a small grouped-query shape in `format`.
     fn model(format: Format) -> Transformer {
         let checkpoint = formula_checkpoint([32, 48, 2, 4, 2, 40, 160], format, 5).expect("shape");
         Transformer::new(checkpoint, 160, Link::alone()).expect("model")

@@ -309,16 +309,26 @@ fn bad_files_and_nan_give_clear_errors() {
 #[test]
 fn hostile_arguments_and_files_get_clear_errors_quickly() {
     use std::os::unix::ffi::OsStrExt;
-    let (Some(model), Some(tok)) = (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin")) else {
+    let (Some(model), Some(tok)) =
+        (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin"))
+    else {
         return;
     };
     // An argument that is not UTF-8: a usage error naming it, not a panic (exit 101).
     let out = Command::new(LLAMA2)
-        .args([s(&model).as_ref(), "-z".as_ref(), s(&tok).as_ref(), "-i".as_ref(), std::ffi::OsStr::from_bytes(b"\xff\xfe")])
+        .args([
+            s(&model).as_ref(),
+            "-z".as_ref(),
+            s(&tok).as_ref(),
+            "-i".as_ref(),
+            std::ffi::OsStr::from_bytes(b"\xff\xfe"),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("argument 5") && text(&out.stderr).contains("not valid UTF-8"));
+    assert!(
+        text(&out.stderr).contains("argument 5") && text(&out.stderr).contains("not valid UTF-8")
+    );
 
     // An unknown option is named as such, even without a value after it.
     let out = llama2(&[s(&model), "-x"], None);
@@ -347,7 +357,10 @@ fn hostile_arguments_and_files_get_clear_errors_quickly() {
 
     // A tokenizer far larger than any: refused by its size, not read.
     let huge = dir.join("huge-tokenizer.bin");
-    std::fs::File::create(&huge).unwrap().set_len(llama2_wasm::native::MAX_TOKENIZER_BYTES + 1).unwrap();
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(llama2_wasm::native::MAX_TOKENIZER_BYTES + 1)
+        .unwrap();
     let out = llama2(&[s(&model), "-z", s(&huge)], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("more than any tokenizer.bin"), "{}", text(&out.stderr));

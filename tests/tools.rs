@@ -192,7 +192,7 @@ fn quantize_halves_the_group_size_until_it_divides_hidden_dim() {
     assert_same_bytes(&bytes, &quantized, "gen-checkpoint --format v2 vs quantize of its v0");
 }
 
-/// The values are what SPEC.md's formula says, not only the same bytes as the fixtures:
+/// The values are what docs/llama2c.md's formula says, not only the same bytes as the fixtures:
 /// the first embedding values of seed 7 and the all-ones norms.
 #[test]
 fn gen_checkpoint_values_follow_the_formula() {

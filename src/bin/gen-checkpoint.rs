@@ -1,5 +1,5 @@
 //! `gen-checkpoint --shape ... --seed N [--unshared] [--format v0|v1|v2] [--group-size N] <out>`:
-//! a checkpoint of any shape with SPEC.md's formula weights (random-looking values from the
+//! a checkpoint of any shape with docs/llama2c.md's formula weights (random-looking values from the
 //! xorshift64* stream, RMSNorm weights 1), for tests and benchmarks. Streams the file, so the
 //! 110M shape needs no more memory than one int8 matrix.
 

@@ -181,7 +181,8 @@ fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
 /// C1 controls; NUL) are dropped. run.c's `safe_printf` drops one-byte pieces of that kind;
 /// a longer piece can carry them too. (`--ids` and the JavaScript API keep the text exact.)
 fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}';
+    let unsafe_char =
+        |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}';
     if text.chars().any(unsafe_char) {
         text.chars().filter(|&c| !unsafe_char(c)).collect::<String>().into()
     } else {

@@ -1,6 +1,6 @@
 //! `quantize <in.bin> <out.bin> [--group-size N]`: an fp32 checkpoint (v0 or v1) to v2
 //! (int8 Q8_0), byte for byte as llama2.c's `export.py --version 2`, except that the group
-//! size also has to divide `hidden_dim` (SPEC.md: runq.c needs it).
+//! size also has to divide `hidden_dim` (docs/llama2c.md: runq.c needs it).
 
 use std::path::Path;
 use std::process::ExitCode;

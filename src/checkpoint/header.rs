@@ -192,7 +192,7 @@ pub fn check_config(f: &[i32; 7], shared_classifier: bool, name: &str) -> Result
 
 /// The one rule for Q8_0 group sizes: runq.c walks every row in whole groups, so the group
 /// size must divide both widths a matrix can have, `dim` and `hidden_dim` (export.py checks
-/// only `dim`; see SPEC.md).
+/// only `dim`; see docs/llama2c.md).
 pub fn group_size_fits(c: &Config, group_size: usize) -> bool {
     group_size > 0 && c.dim.is_multiple_of(group_size) && c.hidden_dim.is_multiple_of(group_size)
 }

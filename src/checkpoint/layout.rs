@@ -1,6 +1,6 @@
 //! The one table of where every tensor lies in a checkpoint file, in file order. The reader
 //! (`load.rs`) places each tensor's bytes by it, the writer (`export.rs`) writes the tensors
-//! in its order, and the formula weights of SPEC.md are drawn in its order.
+//! in its order, and the formula weights of docs/llama2c.md are drawn in its order.
 //!
 //! All three formats store the weight matrices in the same order (the embedding, then `wq`,
 //! `wk`, `wv`, `wo`, `w1`, `w2`, `w3`, each for every layer, then the classifier when it is
