@@ -1,4 +1,6 @@
 // TypeScript declarations of llama2.js, the JavaScript API of llama2-wasm.
+// They use ES2018 features (async iterators, BigInt in `seed`): compile with "lib": ["ES2020",
+// "DOM"] or later (BigInt needs ES2020's lib; a worker-only project adds "WebWorker").
 
 /** A checkpoint or tokenizer: a URL (fetched, streamed), a File/Blob (`blob.stream()`), or bytes. */
 export type Source = string | URL | Blob | ArrayBuffer | Uint8Array;
@@ -13,15 +15,30 @@ export interface Progress {
 
 /** Where URLs are read from and stored to; `WeightCache` (llama2-wasm/cache) is one. */
 export interface SourceCache {
-  open(url: string, options: { name?: string; signal?: AbortSignal }): Promise<{
+  open(url: string, options: { name?: string; signal?: AbortSignal; size?: number; sha256?: string }): Promise<{
     name: string;
     size: number | null;
     stream: ReadableStream<Uint8Array>;
   }>;
 }
 
-/** Options of a load. */
-export interface LoadOptions {
+/** How a model split over workers meets mid-pass: shared memory (a crossOriginIsolated page's
+ * worker, or Node) or messages (anywhere). `auto`: shared memory where it works. */
+export type Transport = 'auto' | 'shared' | 'messages';
+
+/** How the model is placed: `workers` ('auto' or 1..64), `transport`, `context`. */
+export interface Placement {
+  /** Split the model over this many workers (same token ids for any number); 'auto' picks by
+   * the model's size and the cores (and the fewest that can hold it past 4 GB). Default 'auto'. */
+  workers?: 'auto' | number;
+  transport?: Transport;
+  /** Positions of the KV cache, at most the model's seq_len. Default: seq_len when it fits,
+   * else as many as fit (see `ModelConfig.context`). */
+  context?: number;
+}
+
+/** Options of a checkpoint load. */
+export interface LoadOptions extends Placement {
   /** Name shown in errors and facts (default: the URL's or file's name). */
   name?: string;
   /** Called after every chunk. */
@@ -30,15 +47,18 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Reads URLs from, and stores them to, a cache (default: plain fetch). */
   cache?: SourceCache;
+  /** What the file must be (checked by the cache). */
+  size?: number;
+  sha256?: string;
 }
 
-/** Sampling options (run.c's flags and defaults). */
+/** Sampling options; the defaults are run.c's (see `defaults()`). */
 export interface GenerateOptions {
   /** 0 = greedy. Default 1. */
   temperature?: number;
   /** Nucleus sampling; 0 or 1 = off. Default 0.9. */
   topp?: number;
-  /** RNG seed, any u64 (negatives wrap as run.c's `-s`); 0 or missing = the time. */
+  /** RNG seed, any u64 (negatives wrap as run.c's `-s`); 0, '' or missing = the time. */
   seed?: number | bigint | string;
   /** Positions to run including the prompt; 0 = the model's seq_len. Default 256. */
   steps?: number;
@@ -46,7 +66,17 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
-/** Facts about the loaded model. */
+/** Options of a chat turn: sampling, and the system prompt of the first turn. */
+export interface ChatOptions extends GenerateOptions {
+  system?: string;
+}
+
+/** Why a generation ended: the model sampled BOS (`bos`: the story is over) or EOS (`eos`: a
+ * chat turn is over), the step limit asked for (`steps`), the context is full (`context`), or
+ * `stopped`. */
+export type StopReason = 'bos' | 'eos' | 'steps' | 'context' | 'stopped';
+
+/** Facts about the loaded model, and how it runs. */
 export interface ModelConfig {
   name: string;
   /** "v0", "v1" or "v2 (int8, group size N)". */
@@ -63,22 +93,46 @@ export interface ModelConfig {
   params: number;
   /** Checkpoint bytes. */
   file_size: number;
+  /** Positions the KV cache holds (seq_len, or fewer when memory is short). */
+  context: number;
+  /** The whole model's KV cache for `context` positions. */
   kv_cache_bytes: number;
-  /** Weights plus run state. */
+  /** This thread's part: weights plus run state. */
   memory_bytes: number;
+  /** Workers the model is split over. */
+  workers: number;
+  /** How they meet ('none' for one worker). */
+  transport: 'shared' | 'messages' | 'none';
 }
 
-export type Variant = 'simd' | 'scalar';
+/** The builds: `simd` (every current browser), `scalar` (no SIMD); `relaxed` (fused
+ * multiply-add) is the benchmark's and not in the package: it needs `wasm`. */
+export type Variant = 'simd' | 'scalar' | 'relaxed';
 
 /** Which wasm build to run, and where its bytes come from (Node, custom locations). */
 export interface WasmOptions {
   /** Default: `wasmVariant()`. */
   variant?: Variant;
-  /** The `.wasm` bytes or module; default: fetched from `pkg/<variant>/` next to llama2.js. */
-  wasm?: BufferSource | WebAssembly.Module;
+  /** The `.wasm` (bytes, a compiled module, or its URL), bypassing the lookup next to
+   * llama2.js. Node reads the package's own builds without it. */
+  wasm?: BufferSource | WebAssembly.Module | URL | string;
 }
 
-export type StopReason = 'bos' | 'eos' | 'steps' | 'stopped';
+/** The kinds of errors (errors.js): decide on them, never on message text. */
+export type ErrorKind =
+  | 'network' | 'http' | 'cancelled' | 'format' | 'memory' | 'prompt' | 'options' | 'type' | 'state' | 'shards' | 'engine' | 'io';
+
+/** An error with a machine-readable `kind`. */
+export class LlamaError extends Error {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown });
+  readonly kind: ErrorKind;
+}
+
+/** The kind of any error (its `kind`; `cancelled` for an abort; `type` for a TypeError). */
+export function errorKind(err: unknown): ErrorKind;
+
+/** The most workers a model may be split over. */
+export const MAX_WORKERS: 64;
 
 /** A model in wasm memory that writes stories. */
 export class Llama2 {
@@ -88,30 +142,38 @@ export class Llama2 {
   /** Loads a checkpoint (v0/v1/v2), freeing the previous model first; follow with `loadTokenizer`. */
   loadCheckpoint(source: Source, options?: LoadOptions): Promise<ModelConfig>;
   /** Loads the tokenizer of the loaded checkpoint; the model is then ready. */
-  loadTokenizer(source: Source, options?: LoadOptions): Promise<ModelConfig>;
+  loadTokenizer(source: Source, options?: Pick<LoadOptions, 'name' | 'onProgress' | 'signal' | 'cache'>): Promise<ModelConfig>;
   /** Whether a checkpoint and its tokenizer are loaded. */
   readonly ready: boolean;
   /** Facts about the loaded checkpoint (throws when none is loaded). */
   readonly config: ModelConfig;
-  /** Bytes of the whole wasm memory. */
+  /** Bytes of wasm memory: this thread's and its shard workers'. */
   readonly wasmMemoryBytes: number;
-  /** Text, one piece per token (the prompt's first); breaking out, `stop()` or the signal end it. */
+  /** Text, one piece per token (the prompt's first); breaking out, `stop()` or the signal end it.
+   * Arguments of the wrong type throw a TypeError (kind `type`). */
   generate(prompt?: string, options?: GenerateOptions): AsyncGenerator<string, void, void>;
+  /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call
+   * continues the conversation until `newChat()`, a `generate` or a load. */
+  chat(message: string, options?: ChatOptions): AsyncGenerator<string, void, void>;
+  /** Ends the conversation: the next `chat` starts a new one. */
+  newChat(): void;
   /** Stops the running generation after the current token. */
   stop(): void;
   /** Token ids of the last generation (golden-file format). */
   readonly tokenIds: number[];
-  /** Why the last generation ended. */
-  readonly stopReason: StopReason | string | undefined;
-  /** Frees the engine and its model. */
+  /** Why the last generation ended (undefined before the first, or while one runs). */
+  readonly stopReason: StopReason | undefined;
+  /** The seed of the last generation, as a decimal string (the time when none was given). */
+  readonly seed: string | undefined;
+  /** Frees the engine, its model and its workers; later use throws (kind `state`). */
   free(): void;
 }
 
 /** The wasm build this JS engine can run. */
-export function wasmVariant(): Variant;
+export function wasmVariant(): 'simd' | 'scalar';
 
-/** The u64 seed for the engine: 0 or missing becomes the time, negatives wrap. */
-export function toSeed(seed: number | bigint | string | undefined | null): bigint;
+/** run.c's option defaults, from the engine. */
+export function defaults(options?: WasmOptions): Promise<{ temperature: number; topp: number; steps: number }>;
 
 /** Token ids of `text` under a tokenizer, without a model. */
 export function encode(
@@ -122,7 +184,7 @@ export function encode(
 ): Promise<number[]>;
 
 /** An empty engine; load a model with `loadCheckpoint` and `loadTokenizer`. */
-export function createEngine(options?: WasmOptions): Promise<Llama2>;
+export function createEngine(options?: WasmOptions & Placement): Promise<Llama2>;
 
 /** A ready engine: a checkpoint and its tokenizer loaded. */
 export function loadModel(
@@ -134,5 +196,7 @@ export function loadModel(
     onProgress?: (progress: Progress) => void;
     signal?: AbortSignal;
     cache?: SourceCache;
-  } & WasmOptions,
+    size?: number;
+    sha256?: string;
+  } & WasmOptions & Placement,
 ): Promise<Llama2>;

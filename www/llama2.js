@@ -69,9 +69,10 @@ function cores() {
   return globalThis.navigator?.hardwareConcurrency ?? 1;
 }
 
-/** Below this file size, one worker is fastest: the meetings cost more than they save
- * (measured: BENCHMARKS.md, the workers table). */
-const SMALL_MODEL_BYTES = 20e6;
+/** With shared memory, `auto` gives each worker at least this much of the file: below it, the
+ * meetings of a pass cost more than a worker saves (BENCHMARKS.md: on 2 cores the 15M shape,
+ * 61 MB, runs no faster over 2 workers; 42M and 110M do). */
+const BYTES_PER_WORKER = 64e6;
 
 /** A model in wasm memory that writes stories. Create it with `createEngine` or `loadModel`. */
 export class Llama2 {
@@ -123,7 +124,8 @@ export class Llama2 {
     const needed = this.#wasm.glue.min_workers(size);
     if (requested !== 'auto') return requested;
     if (transport !== 'shared') return needed;
-    return Math.max(needed, size < SMALL_MODEL_BYTES ? 1 : Math.min(cores(), MAX_WORKERS));
+    const useful = Math.floor(size / BYTES_PER_WORKER);
+    return Math.max(needed, Math.min(useful, cores(), MAX_WORKERS), 1);
   }
 
   /**
