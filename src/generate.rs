@@ -9,7 +9,8 @@ use std::fmt;
 
 use crate::checkpoint::{Checkpoint, Config};
 use crate::error::{Error, Result};
-use crate::link::{self, Link};
+use crate::inspect::{self, InspectOptions, Inspection};
+use crate::link::{self, Link, Look};
 use crate::model::Transformer;
 use crate::sampler::Sampler;
 use crate::tokenizer::{Tokenizer, Utf8Stream, BOS, EOS};
@@ -157,6 +158,11 @@ pub struct Generator {
     /// Golden-file ids: the first token, then every token fed back.
     ids: Vec<u32>,
     text: Utf8Stream,
+    /// The options of the current generation, as applied (a branch resamples with them).
+    options: Options,
+    /// What each pass captures, and the last pass's capture.
+    inspecting: Option<InspectOptions>,
+    last: Option<Inspection>,
 }
 
 impl Generator {
@@ -193,6 +199,9 @@ impl Generator {
             prefilled: 0,
             ids: Vec::new(),
             text: Utf8Stream::new(),
+            options: Options::DEFAULT,
+            inspecting: None,
+            last: None,
         })
     }
 
@@ -242,12 +251,86 @@ impl Generator {
     /// tokens are sampled until BOS or the step limit.
     pub fn start(&mut self, prompt: &str, options: &Options) -> Result<()> {
         let prompt = self.encode_turn(prompt.as_bytes(), 0)?;
+        self.start_tokens(&prompt, options)
+    }
+
+    /// [`Generator::start`] from token ids instead of text (the first one is fed first; run.c
+    /// begins with BOS).
+    pub fn start_tokens(&mut self, tokens: &[u32], options: &Options) -> Result<()> {
+        let vocab = self.config().vocab_size;
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::Prompt(format!("token {bad} is not in the {vocab}-token vocabulary")));
+        }
+        if tokens.is_empty() || tokens.len() > self.model.context() {
+            return Err(Error::Prompt(format!(
+                "{} tokens: a prompt has 1 to {} (the model's context)",
+                tokens.len(),
+                self.model.context()
+            )));
+        }
         self.reset(options)?;
-        self.token = prompt[0];
+        self.token = tokens[0];
         self.ids.push(self.token);
-        self.prompt = prompt;
+        self.prompt = tokens.to_vec();
         self.phase = Phase::Generate;
         Ok(())
+    }
+
+    /// From now on, each forward pass with logits captures what `options` asks
+    /// ([`Generator::inspection`]); `None` turns it off. While on, a prompt's positions run
+    /// one by one (each gets its logits), and the ids are the same as without.
+    pub fn inspect(&mut self, options: Option<InspectOptions>) {
+        self.inspecting = options;
+        self.last = None;
+    }
+
+    /// What the last forward pass captured (see [`Generator::inspect`]).
+    pub fn inspection(&self) -> Option<&Inspection> {
+        self.last.as_ref()
+    }
+
+    /// Continues the story (generate mode) from position `pos` with `token` fed there instead
+    /// of what was: the KV cache below `pos` is kept (no pass over the prefix), the ids after
+    /// are dropped, and sampling starts again from the generation's seed, so that the ids are
+    /// those of a generation started from `ids[..pos]` + `token`.
+    pub fn branch(&mut self, pos: usize, token: u32) -> Result<()> {
+        let vocab = self.config().vocab_size;
+        if self.ids.is_empty() || matches!(self.phase, Phase::Chat | Phase::AwaitingUser) {
+            return Err(Error::State("branch: generate a story first (chats cannot branch)".into()));
+        }
+        if pos >= self.ids.len() {
+            return Err(Error::Options(format!(
+                "branch: position {pos} is past the story's {} tokens",
+                self.ids.len()
+            )));
+        }
+        if token as usize >= vocab {
+            return Err(Error::Options(format!("branch: token {token} is not in the {vocab}-token vocabulary")));
+        }
+        let Options { temperature, topp, .. } = self.options;
+        self.ids.truncate(pos);
+        self.ids.push(token);
+        self.prompt = self.ids.clone();
+        self.prefilled = pos;
+        self.pos = pos;
+        self.token = token;
+        self.sampler = Sampler::new(temperature, topp, self.seed);
+        self.text = Utf8Stream::new();
+        self.last = None;
+        self.phase = Phase::Generate;
+        Ok(())
+    }
+
+    /// The logit lens at position `pos` (already run): the `k` most probable tokens of the
+    /// classifier applied to the residual stream after each layer, per layer. The pass at
+    /// `pos` is run again to see it (it writes the same KV cache entries again).
+    pub async fn lens(&mut self, pos: usize, k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+        let Some(&token) = self.ids.get(pos) else {
+            return Err(Error::Options(format!("lens: position {pos} has not run")));
+        };
+        let look = Look { attention: false, lens: true };
+        self.model.forward_look(&[token], pos, false, look).await?;
+        Ok(inspect::lens_top(self.model.lens_seen(), self.config().vocab_size, k))
     }
 
     /// Starts run.c's `chat`: the first turn with an optional system prompt, in Llama 2's
@@ -316,7 +399,13 @@ impl Generator {
     /// Prompt positions whose logits run.c computes but never reads go through the model in
     /// one batch on the first call (prefill); their pieces then come one per call as before.
     async fn generate_step(&mut self) -> Result<Step> {
-        let next = if self.pos + 1 < self.prompt.len() {
+        let next = if let Some(options) = self.inspecting {
+            // Every position runs on its own, with its logits, to be seen.
+            let forced = self.prompt.get(self.pos + 1).copied();
+            let next = self.inspected_pass(self.token, forced, options).await?;
+            self.prefilled = self.prefilled.max(self.pos + 1);
+            next
+        } else if self.pos + 1 < self.prompt.len() {
             if self.pos >= self.prefilled {
                 let end = (self.prompt.len() - 1).min(self.end);
                 self.model.prefill(&self.prompt[self.pos..end], self.pos).await?;
@@ -337,6 +426,29 @@ impl Generator {
         Ok(Step::Piece(self.text.push(&piece)))
     }
 
+    /// A forward pass of `token` at `self.pos` that records what it shows; returns `forced` (a
+    /// prompt's next token) or else the sampled one.
+    async fn inspected_pass(&mut self, token: u32, forced: Option<u32>, options: InspectOptions) -> Result<u32> {
+        let look = Look { attention: options.attention, lens: false };
+        let logits = self.model.forward_look(&[token], self.pos, true, look).await?;
+        let probs = inspect::probabilities(logits);
+        let next = match forced {
+            Some(next) => next,
+            None => self.sampler.sample(logits),
+        };
+        let attention = if options.attention { self.model.attention_seen().to_vec() } else { Vec::new() };
+        self.last = Some(Inspection {
+            pos: self.pos,
+            token,
+            next,
+            top: inspect::top(&probs, options.top_k),
+            next_prob: probs[next as usize],
+            next_rank: inspect::rank(&probs, next),
+            attention,
+        });
+        Ok(next)
+    }
+
     /// One iteration of run.c's `chat` loop: feed a prompt token or the last sample, sample
     /// (every position, prompt included, as run.c does), print once the prompt is consumed.
     async fn chat_step(&mut self) -> Result<Step> {
@@ -347,8 +459,13 @@ impl Generator {
             self.next
         };
         self.ids.push(token);
-        let logits = self.model.forward(&[token], self.pos, true).await?;
-        self.next = self.sampler.sample(logits);
+        self.next = match self.inspecting {
+            Some(options) => self.inspected_pass(token, None, options).await?,
+            None => {
+                let logits = self.model.forward(&[token], self.pos, true).await?;
+                self.sampler.sample(logits)
+            }
+        };
         self.pos += 1;
         // run.c feeds the EOS that ended the reply, prints what follows it, then asks the user.
         if token == EOS {
@@ -389,6 +506,8 @@ impl Generator {
                 (steps, StopReason::StepLimit)
             };
         self.seed = seed;
+        self.options = Options { temperature, topp, seed, steps };
+        self.last = None;
         self.sampler = Sampler::new(temperature, topp, seed);
         self.pos = 0;
         self.fed = 0;

@@ -10,7 +10,8 @@
 //!   whole model or one [`shard`] of it, meeting the other shards through a [`link`].
 //! - [`sampler`]: argmax, multinomial, top-p, xorshift64*.
 //! - [`generate`]: the step-wise generator (`start`, then `next` piece by piece), chat, and
-//!   the options' defaults.
+//!   the options' defaults; [`inspect`]: what a step shows of the model (top tokens,
+//!   attention, logit lens).
 //! - `wasm` (wasm32 only): the `#[wasm_bindgen]` `Engine` the browser uses.
 //!
 //! With the `tools` feature (on by default; the wasm module is built without it):
@@ -20,6 +21,7 @@
 pub mod checkpoint;
 pub mod error;
 pub mod generate;
+pub mod inspect;
 pub mod kernels;
 pub mod link;
 pub mod model;

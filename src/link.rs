@@ -94,6 +94,37 @@ pub struct Command {
     pub pos: usize,
     /// Whether the logits of the last token are wanted (the leader samples them).
     pub logits: bool,
+    /// What the pass shows of itself (the leader gathers it).
+    pub look: Look,
+}
+
+/// What a forward pass captures of its last token, for a reader (see `model.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    /// The attention weights of every layer and head.
+    pub attention: bool,
+    /// The logit lens: the classifier's logits on the residual stream after every layer.
+    pub lens: bool,
+}
+
+impl Look {
+    pub const NOTHING: Look = Look { attention: false, lens: false };
+}
+
+impl Command {
+    /// As a list of u32s (for JavaScript): `[pos, flags, ...tokens]`, flags bit 0 logits,
+    /// bit 1 attention, bit 2 lens.
+    pub fn encode(&self) -> Vec<u32> {
+        let flags = self.logits as u32 | (self.look.attention as u32) << 1 | (self.look.lens as u32) << 2;
+        [self.pos as u32, flags].into_iter().chain(self.tokens.iter().copied()).collect()
+    }
+
+    /// The inverse of [`Command::encode`].
+    pub fn decode(words: &[u32]) -> Option<Command> {
+        let [pos, flags, tokens @ ..] = words else { return None };
+        let look = Look { attention: flags & 2 != 0, lens: flags & 4 != 0 };
+        Some(Command { pos: *pos as usize, logits: flags & 1 != 0, look, tokens: tokens.to_vec() })
+    }
 }
 
 /// What a driven link waits for (see [`Mailbox`]).
@@ -322,6 +353,19 @@ pub mod threads {
                 sender.send(command.clone()).map_err(|_| broken())?;
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_encode_and_decode() {
+        for (logits, attention, lens) in [(true, true, false), (false, false, true), (true, false, false)] {
+            let c = Command { tokens: vec![1, 2, 3], pos: 7, logits, look: Look { attention, lens } };
+            assert_eq!(Command::decode(&c.encode()), Some(c.clone()), "{:?}", c.encode());
         }
     }
 }

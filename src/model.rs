@@ -13,7 +13,7 @@ use std::ops::Range;
 use crate::checkpoint::{Checkpoint, Config, Format, Matrix, Weight};
 use crate::error::{Error, Result};
 use crate::kernels::{self, math};
-use crate::link::{Command, Link, Parts, To};
+use crate::link::{Command, Link, Look, Parts, To};
 use crate::shard::Shard;
 
 /// Prompt tokens per batch: enough to read each weight once for a typical prompt, few enough
@@ -28,6 +28,9 @@ pub struct Transformer {
     context: usize,
     state: RunState,
     link: Link,
+    /// Positions run through the model so far (rows of every pass): what a test of "no pass
+    /// over the prefix" counts.
+    positions_run: u64,
 }
 
 /// What each shard computes, by shard index: columns of the vectors the shards meet on.
@@ -63,6 +66,15 @@ struct RunState {
     att: Vec<f32>,       // (context,) one head's attention weights
     logits: Vec<f32>,    // (vocab_size,) the last token's; whole on the leader after a pass
     batch: Batch,
+    seen: Seen,
+}
+
+/// What a pass captured of its last token (`Look`); empty until asked for, then kept.
+#[derive(Default)]
+struct Seen {
+    attention: Vec<f32>, // (layer, n_heads, pos + 1) the softmax weights (the leader: all heads)
+    residual: Vec<f32>,  // (layer, dim) the residual stream after each layer
+    lens: Vec<f32>,      // (layer, vocab_size) the classifier on each normed residual
 }
 
 /// The activations of the rows (tokens) of one pass; grown on first use, then kept.
@@ -153,8 +165,9 @@ impl Transformer {
             att: zeros(context, "attention weights").map_err(named)?,
             logits: zeros(c.vocab_size, "logits").map_err(named)?,
             batch: Batch::new(&c, 1, quantized).map_err(named)?,
+            seen: Seen::default(),
         };
-        Ok(Transformer { plan: Plan::new(&c, shard), checkpoint, context, state, link })
+        Ok(Transformer { plan: Plan::new(&c, shard), checkpoint, context, state, link, positions_run: 0 })
     }
 
     /// The largest context up to `want` whose KV cache can be allocated now, on `shard`
@@ -221,12 +234,36 @@ impl Transformer {
         pos: usize,
         logits: bool,
     ) -> Result<&mut [f32]> {
+        self.forward_look(tokens, pos, logits, Look::NOTHING).await
+    }
+
+    /// [`Transformer::forward`], capturing what `look` asks of the last token: then
+    /// [`Transformer::attention_seen`] and [`Transformer::lens_seen`] hold it (on the leader).
+    pub async fn forward_look(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        logits: bool,
+        look: Look,
+    ) -> Result<&mut [f32]> {
         if self.plan.me.count > 1 {
-            let command = Command { tokens: tokens.to_vec(), pos, logits };
+            let command = Command { tokens: tokens.to_vec(), pos, logits, look };
             self.link.command(&command).await?;
         }
-        self.pass(tokens, pos, logits).await?;
+        self.pass(tokens, pos, logits, look).await?;
         Ok(&mut self.state.logits)
+    }
+
+    /// The attention weights of the last pass that captured them: `(layer, n_heads, pos + 1)`,
+    /// every head's softmax over positions `0..=pos`, as the pass used them.
+    pub fn attention_seen(&self) -> &[f32] {
+        &self.state.seen.attention
+    }
+
+    /// The logit lens of the last pass that captured it: `(layer, vocab_size)` logits of the
+    /// classifier applied to the final-normed residual stream after each layer.
+    pub fn lens_seen(&self) -> &[f32] {
+        &self.state.seen.lens
     }
 
     /// On a shard other than the leader: runs the pass the leader asked for.
@@ -238,7 +275,7 @@ impl Transformer {
         {
             return Err(Error::Shards(format!("a malformed command: {command:?}")));
         }
-        self.pass(&command.tokens, command.pos, command.logits).await
+        self.pass(&command.tokens, command.pos, command.logits, command.look).await
     }
 
     /// Runs a prompt's `tokens` from position `pos` in batches, without logits: the KV cache
@@ -264,14 +301,28 @@ impl Transformer {
         Ok(())
     }
 
+    /// Positions run through the model so far (each row of each pass).
+    pub fn positions_run(&self) -> u64 {
+        self.positions_run
+    }
+
     /// One pass of this shard over `tokens`.
-    async fn pass(&mut self, tokens: &[u32], pos: usize, want_logits: bool) -> Result<()> {
+    async fn pass(&mut self, tokens: &[u32], pos: usize, want_logits: bool, look: Look) -> Result<()> {
         self.grow_batch(tokens.len())?;
-        let Transformer { checkpoint, plan, context, state: s, link } = self;
+        self.positions_run += tokens.len() as u64;
+        let Transformer { checkpoint, plan, context, state: s, link, .. } = self;
         let (w, plan) = (&*checkpoint, &*plan);
         let c = *w.config();
         let (n, dim) = (tokens.len(), c.dim);
-        let p = Pass { w, plan, n, pos, context: *context };
+        let p = Pass { w, plan, n, pos, context: *context, look };
+        let last = pos + n; // positions the last token attends to
+        if look.attention {
+            s.seen.attention.clear();
+            s.seen.attention.resize(c.n_layers * c.n_heads * last, 0.0);
+        }
+        if look.lens {
+            s.seen.residual.resize(c.n_layers * dim, 0.0);
+        }
 
         // The embedding rows, each from the shard that holds it.
         let x = &mut s.batch.x[..n * dim];
@@ -291,6 +342,10 @@ impl Transformer {
         for l in 0..c.n_layers {
             attention(&p, s, link, l).await?;
             ffn(&p, s, link, l).await?;
+            if look.lens {
+                let row = (n - 1) * dim..n * dim;
+                s.seen.residual[l * dim..(l + 1) * dim].copy_from_slice(&s.batch.x[row]);
+            }
         }
 
         if want_logits {
@@ -304,8 +359,35 @@ impl Transformer {
             let parts = Parts::Columns { rows: 1, width: c.vocab_size, ranges: &plan.vocab };
             link.gather(&mut s.logits, parts, To::Leader).await?;
         }
+        if look.attention && plan.me.count > 1 {
+            let heads: Vec<Range<usize>> =
+                plan.me.all().map(|k| k.heads(&c)).map(|h| h.start * last..h.end * last).collect();
+            let parts = Parts::Columns { rows: c.n_layers, width: c.n_heads * last, ranges: &heads };
+            link.gather(&mut s.seen.attention, parts, To::Leader).await?;
+        }
+        if look.lens {
+            lens(&p, s, link).await?;
+        }
         Ok(())
     }
+}
+
+/// The logit lens of the last token: this shard's rows of the classifier applied to the
+/// final-normed residual stream after each layer, gathered on the leader.
+async fn lens(p: &Pass<'_>, s: &mut RunState, link: &mut Link) -> Result<()> {
+    let (w, plan) = (p.w, p.plan);
+    let c = *w.config();
+    let (dim, vocab) = (c.dim, c.vocab_size);
+    s.seen.lens.resize(c.n_layers * vocab, 0.0);
+    let b = &mut s.batch;
+    let v = plan.vocab[plan.me.index].clone();
+    for (residual, out) in s.seen.residual.chunks_exact(dim).zip(s.seen.lens.chunks_exact_mut(vocab)) {
+        kernels::rmsnorm(&mut b.xb[..dim], residual, w.rms_final());
+        let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
+        matmul(out, vocab, v.clone(), &input, w.matrix(Weight::Classifier, 0));
+    }
+    let parts = Parts::Columns { rows: c.n_layers, width: vocab, ranges: &plan.vocab };
+    link.gather(&mut s.seen.lens, parts, To::Leader).await
 }
 
 /// What every block of one pass shares.
@@ -316,6 +398,8 @@ struct Pass<'a> {
     n: usize,
     pos: usize,
     context: usize,
+    /// What to capture of the last row.
+    look: Look,
 }
 
 /// The attention block of layer `l`: `x += wo · attention(rmsnorm(x))`, for every row.
@@ -357,6 +441,11 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
                 *a /= scale;
             }
             kernels::softmax(att);
+            if p.look.attention && t == n - 1 {
+                let width = pos + n;
+                let at = (l * c.n_heads + h) * width;
+                s.seen.attention[at..at + width].copy_from_slice(att);
+            }
             let out = &mut xb[h * hs..(h + 1) * hs];
             out.fill(0.0);
             kernels::weighted_sum(out, att, &values[kv..], kv_local);

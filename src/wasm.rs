@@ -29,6 +29,7 @@ use wasm_bindgen::prelude::*;
 use crate::checkpoint::header::check_config;
 use crate::checkpoint::{Config, Header, Layout, Loader, Tensor};
 use crate::generate::parse_seed;
+use crate::inspect::InspectOptions;
 use crate::link::{poll_once, Command, Link, Mailbox, Pending, To};
 use crate::{Checkpoint, Error, Format, Generator, Options, Sampler, Shard, Step, StopReason};
 use crate::{Tokenizer, Transformer};
@@ -103,9 +104,14 @@ enum Slot {
     Ready(Generator),
     /// The leader in the middle of a step, waiting for the shards to meet.
     Stepping(Pin<Box<dyn Future<Output = (Generator, crate::Result<Step>)>>>),
+    /// The leader in the middle of a logit lens (`lens_start`), waiting for the shards.
+    Lensing(Pin<Box<dyn Future<Output = (Generator, crate::Result<Lens>)>>>),
     /// A shard in the middle of a pass the leader asked for.
     Serving(Pin<Box<dyn Future<Output = (Transformer, crate::Result<()>)>>>),
 }
+
+/// The logit lens of one position: per layer, the top tokens and their probabilities.
+type Lens = Vec<Vec<(u32, f32)>>;
 
 /// A llama2.c model (or one shard of it) living in wasm memory, generating one token per call.
 #[wasm_bindgen]
@@ -117,6 +123,8 @@ pub struct Engine {
     mailbox: Option<Rc<RefCell<Mailbox>>>,
     /// Why the last generation ended (`None` while one runs or before the first).
     stop_reason: Option<StopReason>,
+    /// The last logit lens computed.
+    lens: Option<Lens>,
     /// `stop()` came while a step was waiting for the shards: applied when it ends.
     stop_requested: bool,
 }
@@ -139,6 +147,7 @@ impl Engine {
             shard: Shard::WHOLE,
             mailbox: None,
             stop_reason: None,
+            lens: None,
             stop_requested: false,
         }
     }
@@ -323,6 +332,95 @@ impl Engine {
         }
     }
 
+    /// Each forward pass from now on captures the `top_k` most probable next tokens and, with
+    /// `attention`, every layer's and head's attention weights (`inspection()`); `top_k` 0
+    /// turns it off. While on, a prompt runs position by position.
+    pub fn inspect(&mut self, top_k: u32, attention: bool) -> Result<()> {
+        let options = (top_k > 0).then_some(InspectOptions { top_k: top_k as usize, attention });
+        self.generator()?.inspect(options);
+        Ok(())
+    }
+
+    /// What the last forward pass captured: `{ pos, token, next, nextProb, nextRank, top:
+    /// [[id, prob], ...], attention: Float32Array | undefined, layers, heads }` (attention is
+    /// `(layer, head, pos + 1)`), or `undefined`.
+    pub fn inspection(&self) -> Result<JsValue> {
+        let Slot::Ready(generator) = &self.slot else { return Ok(JsValue::UNDEFINED) };
+        let Some(seen) = generator.inspection() else { return Ok(JsValue::UNDEFINED) };
+        let c = generator.config();
+        let top = js_sys::Array::new();
+        for &(id, p) in &seen.top {
+            top.push(&js_sys::Array::of2(&id.into(), &(p as f64).into()));
+        }
+        let attention: JsValue = if seen.attention.is_empty() {
+            JsValue::UNDEFINED
+        } else {
+            js_sys::Float32Array::from(&seen.attention[..]).into()
+        };
+        object(&[
+            ("pos", seen.pos.into()),
+            ("token", seen.token.into()),
+            ("next", seen.next.into()),
+            ("nextProb", (seen.next_prob as f64).into()),
+            ("nextRank", seen.next_rank.into()),
+            ("top", top.into()),
+            ("attention", attention),
+            ("layers", c.n_layers.into()),
+            ("heads", c.n_heads.into()),
+        ])
+    }
+
+    /// Continues the story from position `pos` with token `token` fed there (see
+    /// `Generator::branch`: the KV cache below `pos` is kept; sampling restarts from the seed).
+    pub fn branch(&mut self, pos: u32, token: u32) -> Result<()> {
+        self.stop_reason = None;
+        self.generator()?.branch(pos as usize, token)?;
+        Ok(())
+    }
+
+    /// Starts the logit lens of position `pos` (top `k` per layer); then `poll_lens()` until it
+    /// is done (the shards may have to meet: `pending()`), and `lens()`.
+    pub fn lens_start(&mut self, pos: u32, k: u32) -> Result<bool> {
+        let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
+            Slot::Ready(generator) => generator,
+            other => {
+                self.slot = other;
+                return Err(Failure::state("lens: no model ready (or a step is running)"));
+            }
+        };
+        self.slot = Slot::Lensing(Box::pin(async move {
+            let mut generator = generator;
+            let lens = generator.lens(pos as usize, k as usize).await;
+            (generator, lens)
+        }));
+        self.poll_lens()
+    }
+
+    /// Goes on with the lens started by `lens_start`: whether it is done.
+    pub fn poll_lens(&mut self) -> Result<bool> {
+        self.clear_pending();
+        let Slot::Lensing(task) = &mut self.slot else {
+            return Err(Failure::state("poll_lens: no lens is running"));
+        };
+        let Some((generator, lens)) = poll_once(task.as_mut()) else { return Ok(false) };
+        self.slot = Slot::Ready(generator);
+        self.lens = Some(lens?);
+        Ok(true)
+    }
+
+    /// The last lens: per layer, `[[id, prob], ...]`.
+    pub fn lens(&self) -> JsValue {
+        let layers = js_sys::Array::new();
+        for layer in self.lens.iter().flatten() {
+            let top = js_sys::Array::new();
+            for &(id, p) in layer {
+                top.push(&js_sys::Array::of2(&id.into(), &(p as f64).into()));
+            }
+            layers.push(&top);
+        }
+        layers.into()
+    }
+
     /// Ends the current generation; the next `generate_next` returns `undefined`.
     pub fn stop(&mut self) {
         match &mut self.slot {
@@ -445,14 +543,12 @@ impl Engine {
         Ok(inbox.as_ptr() as usize)
     }
 
-    /// The leader's pending command, `[pos, logits (0 or 1), ...tokens]`, for `serve`.
+    /// The leader's pending command (`[pos, flags, ...tokens]`, see `link::Command::encode`),
+    /// for the other shards' `serve`.
     pub fn command(&self) -> Vec<u32> {
         let Some(mailbox) = &self.mailbox else { return Vec::new() };
         match &mailbox.borrow().pending {
-            Some(Pending::Command(c)) => [c.pos as u32, c.logits as u32]
-                .into_iter()
-                .chain(c.tokens.iter().copied())
-                .collect(),
+            Some(Pending::Command(c)) => c.encode(),
             _ => Vec::new(),
         }
     }
@@ -460,12 +556,9 @@ impl Engine {
     /// A shard other than the leader: starts the pass of the leader's `command()`. Returns
     /// whether it is done; else exchange what `pending()` says and call `poll()`.
     pub fn serve(&mut self, command: &[u32]) -> Result<bool> {
-        let command = match command {
-            [pos, logits, tokens @ ..] => {
-                Command { pos: *pos as usize, logits: *logits != 0, tokens: tokens.to_vec() }
-            }
-            _ => return Err(Failure::type_error("serve: a command is [pos, logits, ...tokens]")),
-        };
+        let command = Command::decode(command).ok_or_else(|| {
+            Failure::type_error("serve: a command is [pos, flags, ...tokens]")
+        })?;
         let model = match std::mem::replace(&mut self.slot, Slot::Empty) {
             Slot::Model(model) => model,
             other => {

@@ -41,7 +41,7 @@ function yieldToEventLoop() {
 function checkWorkers(workers) {
   if (workers === undefined || workers === 'auto') return 'auto';
   if (Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS) return workers;
-  throw new LlamaError('options', `workers must be 'auto' or a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(workers)}`);
+  throw new LlamaError('options', `options: workers must be 'auto' or a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(workers)}`);
 }
 
 /** `transport`: how the workers meet ('auto': shared memory where it works, else messages). */
@@ -50,18 +50,24 @@ function checkTransport(transport) {
   if (transport === 'messages') return transport;
   if (transport === 'shared') {
     if (!sharedMemoryWorks()) {
-      throw new LlamaError('options', "transport 'shared' needs SharedArrayBuffer and Atomics.wait: a crossOriginIsolated page's worker (COOP/COEP headers), or Node");
+      throw new LlamaError('options', "options: transport 'shared' needs SharedArrayBuffer and Atomics.wait: a crossOriginIsolated page's worker (COOP/COEP headers), or Node");
     }
     return transport;
   }
-  throw new LlamaError('options', `transport must be 'auto', 'shared' or 'messages', not ${JSON.stringify(transport)}`);
+  throw new LlamaError('options', `options: transport must be 'auto', 'shared' or 'messages', not ${JSON.stringify(transport)}`);
 }
 
 /** `context`: positions of the KV cache (undefined or 0: as many as fit, up to seq_len). */
 function checkContext(context) {
   if (context === undefined || context === 0) return 0;
   if (Number.isInteger(context) && context > 0) return context;
-  throw new LlamaError('options', `context must be a whole number of positions (at most the model's seq_len), not ${JSON.stringify(context)}`);
+  throw new LlamaError('options', `options: context must be a whole number of positions (at most the model's seq_len), not ${JSON.stringify(context)}`);
+}
+
+/** An inspection's attention weights with their shape, or undefined. */
+function attentionOf(seen) {
+  if (!seen.attention) return undefined;
+  return { layers: seen.layers, heads: seen.heads, positions: seen.pos + 1, weights: seen.attention };
 }
 
 /** The cores of this machine, as far as this thread can tell. */
@@ -140,20 +146,25 @@ export class Llama2 {
     workers = checkWorkers(workers ?? this.#options.workers);
     transport = checkTransport(transport ?? this.#options.transport);
     context = checkContext(context ?? this.#options.context);
-    let opened = await open(source, { name, signal, cache, size, sha256 });
+    const opened = await open(source, { name, signal, cache, size, sha256 });
+    try {
+      return await this.#fillCheckpoint(run, opened, { onProgress, signal, workers, transport, context });
+    } catch (err) {
+      // A failed load ends its download too (an open one holds a connection to the host).
+      opened.stream.cancel(err).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The body of `loadCheckpoint`, once the source is open. */
+  async #fillCheckpoint(run, opened, { onProgress, signal, workers, transport, context }) {
     const progress = (loaded, total) => onProgress?.({ file: 'model', name: opened.name, loaded, total });
     if (opened.size === null) {
       const bytes = await readAll(opened, signal, progress);
       opened = { name: opened.name, size: bytes.length, stream: new Blob([bytes]).stream() };
     }
-    const glue = this.#wasm.glue;
     const count = this.#workersFor(opened.size, workers, transport);
-    try {
-      glue.check_checkpoint_size(opened.size, opened.name, count); // before the download
-    } catch (err) {
-      opened.stream.cancel().catch(() => {});
-      throw err;
-    }
+    this.#wasm.glue.check_checkpoint_size(opened.size, opened.name, count); // before the download
     progress(0, opened.size);
 
     // The header first: every shard plans its part from it.
@@ -210,7 +221,7 @@ export class Llama2 {
       throw new LlamaError('memory', `out of memory: checkpoint '${opened.name}': the KV cache for ${asked} does not fit (${fits} would); load it over more workers or with a smaller context`);
     }
     if (context > seqLen) {
-      throw new LlamaError('options', `context ${context} is more than checkpoint '${opened.name}' has: its seq_len is ${seqLen}`);
+      throw new LlamaError('options', `options: context ${context} is more than checkpoint '${opened.name}' has: its seq_len is ${seqLen}`);
     }
     this.#engine.set_context(fits);
     const shardsMemoryBytes = await this.#shards?.setContext(fits, this.#engine.config()) ?? 0;
@@ -220,7 +231,8 @@ export class Llama2 {
 
   /** Starts (or reuses) the workers of `count` shards. */
   async #placeShards(count, transport) {
-    if (this.#shards && (this.#shards.count !== count || this.#shards.transport !== transport)) {
+    const shards = this.#shards;
+    if (shards && (shards.count !== count || shards.transport !== transport || shards.broken)) {
       this.#shards.terminate();
       this.#shards = null;
     }
@@ -237,7 +249,10 @@ export class Llama2 {
     const opened = await open(source, { name, signal, cache });
     const bytes = await readAll(opened, signal, (loaded, total) =>
       onProgress?.({ file: 'tokenizer', name: opened.name, loaded, total }),
-    );
+    ).catch((err) => {
+      opened.stream.cancel(err).catch(() => {});
+      throw err;
+    });
     this.#engine.load_tokenizer(bytes, opened.name);
     return this.config;
   }
@@ -261,12 +276,20 @@ export class Llama2 {
   }
 
   /**
-   * Runs the engine's steps of a generation (or a chat turn) already started, one text piece
-   * per token. Only the newest run drives the engine: an older one ends quietly.
+   * Runs the engine's steps of a generation (or a chat turn) already started: yields one
+   * text piece per token, or with `inspecting` one `Token` per forward pass (see `tokens`).
+   * Only the newest run drives the engine: an older one ends quietly.
    */
-  async *#pieces(run, signal) {
+  async *#steps(run, signal, inspecting = false) {
     const engine = this.#engine;
     this.#shards?.beginSession();
+    let seenPos = -1;
+    const seen = (text) => {
+      const s = engine.inspection();
+      if (!s || s.pos === seenPos) return null;
+      seenPos = s.pos;
+      return { text, id: s.next, pos: s.pos, token: s.token, top: s.top, prob: s.nextProb, rank: s.nextRank, attention: attentionOf(s) };
+    };
     try {
       let slice = performance.now();
       for (;;) {
@@ -275,12 +298,16 @@ export class Llama2 {
         const piece = engine.generate_next();
         if (piece === undefined) {
           const pending = engine.pending();
-          if (pending === 0) return;
+          if (pending === 0) {
+            const last = inspecting && seen(''); // the pass that ended the story
+            if (last) yield last;
+            return;
+          }
           const wait = this.#shards.exchange(engine, this.#wasm.memory, pending);
           if (wait) await wait;
           continue;
         }
-        yield piece;
+        yield inspecting ? seen(piece) ?? { text: piece } : piece;
         // Let a stop request through at least every 15 ms, without paying a task per token.
         if (performance.now() - slice > 15) {
           await yieldToEventLoop();
@@ -304,8 +331,59 @@ export class Llama2 {
    */
   generate(prompt = '', options = undefined) {
     const run = this.#takeOver();
+    this.#engine.inspect(0, false);
     this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
-    return this.#pieces(run, options?.signal);
+    return this.#steps(run, options?.signal);
+  }
+
+  /**
+   * `generate`, seen from inside: one `Token` per forward pass, `{ text, id, pos, token, top,
+   * prob, rank, attention }`: the text of the token `id` that came next (sampled, or the
+   * prompt's), the `topK` most probable next tokens under the model's own distribution
+   * (softmax of the logits at temperature 1) as `[id, probability]` most probable first, the
+   * probability and rank of `id` there, and with `attention: true` the attention weights the
+   * pass used (`{ layers, heads, positions, weights }`, weights `(layer, head, position)`).
+   * The prompt's positions come one by one (each with its numbers); the ids are the same as
+   * `generate`'s.
+   * @param {string} [prompt='']
+   * @param {object} [options] `topK` (10), `attention` (false), and `generate`'s options
+   */
+  tokens(prompt = '', { topK = 10, attention = false, ...options } = {}) {
+    if (!Number.isInteger(topK) || topK < 1) throw new LlamaError('options', `options: topK must be a whole number of tokens, not ${JSON.stringify(topK)}`);
+    const run = this.#takeOver();
+    this.#engine.inspect(topK, Boolean(attention));
+    this.#engine.start(prompt, options);
+    return this.#steps(run, options.signal, true);
+  }
+
+  /**
+   * Takes another branch of the last story: from position `pos` (already run) with token `id`
+   * fed there, the story goes on as `tokens` (or `generate` when the story was not inspected)
+   * did. The KV cache below `pos` is kept: no pass over the prefix. Sampling starts again from
+   * the story's seed, so the ids are those of a story started from its ids before `pos` + `id`.
+   * @returns {AsyncGenerator<import('./llama2.d.ts').Token | string, void, void>}
+   */
+  branch(pos, id, { signal } = {}) {
+    const inspecting = this.#engine.inspection() !== undefined;
+    const run = this.#takeOver();
+    this.#engine.branch(pos, id);
+    return this.#steps(run, signal, inspecting);
+  }
+
+  /**
+   * The logit lens at position `pos` (already run): per layer, the `k` most probable tokens of
+   * the classifier applied to the residual stream after that layer, `[[id, probability], ...]`.
+   * @returns {Promise<Array<Array<[number, number]>>>}
+   */
+  async lens(pos, k = 5) {
+    // Between two steps of a story (which stays where it is): its session serves this too.
+    const engine = this.#engine;
+    this.#shards?.beginSession();
+    for (let done = engine.lens_start(pos, k); !done; done = engine.poll_lens()) {
+      const wait = this.#shards.exchange(engine, this.#wasm.memory, engine.pending());
+      if (wait) await wait;
+    }
+    return engine.lens();
   }
 
   /**
@@ -321,10 +399,11 @@ export class Llama2 {
   chat(message, options = undefined) {
     const continuing = this.#chatting && this.stopReason === 'eos';
     const run = this.#takeOver();
+    this.#engine.inspect(0, false);
     if (continuing) this.#engine.chat_turn(message);
     else this.#engine.start_chat(options?.system, message, options);
     this.#chatting = true;
-    return this.#pieces(run, options?.signal);
+    return this.#steps(run, options?.signal);
   }
 
   /** Ends the conversation: the next `chat` starts a new one. */

@@ -142,6 +142,8 @@ export class Shards {
     this.link = null;
     this.session = 0;
     this.inSession = false;
+    /** The shards lost each other mid-pass (see `broken`). */
+    this.failed = false;
   }
 
   /** Every other shard: a new checkpoint (its header in `prefix`). Collects their ranges. */
@@ -201,10 +203,10 @@ export class Shards {
     return replies.reduce((sum, reply) => sum + reply.wasmMemoryBytes, 0);
   }
 
-  /** A generation begins: with shared memory, the other shards wait for commands. */
+  /** A generation begins: with shared memory, the other shards wait for commands (until
+   * `endSession`; a session already open serves on). */
   beginSession() {
-    if (this.transport !== 'shared' || !this.link) return;
-    this.endSession();
+    if (this.transport !== 'shared' || !this.link || this.inSession) return;
     this.session++;
     this.inSession = true;
     const seq = this.link.commandSeq();
@@ -224,11 +226,24 @@ export class Shards {
    */
   exchange(engine, memory, pending) {
     if (!this.link) throw new LlamaError('state', 'the shards are not loaded');
-    if (pending === COMMAND) {
-      const command = engine.command();
-      return this.transport === 'shared' ? this.link.sendCommand(command, this.session) : this.link.sendCommand(command);
+    const failed = (err) => {
+      this.failed = true;
+      throw err;
+    };
+    try {
+      if (pending === COMMAND) {
+        const command = engine.command();
+        return this.transport === 'shared' ? this.link.sendCommand(command, this.session) : this.link.sendCommand(command);
+      }
+      return this.link.gather(engine, memory, pending)?.catch(failed);
+    } catch (err) {
+      return failed(err);
     }
-    return this.link.gather(engine, memory, pending);
+  }
+
+  /** Whether a worker died or the shards lost each other: a new model needs new workers. */
+  get broken() {
+    return this.failed || this.remotes.some((r) => r.dead);
   }
 
   /** Ends every other shard's worker. */

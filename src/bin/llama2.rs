@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use llama2_wasm::generate::{parse_seed, terminal_chat};
 use llama2_wasm::native::{load_generator, tool_main};
-use llama2_wasm::{Error, Generator, Options, Step};
+use llama2_wasm::inspect::{InspectOptions, Inspection};
+use llama2_wasm::{Config, Error, Generator, Options, Step};
 
 const USAGE: &str = "\
 Usage:   llama2 <checkpoint> [options]
@@ -26,12 +27,15 @@ Options:
   -y <string> (optional) system prompt in chat mode
   --threads <int>  split the model over this many threads (same output), default 1
   --context <int>  positions of the KV cache, default the model's seq_len
+  --inspect <file> write what each forward pass shows (JSON lines: top tokens, attention)
+  --top-k <int>    tokens per pass in --inspect, default 10
   --ids       print the token ids (first token, then every token fed back) instead of text
 The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
 /// The options that take a value.
-const FLAGS_WITH_VALUES: [&str; 10] =
-    ["-t", "-p", "-s", "-n", "-i", "-z", "-m", "-y", "--threads", "--context"];
+const FLAGS_WITH_VALUES: [&str; 12] = [
+    "-t", "-p", "-s", "-n", "-i", "-z", "-m", "-y", "--threads", "--context", "--inspect", "--top-k",
+];
 
 /// The parsed command line.
 struct Args {
@@ -44,6 +48,9 @@ struct Args {
     ids: bool,
     threads: usize,
     context: Option<usize>,
+    /// `--inspect FILE` and `--top-k K`.
+    inspect: Option<String>,
+    top_k: usize,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -59,6 +66,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         ids: false,
         threads: 1,
         context: None,
+        inspect: None,
+        top_k: 10,
     };
     let mut rest = argv[1..].iter();
     while let Some(flag) = rest.next() {
@@ -101,6 +110,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--threads: '{value}' is not a count of threads"))?
             }
+            "--inspect" => args.inspect = Some(value.clone()),
+            "--top-k" => {
+                args.top_k = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--top-k: '{value}' is not a count of tokens"))?
+            }
             "--context" => {
                 let context: usize = value
                     .trim()
@@ -110,6 +126,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
             other => return Err(format!("unknown option '{other}'")),
         }
+    }
+    if args.inspect.is_some() && args.chat {
+        return Err("--inspect works in generate mode".into());
     }
     Ok(args)
 }
@@ -130,11 +149,29 @@ fn run(args: &Args) -> Result<(), Error> {
 
 /// run.c's `generate`: stream the pieces, then the speed from the second token on.
 fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
+    let mut inspect = match &args.inspect {
+        None => None,
+        Some(path) => {
+            generator.inspect(Some(InspectOptions { top_k: args.top_k, attention: true }));
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, &e))?;
+            Some((path, std::io::BufWriter::new(file), None))
+        }
+    };
     generator.start(args.prompt.as_deref().unwrap_or(""), &args.options)?;
     let mut out = std::io::stdout().lock();
     let mut timer = None;
     let mut tokens = 0usize;
-    while let Step::Piece(piece) = generator.next()? {
+    loop {
+        let step = generator.next()?;
+        if let Some((path, file, written)) = &mut inspect {
+            // One line per forward pass (a step that ran none, at the step limit, has none).
+            if let Some(seen) = generator.inspection().filter(|seen| Some(seen.pos) != *written) {
+                *written = Some(seen.pos);
+                writeln!(file, "{}", inspection_json(seen, generator.config()))
+                    .map_err(|e| Error::io(path, &e))?;
+            }
+        }
+        let Step::Piece(piece) = step else { break };
         if !args.ids {
             let piece = terminal_safe(&piece);
             out.write_all(piece.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error)?;
@@ -142,6 +179,9 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
         // Like run.c, time from the end of the first step so that loading is not counted.
         timer.get_or_insert_with(Instant::now);
         tokens += 1;
+    }
+    if let Some((path, mut file, _)) = inspect {
+        file.flush().map_err(|e| Error::io(path, &e))?;
     }
     if args.ids {
         let ids: Vec<String> = generator.ids().iter().map(u32::to_string).collect();
@@ -156,6 +196,27 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// One `--inspect` line: `{"pos", "token", "next", "next_prob", "next_rank", "top": [[id,
+/// prob], ...], "attention": [[[w_0 .. w_pos] per head] per layer]}`.
+fn inspection_json(seen: &Inspection, c: &Config) -> String {
+    let positions = seen.pos + 1;
+    let attention: Vec<Vec<&[f32]>> = seen
+        .attention
+        .chunks_exact(c.n_heads * positions)
+        .map(|layer| layer.chunks_exact(positions).collect())
+        .collect();
+    serde_json::json!({
+        "pos": seen.pos,
+        "token": seen.token,
+        "next": seen.next,
+        "next_prob": seen.next_prob,
+        "next_rank": seen.next_rank,
+        "top": seen.top.iter().map(|&(id, p)| serde_json::json!([id, p])).collect::<Vec<_>>(),
+        "attention": attention,
+    })
+    .to_string()
 }
 
 /// run.c's `chat`: turns read from stdin ("User: "), replies streamed after "Assistant: ".

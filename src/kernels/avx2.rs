@@ -130,8 +130,24 @@ fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32]) {
         }
     }
     for (o, r) in blocks.into_remainder().iter_mut().zip(wblocks.remainder().chunks_exact(n)) {
-        *o = dot_avx2(r, x);
+        *o = row_avx2(r, x);
     }
+}
+
+/// One row of [`matmul_avx2`] alone, with the very arithmetic of a row in its 4-row tiles
+/// (two 8-lane FMA accumulators over 16-float chunks, their sum's horizontal sum, then the
+/// scalar tail): a row's result never depends on which rows share its call, which is what
+/// lets a model split over shards give the same logits as the whole.
+#[target_feature(enable = "avx2,fma")]
+fn row_avx2(r: &[f32], x: &[f32]) -> f32 {
+    let (x16, xt) = x.as_chunks::<16>();
+    let tail = x.len() - xt.len();
+    let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for (xc, w) in x16.iter().zip(r.as_chunks::<16>().0) {
+        a = _mm256_fmadd_ps(ld(w, 0), ld(xc, 0), a);
+        b = _mm256_fmadd_ps(ld(w, 8), ld(xc, 8), b);
+    }
+    hsum(_mm256_add_ps(a, b)) + scalar::dot(&r[tail..], xt)
 }
 
 /// simd128's `dot`, lane for lane: accumulators over 8-float chunks (floats 0-3 and 4-7),

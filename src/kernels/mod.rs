@@ -260,6 +260,38 @@ mod tests {
         }
     }
 
+    /// A model split over shards gives each shard some rows of every matrix: a row's result
+    /// must be the same bits whatever rows share its call (tiles, remainders, quarters).
+    #[test]
+    fn a_row_is_the_same_whatever_rows_share_its_call() {
+        for (d, n) in [(13, 100), (37, 20), (17, 288), (86, 64), (9, 172)] {
+            let (x, w) = (values(n, 41), values(d * n, 43));
+            let mut whole = vec![0.0; d];
+            matmul(&mut whole, &x, &w);
+            for split in [1, 2, 3, 5, d / 2, d - 1] {
+                let (mut a, mut b) = (vec![0.0; split], vec![0.0; d - split]);
+                matmul(&mut a, &x, &w[..split * n]);
+                matmul(&mut b, &x, &w[split * n..]);
+                assert_eq!([a, b].concat(), whole, "fp32 d {d} n {n} split {split}");
+            }
+            for gs in [4, 16, 32] {
+                if n % gs != 0 {
+                    continue;
+                }
+                let (xq, xs, wq, ws) = q8(d, n, gs, 47);
+                let mut whole = vec![0.0; d];
+                matmul_q8(&mut whole, &xq, &xs, &wq, &ws, gs);
+                for split in [1, 3, d / 2, d - 1] {
+                    let (mut a, mut b) = (vec![0.0; split], vec![0.0; d - split]);
+                    let g = n / gs;
+                    matmul_q8(&mut a, &xq, &xs, &wq[..split * n], &ws[..split * g], gs);
+                    matmul_q8(&mut b, &xq, &xs, &wq[split * n..], &ws[split * g..], gs);
+                    assert_eq!([a, b].concat(), whole, "q8 d {d} n {n} gs {gs} split {split}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn matmul_batch_equals_matmul_per_row() {
         for (d, n) in SIZES {

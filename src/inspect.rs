@@ -1,0 +1,83 @@
+//! Looking inside the model (what llama2.c exists to show): for each forward pass, the most
+//! probable next tokens and where the sampled one stands among them, the attention weights
+//! the pass used, and on demand the logit lens (what the classifier would say after each
+//! layer). `Generator::inspect` turns it on; the numbers are the forward pass's own.
+
+use crate::kernels;
+
+/// What each forward pass of a generation captures (`Generator::inspect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InspectOptions {
+    /// How many of the most probable next tokens to keep.
+    pub top_k: usize,
+    /// Whether to keep the attention weights of every layer and head.
+    pub attention: bool,
+}
+
+/// One forward pass seen from inside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    /// The position of the pass, and the token fed there.
+    pub pos: usize,
+    pub token: u32,
+    /// The token that came next: sampled, or the prompt's.
+    pub next: u32,
+    /// The `top_k` most probable next tokens under the model's own distribution (softmax of
+    /// the logits at temperature 1), most probable first, ties by lower id.
+    pub top: Vec<(u32, f32)>,
+    /// `next`'s probability in that distribution, and its rank there (0 = the most probable).
+    pub next_prob: f32,
+    pub next_rank: usize,
+    /// `(layer, n_heads, pos + 1)`: each head's softmax over positions `0..=pos` (empty unless
+    /// asked for).
+    pub attention: Vec<f32>,
+}
+
+/// The softmax of `logits` at temperature 1 (run.c's softmax, on a copy).
+pub fn probabilities(logits: &[f32]) -> Vec<f32> {
+    let mut p = logits.to_vec();
+    kernels::softmax(&mut p);
+    p
+}
+
+/// The `k` most probable ids of `probs`, most probable first, ties by lower id.
+pub fn top(probs: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (id, &p) in probs.iter().enumerate() {
+        let beats = |worst: f32| p.partial_cmp(&worst) == Some(std::cmp::Ordering::Greater);
+        if best.len() == k && best.last().is_some_and(|&(_, worst)| !beats(worst)) {
+            continue;
+        }
+        // After every kept entry that ranks before it (higher, or equal with a lower id).
+        let at = best.partition_point(|&(_, q)| q >= p);
+        best.insert(at, (id as u32, p));
+        best.truncate(k);
+    }
+    best
+}
+
+/// Where `id` ranks in `probs` (0 = first), by the same order as [`top`].
+pub fn rank(probs: &[f32], id: u32) -> usize {
+    let p = probs[id as usize];
+    probs.iter().enumerate().filter(|&(i, &q)| q > p || (q == p && (i as u32) < id)).count()
+}
+
+/// The logit lens's top `k` per layer, from `(layer, vocab)` logits.
+pub fn lens_top(lens: &[f32], vocab: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
+    lens.chunks_exact(vocab).map(|logits| top(&probabilities(logits), k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_is_the_most_probable_first_ties_by_lower_id() {
+        let probs = [0.1, 0.3, 0.05, 0.3, 0.25];
+        assert_eq!(top(&probs, 3), vec![(1, 0.3), (3, 0.3), (4, 0.25)]);
+        assert_eq!(top(&probs, 10).len(), 5);
+        assert_eq!(rank(&probs, 3), 1);
+        assert_eq!(rank(&probs, 2), 4);
+        assert_eq!(rank(&probs, 1), 0);
+    }
+}

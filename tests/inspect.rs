@@ -1,0 +1,282 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Looking inside (`llama2 --inspect`): every number it writes agrees with an independent
+//! reference, a plain f64 forward pass written here from docs/llama2c.md (int8 models
+//! dequantized, their activations quantized as runq.c does), to 1e-5; attention rows sum to
+//! 1; and the ids are those of the same run without --inspect. Greedy and sampled, fp32 and
+//! int8.
+//!
+//! int8 activations are rounded to whole steps: where a value lies within a hair of half a
+//! step, the engine's f32 and the reference's f64 may round it apart, and from there on (the KV
+//! cache carries it) their numbers differ by the size of a step, not of a rounding error. The
+//! reference watches how close it comes (in steps); positions from the first such near-tie on
+//! are not compared, and enough of them must be.
+
+mod common;
+
+use std::process::Command;
+
+use llama2_wasm::checkpoint::{Matrix, Weight};
+use llama2_wasm::{Checkpoint, Config, Format};
+use serde_json::Value;
+
+const LLAMA2: &str = env!("CARGO_BIN_EXE_llama2");
+
+/// The model in f64: every matrix dequantized, and its own KV cache.
+struct Reference {
+    c: Config,
+    group_size: Option<usize>,
+    embedding: Vec<f64>,
+    layers: Vec<[Vec<f64>; 7]>, // wq wk wv wo w1 w2 w3
+    rms_att: Vec<Vec<f64>>,
+    rms_ffn: Vec<Vec<f64>>,
+    rms_final: Vec<f64>,
+    classifier: Vec<f64>,
+    keys: Vec<Vec<f64>>,   // per layer: (pos, kv_dim)
+    values: Vec<Vec<f64>>, // per layer
+    /// The closest any quantized activation came to half a step, in units of how far the
+    /// engine's f32 may be from the reference there.
+    margin: std::cell::Cell<f64>,
+}
+
+/// How far apart the engine's f32 activations and the reference's f64 ones may be, relative
+/// (rounding errors of a few f32 operations per value, ~1e-7, with room to spare).
+const RELATIVE_ERROR: f64 = 2e-6;
+/// Closer to half a step than this many of those errors, the two may round apart.
+const NEAR_TIE: f64 = 1.0;
+
+fn dequantized(m: Matrix<'_>) -> Vec<f64> {
+    match m {
+        Matrix::F32(w) => w.iter().map(|&v| v as f64).collect(),
+        Matrix::Q8 { q, s, group_size } => {
+            q.iter().enumerate().map(|(i, &v)| v as f64 * s[i / group_size] as f64).collect()
+        }
+    }
+}
+
+impl Reference {
+    fn new(ck: &Checkpoint) -> Reference {
+        let c = *ck.config();
+        let group_size = match ck.format() {
+            Format::V2 { group_size } => Some(group_size),
+            _ => None,
+        };
+        let ws = [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
+        let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        Reference {
+            c,
+            group_size,
+            embedding: dequantized(ck.matrix(Weight::TokenEmbedding, 0)),
+            layers: (0..c.n_layers).map(|l| ws.map(|w| dequantized(ck.matrix(w, l)))).collect(),
+            rms_att: (0..c.n_layers).map(|l| f64s(ck.rms_att(l))).collect(),
+            rms_ffn: (0..c.n_layers).map(|l| f64s(ck.rms_ffn(l))).collect(),
+            rms_final: f64s(ck.rms_final()),
+            classifier: dequantized(ck.matrix(Weight::Classifier, 0)),
+            keys: vec![Vec::new(); c.n_layers],
+            values: vec![Vec::new(); c.n_layers],
+            margin: std::cell::Cell::new(f64::INFINITY),
+        }
+    }
+
+    /// `w · x`; int8 models see `x` as runq.c makes it: quantized per group (C `round`).
+    fn matmul(&self, w: &[f64], x: &[f64]) -> Vec<f64> {
+        let x = match self.group_size {
+            None => x.to_vec(),
+            Some(gs) => {
+                let mut q = Vec::with_capacity(x.len());
+                for group in x.chunks(gs) {
+                    let group: Vec<f32> = group.iter().map(|&v| v as f32).collect();
+                    let scale = group.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+                    for &v in &group {
+                        let steps = (v as f64 / scale as f64).abs();
+                        // How far from half a step, against how far f32 may be off there.
+                        let doubt = (steps.fract() - 0.5).abs() / (steps * RELATIVE_ERROR + 1e-6);
+                        self.margin.set(self.margin.get().min(doubt));
+                    }
+                    q.extend(group.iter().map(|&v| (v / scale).round() as f64 * scale as f64));
+                }
+                q
+            }
+        };
+        w.chunks_exact(x.len()).map(|row| row.iter().zip(&x).map(|(a, b)| a * b).sum()).collect()
+    }
+
+    fn rmsnorm(x: &[f64], w: &[f64]) -> Vec<f64> {
+        let ss = 1.0 / (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64 + 1e-5).sqrt();
+        x.iter().zip(w).map(|(v, w)| w * ss * v).collect()
+    }
+
+    fn softmax(x: &mut [f64]) {
+        let max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = x.iter_mut().map(|v| {
+            *v = (*v - max).exp();
+            *v
+        }).sum();
+        x.iter_mut().for_each(|v| *v /= sum);
+    }
+
+    /// One position: (next-token probabilities, attention `(layer, head, pos + 1)`).
+    fn forward(&mut self, token: u32, pos: usize) -> (Vec<f64>, Vec<f64>) {
+        let c = self.c;
+        let (dim, hs, kv_dim) = (c.dim, c.head_size(), c.kv_dim());
+        let mut x = self.embedding[token as usize * dim..(token as usize + 1) * dim].to_vec();
+        let mut attention = Vec::new();
+        for l in 0..c.n_layers {
+            let xb = Self::rmsnorm(&x, &self.rms_att[l]);
+            let [wq, wk, wv, wo, w1, w2, w3] = &self.layers[l];
+            let (mut q, mut k, v) = (self.matmul(wq, &xb), self.matmul(wk, &xb), self.matmul(wv, &xb));
+            for i in (0..dim).step_by(2) {
+                let freq = 1.0 / 10000f64.powf((i % hs) as f64 / hs as f64);
+                let (sin, cos) = (pos as f64 * freq).sin_cos();
+                let rotate = |v: &mut [f64]| {
+                    let (a, b) = (v[i], v[i + 1]);
+                    v[i] = a * cos - b * sin;
+                    v[i + 1] = a * sin + b * cos;
+                };
+                rotate(&mut q);
+                if i < kv_dim {
+                    rotate(&mut k);
+                }
+            }
+            self.keys[l].truncate(pos * kv_dim);
+            self.values[l].truncate(pos * kv_dim);
+            self.keys[l].extend(k);
+            self.values[l].extend(v);
+            let mut out = vec![0.0; dim];
+            for h in 0..c.n_heads {
+                let kv = (h / c.kv_mul()) * hs;
+                let qh = &q[h * hs..(h + 1) * hs];
+                let mut att: Vec<f64> = (0..=pos)
+                    .map(|t| qh.iter().zip(&self.keys[l][t * kv_dim + kv..]).map(|(a, b)| a * b).sum::<f64>() / (hs as f64).sqrt())
+                    .collect();
+                Self::softmax(&mut att);
+                for (t, a) in att.iter().enumerate() {
+                    for (o, v) in out[h * hs..(h + 1) * hs].iter_mut().zip(&self.values[l][t * kv_dim + kv..]) {
+                        *o += a * v;
+                    }
+                }
+                attention.extend(att);
+            }
+            for (x, d) in x.iter_mut().zip(self.matmul(wo, &out)) {
+                *x += d;
+            }
+            let xb = Self::rmsnorm(&x, &self.rms_ffn[l]);
+            let (h1, h3) = (self.matmul(w1, &xb), self.matmul(w3, &xb));
+            let hb: Vec<f64> = h1.iter().zip(&h3).map(|(a, b)| a / (1.0 + (-a).exp()) * b).collect();
+            for (x, d) in x.iter_mut().zip(self.matmul(w2, &hb)) {
+                *x += d;
+            }
+        }
+        let mut logits = self.matmul(&self.classifier, &Self::rmsnorm(&x, &self.rms_final));
+        Self::softmax(&mut logits);
+        (logits, attention)
+    }
+}
+
+fn ids_of(args: &[&str]) -> String {
+    let out = Command::new(LLAMA2).args(args).output().expect("run llama2");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
+    let dir = common::out_dir("inspect");
+    for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
+        let (Some(path), Some(tok)) = (common::fixture(model), common::fixture("tok512-aidreams.bin")) else {
+            return;
+        };
+        let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
+        for (t, seed) in [("0", "1"), ("1", "42")] {
+            let file = dir.join(format!("{model}-{t}.jsonl"));
+            let base = [path.to_str().unwrap(), "-z", tok.to_str().unwrap(), "-t", t, "-s", seed, "-n", "40", "-i", "Once upon a time", "--ids"];
+            let plain = ids_of(&base);
+            let inspected = ids_of(&[&base[..], &["--inspect", file.to_str().unwrap()]].concat());
+            assert_eq!(inspected, plain, "{model} t={t}: --inspect changed the ids");
+            // Split over threads, every number is the same bit for bit.
+            for threads in ["2", "3"] {
+                let split = dir.join(format!("{model}-{t}-{threads}.jsonl"));
+                ids_of(&[&base[..], &["--inspect", split.to_str().unwrap(), "--threads", threads]].concat());
+                let same = std::fs::read(&split).unwrap() == std::fs::read(&file).unwrap();
+                assert!(same, "{model} t={t}: --inspect over {threads} threads differs from one");
+            }
+            let ids: Vec<u32> = plain.split_whitespace().map(|v| v.parse().unwrap()).collect();
+
+            let mut reference = Reference::new(&checkpoint);
+            let lines: Vec<Value> = std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(lines.len(), ids.len() - 1, "{model} t={t}: one line per forward pass");
+            let (mut worst_p, mut worst_a, mut compared) = (0.0f64, 0.0f64, 0);
+            for (pos, line) in lines.iter().enumerate() {
+                assert_eq!(line["pos"], pos);
+                assert_eq!(line["token"], ids[pos]);
+                assert_eq!(line["next"], ids[pos + 1]);
+                let (probs, attention) = reference.forward(ids[pos], pos);
+                if reference.margin.get() < NEAR_TIE {
+                    eprintln!("{model} t={t}: a near-tie at position {pos}; the positions from there on are not compared");
+                    break;
+                }
+                compared += 1;
+                let top = line["top"].as_array().unwrap();
+                assert_eq!(top.len(), 10);
+                for pair in top {
+                    let (id, p) = (pair[0].as_u64().unwrap() as usize, pair[1].as_f64().unwrap());
+                    worst_p = worst_p.max((p - probs[id]).abs());
+                }
+                worst_p = worst_p.max((line["next_prob"].as_f64().unwrap() - probs[ids[pos + 1] as usize]).abs());
+                let layers = line["attention"].as_array().unwrap();
+                let mut at = 0;
+                for layer in layers {
+                    for head in layer.as_array().unwrap() {
+                        let row: Vec<f64> = head.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                        assert_eq!(row.len(), pos + 1);
+                        assert!((row.iter().sum::<f64>() - 1.0).abs() <= 1e-5, "an attention row sums to {}", row.iter().sum::<f64>());
+                        for (w, r) in row.iter().zip(&attention[at..at + pos + 1]) {
+                            worst_a = worst_a.max((w - r).abs());
+                        }
+                        at += pos + 1;
+                    }
+                }
+            }
+            eprintln!("{model} t={t}: {compared} positions; largest difference from the f64 reference: probability {worst_p:.2e}, attention {worst_a:.2e}");
+            assert!(compared >= 8, "{model} t={t}: only {compared} positions compared");
+            assert!(worst_p <= 1e-5 && worst_a <= 1e-5, "{model} t={t}: {worst_p:e} / {worst_a:e} past 1e-5");
+        }
+    }
+}
+
+/// A branch (another token at a position already run, then the story goes on) gives the ids
+/// of a story started from the ids before that position plus the token, and runs no pass over
+/// those earlier positions (their KV cache is kept).
+#[test]
+fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
+    use llama2_wasm::{Generator, Options, Step, Tokenizer};
+    for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
+        let (Some(path), Some(tok)) = (common::fixture(model), common::fixture("tok512-aidreams.bin")) else {
+            return;
+        };
+        let load = || {
+            let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
+            let tokenizer = Tokenizer::from_bytes(&std::fs::read(&tok).unwrap(), 512, "tok").unwrap();
+            Generator::new(checkpoint, tokenizer).unwrap()
+        };
+        let run = |g: &mut Generator| while let Step::Piece(_) = g.next().unwrap() {};
+        for options in [Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 60 }, Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 60 }] {
+            let mut story = load();
+            story.start("Once upon a time", &options).unwrap();
+            run(&mut story);
+            let ids = story.ids().to_vec();
+            let (pos, token) = (20, 300);
+            assert_ne!(ids[pos], token);
+            let before = story.model().positions_run();
+            story.branch(pos, token).unwrap();
+            run(&mut story);
+            let after = story.model().positions_run() - before;
+
+            let mut fresh = load();
+            fresh.start_tokens(&[&ids[..pos], &[token]].concat(), &options).unwrap();
+            run(&mut fresh);
+            assert_eq!(story.ids(), fresh.ids(), "{model} t={}", options.temperature);
+            // Only the positions from the branch on ran: one per id after it.
+            assert_eq!(after, (story.ids().len() - 1 - pos) as u64, "{model}: the prefix ran again");
+        }
+    }
+}
