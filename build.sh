@@ -233,9 +233,11 @@ test_native() {
   # src/wasm.rs only compiles for wasm32.
   step "cargo clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
   local f
-  for f in generate tokenizer; do
+  for f in generate tokenizer chat; do
     step "conformance native $f.json" cmd_conformance "$(golden_dir)/$f.json" --target native
   done
+  step "conformance native generate.json, 2 threads" \
+    cmd_conformance "$(golden_dir)/generate.json" --target native --workers 2
 }
 
 # The wasm-bindgen tests (tests/wasm_node.rs, tests/wasm_browser.rs) exactly as a developer
@@ -260,15 +262,17 @@ test_wasm() {
   step "wasm-pack test --headless --chrome" wasm_pack_test chrome
   local t f
   for t in node chrome; do
-    for f in generate tokenizer; do
+    for f in generate tokenizer chat; do
       step "conformance $t $f.json" cmd_conformance "$(golden_dir)/$f.json" --target "$t"
     done
-    step "conformance $t generate.json, 2 workers, shared memory" \
-      cmd_conformance "$(golden_dir)/generate.json" --target "$t" --workers 2 --transport shared
-    step "conformance $t generate.json, 3 workers, shared memory" \
-      cmd_conformance "$(golden_dir)/generate.json" --target "$t" --workers 3 --transport shared
-    step "conformance $t generate.json, 2 workers, messages" \
-      cmd_conformance "$(golden_dir)/generate.json" --target "$t" --workers 2 --transport messages
+    for f in generate chat; do
+      step "conformance $t $f.json, 2 workers, shared memory" \
+        cmd_conformance "$(golden_dir)/$f.json" --target "$t" --workers 2 --transport shared
+      step "conformance $t $f.json, 3 workers, shared memory" \
+        cmd_conformance "$(golden_dir)/$f.json" --target "$t" --workers 3 --transport shared
+      step "conformance $t $f.json, 2 workers, messages" \
+        cmd_conformance "$(golden_dir)/$f.json" --target "$t" --workers 2 --transport messages
+    done
   done
   step "conformance node generate.json, scalar build" \
     env LLAMA2_WASM_VARIANT=scalar "$0" conformance "$(golden_dir)/generate.json" --target node

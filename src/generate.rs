@@ -212,6 +212,11 @@ impl Generator {
         &self.model
     }
 
+    /// Positions this generation (or chat) can still run before its step limit or context.
+    pub fn positions_left(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
     /// The seed of the current (or last) generation: the time when 0 was asked for.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -247,13 +252,15 @@ impl Generator {
 
     /// Starts run.c's `chat`: the first turn with an optional system prompt, in Llama 2's
     /// `[INST] <<SYS>> ... [/INST]` template. `next` gives the assistant's reply until EOS.
+    /// As run.c, a turn is not refused for its length: its tokens are fed until the step limit
+    /// or the context ends the chat (`next` then says why).
     pub fn start_chat(&mut self, system: &str, user: &str, options: &Options) -> Result<()> {
         let rendered = if system.is_empty() {
             format!("[INST] {user} [/INST]")
         } else {
             format!("[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]")
         };
-        let prompt = self.encode_turn(rendered.as_bytes(), 0)?;
+        let prompt = self.tokenizer.encode(rendered.as_bytes(), true, false)?;
         self.reset(options)?;
         self.prompt = prompt;
         self.phase = Phase::Chat;
@@ -266,15 +273,16 @@ impl Generator {
             return Err(Error::State("chat_turn: no chat is waiting for the user".into()));
         }
         let rendered = format!("[INST] {user} [/INST]");
-        self.prompt = self.encode_turn(rendered.as_bytes(), self.pos)?;
+        self.prompt = self.tokenizer.encode(rendered.as_bytes(), true, false)?;
         self.fed = 0;
         self.phase = Phase::Chat;
         Ok(())
     }
 
-    /// Ends the current generation; `next` then gives `Done(Stopped)`.
+    /// Ends the current generation; `next` then gives `Done(Stopped)`. A chat waiting for the
+    /// user's next turn is not running: it stays, and `chat_turn` can continue it.
     pub fn stop(&mut self) {
-        if !matches!(self.phase, Phase::Done(_)) {
+        if matches!(self.phase, Phase::Generate | Phase::Chat) {
             self.text = Utf8Stream::new();
             self.phase = Phase::Done(StopReason::Stopped);
         }
@@ -409,5 +417,53 @@ impl Generator {
             )));
         }
         Ok(tokens)
+    }
+}
+
+/// run.c's `chat()` as it appears in a terminal (`llama2 -m chat`): "Enter system prompt
+/// (optional): " when no system prompt is given, "User: " before each turn read from `input`
+/// (the first may be given), "Assistant: " before each reply, the replies streamed to
+/// `output`, and a final newline when the steps run out. When `input` has no more lines, the
+/// last one is sent again, as run.c's `read_stdin` leaves its buffer unchanged at the end of
+/// its input; so a chat always ends with its steps.
+pub fn terminal_chat(
+    generator: &mut Generator,
+    system: Option<&str>,
+    first_user: Option<&str>,
+    options: &Options,
+    input: &mut dyn FnMut() -> Option<String>,
+    output: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let mut last_line = String::new();
+    let mut ask = |prompt: &str, output: &mut dyn FnMut(&str) -> Result<()>| -> Result<String> {
+        output(prompt)?;
+        if let Some(line) = input() {
+            last_line = line;
+        }
+        Ok(last_line.clone())
+    };
+    let system = match system {
+        Some(system) => system.to_string(),
+        None => ask("Enter system prompt (optional): ", output)?,
+    };
+    let first = match first_user {
+        Some(user) => user.to_string(),
+        None => ask("User: ", output)?,
+    };
+    generator.start_chat(&system, &first, options)?;
+    loop {
+        output("Assistant: ")?;
+        loop {
+            match generator.next()? {
+                Step::Piece(piece) => output(&piece)?,
+                Step::Done(StopReason::Eos) => break,
+                Step::Done(_) => return output("\n"),
+            }
+        }
+        if generator.positions_left() == 0 {
+            return output("\n");
+        }
+        let user = ask("User: ", output)?;
+        generator.chat_turn(&user)?;
     }
 }

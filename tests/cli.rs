@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 use llama2_wasm::conformance::{self, Case, GenerateCase};
 use llama2_wasm::native::{read_checkpoint, read_tokenizer};
-use llama2_wasm::{Generator, Options, Step, StopReason};
+use llama2_wasm::{Generator, Options, Step};
 
 const LLAMA2: &str = env!("CARGO_BIN_EXE_llama2");
 
@@ -140,35 +140,6 @@ fn chat_fixtures() -> Option<(String, String)> {
     Some((s(&model).to_string(), s(&tok).to_string()))
 }
 
-/// What `llama2 -m chat -y sys -s seed -t 1` prints for the user `lines`, made with the
-/// library (run.c's chat loop), and how many assistant turns it has.
-fn chat_transcript(model: &str, tok: &str, seed: u64, lines: &[&str]) -> (String, usize) {
-    let checkpoint = read_checkpoint(Path::new(model)).unwrap();
-    let tokenizer = read_tokenizer(Path::new(tok), checkpoint.config().vocab_size).unwrap();
-    let mut generator = Generator::new(checkpoint, tokenizer).unwrap();
-    let options = Options { temperature: 1.0, topp: 0.9, seed, steps: 0 };
-    let mut out = String::from("User: ");
-    let mut lines = lines.iter();
-    generator.start_chat("sys", lines.next().unwrap(), &options).unwrap();
-    let mut turns = 0;
-    loop {
-        out.push_str("Assistant: ");
-        turns += 1;
-        loop {
-            match generator.next().unwrap() {
-                Step::Piece(piece) => out.push_str(&piece),
-                Step::Done(StopReason::Eos) => break,
-                Step::Done(_) => return (out + "\n", turns),
-            }
-        }
-        out.push_str("User: ");
-        let Some(line) = lines.next() else {
-            return (out, turns);
-        };
-        generator.chat_turn(line).unwrap();
-    }
-}
-
 #[test]
 fn chat_with_prompt_and_closed_stdin_ends_cleanly() {
     let Some((model, tok)) = chat_fixtures() else {
@@ -196,22 +167,62 @@ fn chat_reads_turns_from_stdin() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("Enter system prompt (optional): User: Assistant: "), "{stdout:?}");
-
-    // With -y, two user lines, on a seed where the first reply ends with EOS so that the
-    // second line is read: the transcript is exactly the library's.
-    let two_turns = |seed: &u64| chat_transcript(&model, &tok, *seed, &["hi", "again"]).1 >= 2;
-    let seed = (1..=30).find(two_turns).expect("no seed in 1..=30 gives two assistant turns");
-    let s = seed.to_string();
-    let args = [&model, "-z", &tok, "-m", "chat", "-y", "sys", "-s", &s, "-t", "1"];
-    let out = llama2(&args, Some("hi\nagain\n"));
+    // Empty stdin: as run.c, the (empty) last line is the turn, until the steps run out.
+    let out = llama2(&[&model, "-z", &tok, "-m", "chat", "-y", "sys", "-n", "40"], Some(""));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let (expected, _) = chat_transcript(&model, &tok, seed, &["hi", "again"]);
-    assert_eq!(text(&out.stdout), expected);
-    assert!(expected.matches("User: ").count() >= 2, "{expected:?}");
+    assert!(text(&out.stdout).starts_with("User: Assistant: "), "{}", text(&out.stdout));
+}
 
-    // Empty stdin: nothing to answer, a clean exit.
-    let out = llama2(&[&model, "-z", &tok, "-m", "chat", "-y", "sys"], Some(""));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+/// Every transcript of ../shared/golden/chat.json (run.c's and runq.c's `-m chat`), through the
+/// command line as the README says a case maps to one: stdout byte for byte (where run.c
+/// dropped no byte-fallback byte; `conformance::check` decides, with the ids of the same run).
+#[test]
+fn chat_transcripts_are_run_c_s_byte_for_byte() {
+    let Some(path) = common::golden("chat.json") else {
+        return;
+    };
+    let cases = conformance::parse_cases(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in &cases {
+        let Case::Chat(c) = case else { continue };
+        let (Some(model), Some(tok)) =
+            (common::fixture(&c.checkpoint), common::fixture(&c.tokenizer))
+        else {
+            continue;
+        };
+        let (seed, t, p, n) = (
+            c.options.seed.to_string(),
+            c.options.temperature.to_string(),
+            c.options.topp.to_string(),
+            c.options.steps.to_string(),
+        );
+        let mut args =
+            vec![s(&model), "-z", s(&tok), "-m", "chat", "-s", &seed, "-t", &t, "-p", &p];
+        args.extend(["-n", &n, "-i", &c.user[0]]);
+        if let Some(system) = &c.system {
+            args.extend(["-y", system.as_str()]);
+        }
+        let stdin: String = c
+            .system
+            .is_none()
+            .then_some("\n")
+            .into_iter()
+            .map(str::to_string)
+            .chain(c.user[1..].iter().map(|u| format!("{u}\n")))
+            .collect();
+        let out = llama2(&args, Some(&stdin));
+        assert!(out.status.success(), "{}: {}", case.name(), text(&out.stderr));
+        let files = [std::fs::read(&model).unwrap(), std::fs::read(&tok).unwrap()];
+        let run = conformance::run_bytes(case, &files[0], &files[1]).unwrap();
+        let checkpoint = llama2_wasm::Checkpoint::from_bytes(&files[0], "m").unwrap();
+        let tokenizer =
+            llama2_wasm::Tokenizer::from_bytes(&files[1], checkpoint.config().vocab_size, "t")
+                .unwrap();
+        let outcome =
+            conformance::Outcome { ids: run.ids, text: Some(text(&out.stdout)), turns: None };
+        if let Err(problem) = conformance::check(case, &outcome, &tokenizer) {
+            panic!("{}: {problem}", case.name());
+        }
+    }
 }
 
 #[test]

@@ -1,19 +1,14 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! Every case of ../shared/golden (run.c's and runq.c's own outputs) through the engine:
-//! the token ids must be identical, and the text too wherever run.c dropped no byte.
+//! Every case of ../shared/golden (run.c's and runq.c's own outputs) through the engine, judged
+//! by the one rule set (`conformance::check`): the token ids must be identical, and the text
+//! too wherever run.c dropped no byte; chat transcripts byte for byte. Also split over 2 and 3
+//! threads (`--threads`): the same ids.
 
 mod common;
 
-use llama2_wasm::conformance::{self, first_difference, Case};
-use llama2_wasm::{Checkpoint, Tokenizer};
-
-/// How a case went when it did not fail.
-enum Outcome {
-    /// One of its models is missing.
-    Skipped,
-    /// Same ids; `text_compared` when run.c's text could be compared too (and was equal).
-    Passed { text_compared: bool },
-}
+use llama2_wasm::conformance::{self, Case};
+use llama2_wasm::native::load_generator;
+use llama2_wasm::Tokenizer;
 
 /// The cases of a golden file, or None when it is missing.
 fn cases(file: &str) -> Option<Vec<Case>> {
@@ -22,57 +17,52 @@ fn cases(file: &str) -> Option<Vec<Case>> {
     Some(conformance::parse_cases(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
-fn run(case: &Case) -> Result<Outcome, String> {
-    let files: Option<Vec<Vec<u8>>> = case.files().into_iter().map(common::fixture_bytes).collect();
-    let Some(files) = files else {
-        return Ok(Outcome::Skipped);
-    };
+/// The vocabulary size a case's tokenizer is read with: the checkpoint's, or the case's own.
+fn vocab(case: &Case, files: &[Vec<u8>]) -> usize {
     match case {
-        Case::Tokenizer(c) => {
-            let got = conformance::run_tokenizer(c, &files[0]).map_err(|e| e.to_string())?;
-            first_difference(&c.ids, &got).map_or(Ok(Outcome::Passed { text_compared: false }), Err)
-        }
-        Case::Generate(c) => {
-            let got = conformance::run_generate_bytes(c, &files[0], &files[1])
-                .map_err(|e| e.to_string())?;
-            if let Some(diff) = first_difference(&c.ids, &got.ids) {
-                return Err(diff);
-            }
-            let checkpoint =
-                Checkpoint::from_bytes(&files[0], &c.checkpoint).map_err(|e| e.to_string())?;
-            let tokenizer =
-                Tokenizer::from_bytes(&files[1], checkpoint.config().vocab_size, &c.tokenizer)
-                    .map_err(|e| e.to_string())?;
-            let text_compared = conformance::stdout_comparable(c, &tokenizer);
-            if text_compared && got.text != c.stdout {
-                return Err(format!(
-                    "same ids, different text: expected {:?} got {:?}",
-                    c.stdout, got.text
-                ));
-            }
-            Ok(Outcome::Passed { text_compared })
+        Case::Tokenizer(c) => c.vocab_size,
+        _ => {
+            llama2_wasm::Checkpoint::from_bytes(&files[0], "c").map_or(0, |c| c.config().vocab_size)
         }
     }
 }
 
-/// Runs every case of `file` and fails listing each differing case. Returns how many
-/// cases passed and how many of those compared their text.
-fn check_all(file: &str) -> Option<(usize, usize)> {
-    let cases = cases(file)?;
+/// Runs every case of `file` (`threads` > 1: over that many threads) and fails listing each
+/// differing case. Returns how many cases ran.
+fn check_all(file: &str, threads: usize) -> usize {
+    let Some(cases) = cases(file) else {
+        return 0;
+    };
     assert!(!cases.is_empty(), "{file} has no cases");
-    let (mut passed, mut texts, mut skipped, mut failures) = (0, 0, 0, Vec::new());
+    let mut failures = Vec::new();
     for case in &cases {
-        match run(case) {
-            Ok(Outcome::Passed { text_compared }) => {
-                passed += 1;
-                texts += text_compared as usize;
+        let paths: Option<Vec<_>> = case.files().into_iter().map(common::fixture).collect();
+        let Some(paths) = paths else {
+            failures.push(format!("{}: a model file is missing", case.name()));
+            continue;
+        };
+        let files: Vec<Vec<u8>> =
+            paths.iter().map(|p| std::fs::read(p).expect("read a fixture")).collect();
+        let outcome = match (case, threads) {
+            (Case::Tokenizer(_), _) | (_, 1) => {
+                conformance::run_bytes(case, &files[0], files.last().expect("a tokenizer"))
             }
-            Ok(Outcome::Skipped) => skipped += 1,
-            Err(problem) => failures.push(format!("{}: {problem}", case.name())),
+            _ => load_generator(&paths[0], &paths[1], threads, None)
+                .and_then(|mut generator| conformance::run(case, &mut generator)),
+        };
+        let tokenizer =
+            Tokenizer::from_bytes(files.last().expect("a tokenizer"), vocab(case, &files), "t");
+        let result = match (outcome, tokenizer) {
+            (Ok(outcome), Ok(tokenizer)) => conformance::check(case, &outcome, &tokenizer),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        };
+        if let Err(problem) = result {
+            failures.push(format!("{}: {problem}", case.name()));
         }
     }
     eprintln!(
-        "{file}: {passed} passed ({texts} with their text), {} failed, {skipped} skipped",
+        "{file} ({threads} threads): {} passed, {} failed",
+        cases.len() - failures.len(),
         failures.len()
     );
     assert!(
@@ -81,64 +71,28 @@ fn check_all(file: &str) -> Option<(usize, usize)> {
         failures.len(),
         failures.join("\n")
     );
-    Some((passed, texts))
+    cases.len()
 }
 
 #[test]
 fn every_generate_case_matches_run_c() {
-    let Some((passed, texts)) = check_all("generate.json") else {
-        return;
-    };
-    // The text check is not vacuous: most cases print no dropped byte.
-    assert!(
-        passed == 0 || texts * 2 > passed,
-        "only {texts} of {passed} cases compared their text"
-    );
+    check_all("generate.json", 1);
 }
 
 #[test]
 fn every_tokenizer_case_matches_run_c() {
-    check_all("tokenizer.json");
+    check_all("tokenizer.json", 1);
 }
 
-/// The model split over 2 and 3 threads (tensor parallelism by rows, `--threads`): every
-/// case gives run.c's ids, as with one.
 #[test]
-fn every_generate_case_matches_run_c_over_threads() {
-    let Some(cases) = cases("generate.json") else {
-        return;
-    };
-    let mut failures = Vec::new();
+fn every_chat_transcript_matches_run_c() {
+    check_all("chat.json", 1);
+}
+
+#[test]
+fn every_generate_and_chat_case_matches_run_c_over_threads() {
     for threads in [2, 3] {
-        for case in &cases {
-            let Case::Generate(c) = case else { continue };
-            let (Some(checkpoint), Some(tokenizer)) =
-                (common::fixture(&c.checkpoint), common::fixture(&c.tokenizer))
-            else {
-                continue;
-            };
-            let result =
-                llama2_wasm::native::load_generator(&checkpoint, &tokenizer, threads, None)
-                    .and_then(|mut generator| {
-                        let options = llama2_wasm::Options {
-                            temperature: c.temperature,
-                            topp: c.topp,
-                            seed: c.seed,
-                            steps: c.steps,
-                        };
-                        generator.start(c.prompt.as_deref().unwrap_or(""), &options)?;
-                        while let llama2_wasm::Step::Piece(_) = generator.next()? {}
-                        Ok(generator.ids().to_vec())
-                    });
-            match result {
-                Ok(ids) => {
-                    if let Some(diff) = first_difference(&c.ids, &ids) {
-                        failures.push(format!("{threads} threads, {}: {diff}", case.name()));
-                    }
-                }
-                Err(e) => failures.push(format!("{threads} threads, {}: {e}", case.name())),
-            }
-        }
+        check_all("generate.json", threads);
+        check_all("chat.json", threads);
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use llama2_wasm::generate::parse_seed;
+use llama2_wasm::generate::{parse_seed, terminal_chat};
 use llama2_wasm::native::{load_generator, tool_main};
-use llama2_wasm::{Error, Generator, Options, Step, StopReason};
+use llama2_wasm::{Error, Generator, Options, Step};
 
 const USAGE: &str = "\
 Usage:   llama2 <checkpoint> [options]
@@ -153,45 +153,16 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
 /// run.c's `chat`: turns read from stdin ("User: "), replies streamed after "Assistant: ".
 fn chat(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+    let mut lines = stdin.lock().lines().map_while(std::result::Result::ok);
     let mut out = std::io::stdout().lock();
-    let mut ask = |out: &mut std::io::StdoutLock, prompt: &str| -> Option<String> {
-        write!(out, "{prompt}").and_then(|_| out.flush()).ok()?;
-        lines.next().and_then(|l| l.ok())
-    };
-    let system = match &args.system {
-        Some(s) => s.clone(),
-        None => ask(&mut out, "Enter system prompt (optional): ").unwrap_or_default(),
-    };
-    let first = match &args.prompt {
-        Some(p) => p.clone(),
-        None => match ask(&mut out, "User: ") {
-            Some(line) => line,
-            None => return Ok(()),
-        },
-    };
-    generator.start_chat(&system, &first, &args.options)?;
-    loop {
-        write!(out, "Assistant: ").and_then(|_| out.flush()).map_err(stdout_error)?;
-        loop {
-            match generator.next()? {
-                Step::Piece(piece) => out
-                    .write_all(piece.as_bytes())
-                    .and_then(|_| out.flush())
-                    .map_err(stdout_error)?,
-                Step::Done(StopReason::Eos) => break,
-                Step::Done(_) => {
-                    writeln!(out).map_err(stdout_error)?;
-                    return Ok(());
-                }
-            }
-        }
-        // End of input ends the conversation.
-        let Some(user) = ask(&mut out, "User: ") else {
-            return Ok(());
-        };
-        generator.chat_turn(&user)?;
-    }
+    terminal_chat(
+        generator,
+        args.system.as_deref(),
+        args.prompt.as_deref(),
+        &args.options,
+        &mut || lines.next(),
+        &mut |text| out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(stdout_error),
+    )
 }
 
 fn stdout_error(e: std::io::Error) -> Error {

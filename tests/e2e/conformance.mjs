@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Golden cases through the wasm build, the way users run it, judged by the native runner's
-// own rules (`conformance --check`, src/conformance.rs):
+// Golden cases (generate, tokenizer, chat) through the wasm build, the way users run it, judged
+// by the native runner's own rules (`conformance --check`, src/conformance.rs); a chat case
+// runs its user turns through chat() (run.c's last line again once they are used up, as its
+// stdin does), turn by turn:
 //   node:   www/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
 //   chrome: headless Chromium, through the page's own worker (www/client.js -> worker.js).
 //
@@ -29,6 +31,11 @@ if (!['node', 'chrome'].includes(opts.target) || !golden || !models) {
 const workers = Number(opts.workers);
 const { transport } = opts;
 
+/** A chat case's options as the API takes them (the golden file holds run.c's argv strings). */
+const chatOptions = (c) => ({
+  temperature: Number(c.temperature), topp: Number(c.topp), seed: c.seed, steps: Number(c.steps), system: c.system ?? '',
+});
+
 /** Node: the JS API directly, on the build LLAMA2_WASM_VARIANT (simd by default). */
 async function nodeRunner() {
   const variant = process.env.LLAMA2_WASM_VARIANT ?? 'simd';
@@ -41,6 +48,18 @@ async function nodeRunner() {
       if (!('checkpoint' in c)) return { ids: await encode(tokenizer, c.vocab_size, c.text, { bos: c.bos, eos: c.eos, variant, wasm }) };
       await llama.loadCheckpoint(await openAsBlob(join(models, c.checkpoint)), { name: c.checkpoint });
       await llama.loadTokenizer(tokenizer, { name: c.tokenizer });
+      if (c.mode === 'chat') {
+        // Each user turn through chat(), until a turn ends without EOS (as run.c's steps run out).
+        const turns = [];
+        llama.newChat();
+        for (const message of c.user.concat(Array(8).fill(c.user.at(-1)))) {
+          let text = '';
+          for await (const piece of llama.chat(message, chatOptions(c))) text += piece;
+          turns.push({ text, reason: llama.stopReason });
+          if (llama.stopReason !== 'eos') break;
+        }
+        return { ids: llama.tokenIds, turns };
+      }
       let text = '';
       const options = { temperature: c.temperature, topp: c.topp, seed: BigInt(c.seed), steps: c.steps };
       for await (const piece of llama.generate(c.prompt ?? '', options)) text += piece;
@@ -75,6 +94,20 @@ async function chromeRunner() {
         const { EngineClient } = await import('/client.js');
         window.engine ??= new EngineClient();
         await window.engine.load({ model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint, workers, transport }).done;
+        if (c.mode === 'chat') {
+          const turns = [];
+          let ids = [];
+          await window.engine.newChat().done;
+          for (const message of c.user.concat(Array(8).fill(c.user.at(-1)))) {
+            let text = '';
+            const options = { message, temperature: Number(c.temperature), topp: Number(c.topp), seed: c.seed, steps: Number(c.steps), system: c.system ?? '' };
+            const done = await window.engine.chat(options, { onPiece: (piece) => (text += piece) }).done;
+            turns.push({ text, reason: done.reason });
+            ids = done.ids;
+            if (done.reason !== 'eos') break;
+          }
+          return { ids, turns };
+        }
         let text = '';
         const { temperature, topp, seed, steps } = c;
         const options = { prompt: c.prompt ?? '', temperature, topp, seed: String(seed), steps };
