@@ -276,11 +276,15 @@ async function generate() {
       render();
       if (!endRun(run) || state.dead) return;
       if (err.kind === 'shards') {
-        // The model's workers lost each other: it must be loaded again.
+        // The model's workers lost each other: it must be loaded again, on new workers.
         const { selection } = state.loaded ?? {};
         state.loaded = null;
         if (selection) panel.showFailed(selection, false);
-        showError('story', err, { action: selection ? { label: 'Load the model again', run: () => load(selection, 'story') } : null });
+        const reload = () => {
+          replaceEngine();
+          load(selection, 'story');
+        };
+        showError('story', err, { action: selection ? { label: 'Load the model again', run: reload } : null });
       } else {
         showError('story', err);
       }
@@ -377,6 +381,7 @@ function askBeforeLoading(foreign, settings) {
 function openLink() {
   const { settings, problem } = readLink(location.href);
   if (problem) {
+    history.replaceState(null, '', location.pathname); // the address no longer claims the link's model
     showError('story', { kind: 'options', message: problem }, {
       hint: `The page stays on ${panel.defaultPreset?.name ?? 'its default model'}; nothing was loaded from the link.`,
     });
@@ -411,9 +416,17 @@ function engineDied(err) {
   updateControls();
 }
 
+/** Ends the engine's worker (and its model's other workers) for a new one. */
+function replaceEngine() {
+  const old = engine;
+  engine = startEngine(); // first: the old one's end is then not taken for a death
+  old.terminate();
+  state.loaded = null;
+}
+
 /** A new engine worker; the next Generate (or Load) loads the model again. */
 function restart() {
-  engine = startEngine();
+  replaceEngine();
   state.dead = null;
   state.epoch++;
   clearErrors();
@@ -470,7 +483,10 @@ const chat = new ChatView({
   options: sampling,
   limits: () => ({ context: state.loaded?.config.context ?? 0, seqLen: state.loaded?.config.seq_len ?? 0 }),
   epoch: () => state.epoch,
-  begin: (run, kind) => setBusy({ kind, run, origin: 'chat' }),
+  begin: (run, kind) => {
+    ui.progressRow.hidden = true;
+    setBusy({ kind, run, origin: 'chat' });
+  },
   end: endRun,
   busy: () => state.busy,
   showError: (origin, err, retry) => showError(origin, err, {
