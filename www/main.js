@@ -489,7 +489,7 @@ const chat = new ChatView({
   },
   end: endRun,
   busy: () => state.busy,
-  showError: (origin, err, retry) => showError(origin, err, {
+  showError: (origin, err, retry) => state.dead || showError(origin, err, {
     hint: err.kind === 'network' ? networkHint(undefined) : '',
     action: retry && RETRYABLE.has(err.kind) ? { label: 'Retry', run: retry } : null,
   }),
