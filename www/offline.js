@@ -120,6 +120,9 @@ export function installOffline({ into = document.querySelector('main') ?? docume
     engine.on('cache', (data) => {
       notes.delete(data.url);
       notes.set(data.url, data);
+      // The row says it at once; the list itself is read again (asynchronously).
+      const row = [...ui.list.children].find((li) => li.dataset.url === data.url);
+      if (row) row.dataset.status = data.status;
       refresh();
     });
   }

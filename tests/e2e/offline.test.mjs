@@ -44,7 +44,11 @@ const cachedRows = () =>
 
 /** The status of the cache panel's last note about `file` (hit, stored, partial, memory...):
  * on its row in the list, or below the list for a file that is not cached. */
-const noteOf = (file) => page.getAttribute(`#cache-panel [data-url$="/${file}"]`, 'data-status');
+async function noteOf(file) {
+  const selector = `#cache-panel [data-url$="/${file}"][data-status]`;
+  await page.waitForSelector(selector, { state: 'attached', timeout: 10_000 });
+  return page.getAttribute(selector, 'data-status');
+}
 
 /** The keys of the weight cache (cache.js's layout) that name `file`. */
 const cacheKeys = (file) =>
