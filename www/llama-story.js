@@ -2,7 +2,7 @@
 //
 //   <script type="module" src="https://example.org/llama2-wasm/llama-story.js"></script>
 //   <llama-story model="stories260K.bin" tokenizer="tok512.bin" prompt="Once upon a time"
-//                steps="200" temperature="0.8" topp="0.9" seed="42" workers="auto"></llama-story>
+//                steps="200" temperature="1" seed="42" workers="auto"></llama-story>
 //
 // Every <llama-story> on a page shares one worker (worker.js, the page's own) and one copy of
 // each model: the worker holds one model at a time, requests run one after another, and
