@@ -43,6 +43,7 @@ export class EngineClient {
     this.#worker = worker;
     worker.onmessage = ({ data }) => {
       if (data?.type === 'cache') return this.#emit('cache', data);
+      if (data?.type === 'alive') return this.#watchLock(data.lock);
       const request = this.#pending.get(data?.id);
       if (!request) return;
       if (data.type === 'error') {
@@ -59,8 +60,16 @@ export class EngineClient {
     // worker.js) leaves the engine unusable: every request fails, and the worker is ended.
     worker.onerror = (event) => {
       event.preventDefault?.();
-      this.#die(`The engine stopped: ${event.message ?? 'worker error'}. Reload to continue.`);
+      this.#die(`The engine stopped: ${event.message ?? 'worker error'}.`);
     };
+  }
+
+  /** Waits for the worker's life lock (worker.js): granted only once the worker is gone. */
+  #watchLock(lock) {
+    if (typeof lock !== 'string' || !globalThis.navigator?.locks) return;
+    navigator.locks.request(lock, () => {
+      this.#die('The engine stopped: its worker was closed or crashed.');
+    }).catch(() => {});
   }
 
   #die(message) {
@@ -123,6 +132,11 @@ export class EngineClient {
   /** Ends the conversation: the next `chat` starts a new one. */
   newChat() {
     return this.#request({ type: 'new-chat' });
+  }
+
+  /** The engine's option defaults (run.c's, from the Rust core): `{ temperature, topp, steps }`. */
+  async defaults() {
+    return (await this.#request({ type: 'defaults' }).done).defaults;
   }
 
   /** Test hook: ends the worker of shard `shard` (a model split over workers) as a crash would. */

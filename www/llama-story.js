@@ -2,20 +2,27 @@
 //
 //   <script type="module" src="https://example.org/llama2-wasm/llama-story.js"></script>
 //   <llama-story model="stories260K.bin" tokenizer="tok512.bin" prompt="Once upon a time"
-//                steps="200" temperature="0.8" topp="0.9" seed="42"></llama-story>
+//                steps="200" temperature="1" seed="42" workers="auto"></llama-story>
 //
 // Every <llama-story> on a page shares one worker (worker.js, the page's own) and one copy of
 // each model: the worker holds one model at a time, requests run one after another, and
 // elements with the same model and tokenizer share its load. A model loads when its element
-// first scrolls into view (or on Generate). No SharedArrayBuffer, so no COOP/COEP needed.
+// first scrolls into view (or on Generate). The element never changes its page's headers: it
+// needs no COOP/COEP, and `workers` splits a model over messages between workers unless the
+// page is already cross-origin isolated (then shared memory).
+// Defaults: the page's story settings (story-settings.js); otherwise the engine's (run.c's).
+// If the engine's worker dies (closed, crashed), a running request ends in an error with a
+// Retry button, and the next request starts a new worker.
 //
-// Styling: the parts `container controls prompt button generate stop progress status output`
-// (`llama-story::part(output) { ... }`) and the custom properties --llama-story-font,
+// Styling: the parts `container controls prompt button generate stop retry progress status
+// output` (`llama-story::part(output) { ... }`) and the custom properties --llama-story-font,
 // --llama-story-background, --llama-story-color, --llama-story-accent, --llama-story-border.
 // State: the host's `state` attribute (idle, loading, ready, waiting, generating, done, error);
 // events `llama-story-loaded` and `llama-story-done` (detail: { text, reason, tokens, seed }).
 
 import { EngineClient } from './client.js';
+import { STORY_DEFAULTS } from './story-settings.js';
+import { formatBytes, readable } from './wording.js';
 
 /** One engine worker and one request queue for every element of the page. */
 const shared = {
@@ -31,14 +38,17 @@ const shared = {
   stats: { workers: 0, loads: 0, generations: 0 },
 };
 
-/** The engine worker (worker.js next to this file), started on first use. */
+/** Forgets a dead worker and what it held; the next `engine()` starts a new one. */
+function forgetDeadEngine() {
+  if (!shared.engine?.dead) return;
+  shared.current = null;
+  shared.loads.clear();
+  shared.engine = null;
+}
+
+/** The engine worker (worker.js next to this file), started on first use and after a death. */
 function engine() {
-  if (shared.engine?.dead) {
-    // The worker died: a new one holds no model.
-    shared.current = null;
-    shared.loads.clear();
-    shared.engine = null;
-  }
+  forgetDeadEngine();
   if (!shared.engine) {
     shared.engine = new EngineClient();
     shared.stats.workers++;
@@ -55,11 +65,14 @@ function exclusive(task) {
 
 /** Inside the queue: makes the worker hold `key`'s model (a no-op when it does). */
 async function holdModel(key, load) {
+  const client = engine(); // first: a dead worker's model is gone with it
   if (shared.current === key) return load.config;
   shared.current = null;
-  const [model, tokenizer] = key.split('\n');
+  const [model, tokenizer, workers] = key.split('\n');
   shared.stats.loads++;
-  const reply = await engine().load({ model, tokenizer }, {
+  // A bad value goes to the engine as it is, which names it in its error.
+  const count = /^\d+$/.test(workers) ? Number(workers) : workers;
+  const reply = await client.load({ model, tokenizer, workers: count }, {
     onProgress: (p) => {
       for (const listener of load.listeners) listener(p);
     },
@@ -69,12 +82,21 @@ async function holdModel(key, load) {
   return reply.config;
 }
 
-/** The shared load of a model: queued once per key, followed by every element that needs it. */
-function modelLoad(key, onProgress) {
+/** The record of `key`'s model: { listeners: Set<progress handler>, config, promise }. */
+function loadRecord(key) {
   let load = shared.loads.get(key);
   if (!load) {
     load = { listeners: new Set(), config: null, promise: null };
     shared.loads.set(key, load);
+  }
+  return load;
+}
+
+/** The shared load of a model: queued once per key, followed by every element that needs it. */
+function modelLoad(key, onProgress) {
+  forgetDeadEngine();
+  const load = loadRecord(key);
+  if (!load.promise) {
     load.promise = exclusive(() => holdModel(key, load));
     load.promise.catch(() => shared.loads.delete(key)); // a failed load is tried again next time
   }
@@ -96,30 +118,30 @@ const TEMPLATE = `
   }
   :host([hidden]) { display: none; }
   [part~="controls"] { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
-  [part~="prompt"] { flex: 1 1 14rem; font: inherit; padding: 0.2rem 0.4rem; }
+  [part~="prompt"] { flex: 1 1 12rem; min-width: 0; font: inherit; padding: 0.2rem 0.4rem; }
   [part~="button"] { font: inherit; padding: 0.2rem 0.9rem; border: 1px solid var(--llama-story-accent, #2f6fde);
     background: var(--llama-story-accent, #2f6fde); color: white; border-radius: 4px; cursor: pointer; }
   [part~="button"]:disabled { opacity: 0.5; cursor: default; }
   [part~="stop"] { background: transparent; color: var(--llama-story-accent, #2f6fde); }
   [part~="progress"] { width: 8rem; accent-color: var(--llama-story-accent, #2f6fde); }
-  [part~="status"] { font-size: 0.85em; opacity: 0.75; font-variant-numeric: tabular-nums; }
-  [part~="output"] { white-space: pre-wrap; font: var(--llama-story-output-font, 1.05rem/1.5 Georgia, serif);
+  [part~="status"] { font-size: 0.85em; opacity: 0.75; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; min-width: 0; }
+  [part~="output"] { white-space: pre-wrap; overflow-wrap: anywhere; font: var(--llama-story-output-font, 1.05rem/1.5 Georgia, serif);
     margin: 0.5rem 0 0; min-height: 3em; }
+  [hidden] { display: none !important; }
 </style>
 <div part="container">
   <div part="controls">
     <input part="prompt" aria-label="Prompt">
     <button part="button generate" type="button">Generate</button>
     <button part="button stop" type="button" disabled>Stop</button>
+    <button part="button retry" type="button" hidden>Retry</button>
     <progress part="progress" max="1" value="0" hidden></progress>
     <span part="status" aria-live="polite"></span>
   </div>
   <pre part="output"></pre>
 </div>`;
 
-const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-/** <llama-story model tokenizer prompt steps temperature topp seed>: see the top of this file. */
+/** <llama-story model tokenizer prompt steps temperature topp seed workers>: see the top of this file. */
 export class LlamaStory extends HTMLElement {
   static observedAttributes = ['prompt'];
 
@@ -130,7 +152,7 @@ export class LlamaStory extends HTMLElement {
 
   #ui;
   #observer = null;
-  /** the id of this element's running generation, or 0 */
+  /** whether this element's generation is queued or running */
   #generating = false;
   #cancelled = false;
   /** this element's generation request, once sent */
@@ -144,7 +166,7 @@ export class LlamaStory extends HTMLElement {
     root.innerHTML = TEMPLATE; // a constant: no user or model text
     const part = (name) => root.querySelector(`[part~="${name}"]`);
     this.#ui = {
-      prompt: part('prompt'), generate: part('generate'), stop: part('stop'),
+      prompt: part('prompt'), generate: part('generate'), stop: part('stop'), retry: part('retry'),
       progress: part('progress'), status: part('status'), output: part('output'),
     };
     this.#ui.generate.onclick = () => this.generate();
@@ -152,7 +174,7 @@ export class LlamaStory extends HTMLElement {
   }
 
   connectedCallback() {
-    this.#ui.prompt.value = this.getAttribute('prompt') ?? 'Once upon a time';
+    this.#ui.prompt.value = this.getAttribute('prompt') ?? STORY_DEFAULTS.prompt;
     if (!this.hasAttribute('state')) this.#setState('idle');
     // Lazy: the model loads when the element first comes near the viewport.
     this.#observer = new IntersectionObserver((entries) => {
@@ -174,26 +196,37 @@ export class LlamaStory extends HTMLElement {
     if (name === 'prompt') this.#ui.prompt.value = value ?? '';
   }
 
-  #setState(state, status) {
+  /** `retry`: what the Retry button does in state `error` (none: no button). */
+  #setState(state, status, retry = null) {
     this.setAttribute('state', state);
     if (status !== undefined) this.#ui.status.textContent = status;
     this.#ui.generate.disabled = state === 'generating' || state === 'waiting';
     this.#ui.stop.disabled = state !== 'generating' && state !== 'waiting';
+    this.#ui.retry.hidden = !retry;
+    this.#ui.retry.onclick = retry;
   }
 
-  /** `model\ntokenizer`, absolute (the worker resolves URLs against its own location). */
+  /** Shows a failed request; Retry repeats it unless the element itself is misconfigured. */
+  #failed(err, retry) {
+    this.#ui.progress.hidden = true;
+    const fixable = err?.kind !== undefined && !['format', 'http', 'options', 'type', 'memory'].includes(err.kind);
+    this.#setState('error', err?.message ?? String(err), fixable ? retry : null);
+  }
+
+  /** `model\ntokenizer\nworkers`, URLs absolute (the worker resolves URLs against its own location). */
   #key() {
     const model = this.getAttribute('model');
     const tokenizer = this.getAttribute('tokenizer');
     if (!model || !tokenizer) throw new Error('<llama-story> needs model and tokenizer attributes');
-    return `${new URL(model, document.baseURI).href}\n${new URL(tokenizer, document.baseURI).href}`;
+    const workers = this.getAttribute('workers')?.trim() || 'auto';
+    return `${new URL(model, document.baseURI).href}\n${new URL(tokenizer, document.baseURI).href}\n${workers}`;
   }
 
   #onProgress = (p) => {
     if (this.getAttribute('state') !== 'loading') return;
     this.#ui.progress.hidden = false;
     this.#ui.progress.value = p.total ? p.loaded / p.total : 0;
-    this.#ui.status.textContent = `${p.file} ${mb(p.loaded)} of ${mb(p.total)}`;
+    this.#ui.status.textContent = `${p.file} ${formatBytes(p.loaded)} of ${formatBytes(p.total)}`;
   };
 
   /** Loads the element's model (shared with the other elements); resolves with its config. */
@@ -206,22 +239,32 @@ export class LlamaStory extends HTMLElement {
       throw err;
     }
     const load = modelLoad(key, this.#onProgress);
-    if (!load.config && this.getAttribute('state') === 'idle') this.#setState('loading', 'loading…');
+    const state = this.getAttribute('state');
+    if (!load.config && (state === 'idle' || state === 'error')) this.#setState('loading', 'loading…');
     try {
       const config = await load.promise;
       this.#ui.progress.hidden = true;
-      if (this.getAttribute('state') === 'loading' || this.getAttribute('state') === 'idle') {
-        this.#setState('ready', `${config.name}: ${mb(config.file_size)}, ready`);
+      if (['loading', 'idle', 'error'].includes(this.getAttribute('state'))) {
+        this.#setState('ready', `${config.name}: ${formatBytes(config.file_size)}, ready`);
       }
       this.dispatchEvent(new CustomEvent('llama-story-loaded', { detail: config }));
       return config;
     } catch (err) {
-      this.#ui.progress.hidden = true;
-      this.#setState('error', err.message);
+      if (!this.#generating) this.#failed(err, () => this.load().catch(() => {}));
       throw err;
     } finally {
       load.listeners.delete(this.#onProgress);
     }
+  }
+
+  /** The generation options: the element's attributes, else the page's story defaults, else
+   * the engine's (an option left out is the engine's default). */
+  #options() {
+    const options = { prompt: this.#ui.prompt.value, seed: this.getAttribute('seed') ?? '' };
+    const temperature = this.getAttribute('temperature');
+    options.temperature = temperature === null ? STORY_DEFAULTS.temperature : Number(temperature);
+    for (const name of ['topp', 'steps']) if (this.hasAttribute(name)) options[name] = Number(this.getAttribute(name));
+    return options;
   }
 
   /** Generates a story with the element's attributes (the prompt from its input). */
@@ -238,33 +281,33 @@ export class LlamaStory extends HTMLElement {
       this.#generating = false;
       return this.#setState('error', err.message);
     }
-    const number = (name, fallback) => (this.hasAttribute(name) ? Number(this.getAttribute(name)) : fallback);
-    const options = {
-      prompt: this.#ui.prompt.value,
-      temperature: number('temperature', 0.8),
-      topp: number('topp', 0.9),
-      steps: number('steps', 256),
-      seed: this.getAttribute('seed') ?? '',
-    };
-    const load = modelLoad(key, this.#onProgress);
-    this.#setState('waiting', load.config && shared.current === key ? '' : 'waiting for the engine…');
+    const options = this.#options();
+    forgetDeadEngine();
+    this.#setState('waiting', shared.current === key ? '' : 'waiting for the engine…');
     try {
       const done = await exclusive(async () => {
         if (this.#cancelled) return null;
+        const client = engine(); // a dead worker is replaced here, before the check below
         if (shared.current !== key) {
           this.#setState('loading', 'loading…');
-          await holdModel(key, load);
+          const load = loadRecord(key);
+          load.listeners.add(this.#onProgress);
+          try {
+            await holdModel(key, load);
+          } finally {
+            load.listeners.delete(this.#onProgress);
+          }
         }
         this.#setState('generating', '');
         shared.stats.generations++;
         let tokens = 0;
-        const run = engine().generate(options, {
+        const run = client.generate(options, {
           onPiece: (text) => {
             tokens++;
             this.#text += text;
             this.#frame ||= requestAnimationFrame(() => {
               this.#frame = 0;
-              this.#ui.output.textContent = this.#text;
+              this.#ui.output.textContent = readable(this.#text);
               this.#ui.status.textContent = `${tokens} tokens`;
             });
           },
@@ -274,7 +317,7 @@ export class LlamaStory extends HTMLElement {
       });
       cancelAnimationFrame(this.#frame);
       this.#frame = 0;
-      this.#ui.output.textContent = this.#text;
+      this.#ui.output.textContent = readable(this.#text);
       this.#ui.progress.hidden = true;
       if (!done) return this.#setState('ready', 'stopped');
       const seconds = done.ms / 1000;
@@ -283,8 +326,11 @@ export class LlamaStory extends HTMLElement {
         detail: { text: this.#text, reason: done.reason, tokens: done.tokens, seed: done.seed },
       }));
     } catch (err) {
-      this.#ui.progress.hidden = true;
-      this.#setState('error', err.message);
+      cancelAnimationFrame(this.#frame);
+      this.#frame = 0;
+      this.#ui.output.textContent = readable(this.#text);
+      if (err?.kind === 'shards') shared.current = null; // the model's workers are gone: load again
+      this.#failed(err, () => this.generate());
     } finally {
       this.#generating = false;
     }

@@ -1,220 +1,520 @@
-// main.js: the page. All model work happens in worker.js; this file only wires the UI to it.
-// Model text goes into the page with textContent only.
+// main.js: the page. A story first: the prompt, Generate and the text; the first Generate
+// loads the chosen model (the server's best story model unless the reader picks another).
+// All model work happens in the engine's worker (client.js); this file keeps the page's
+// state in one place (`state`) and every control consistent with it. Model text goes into
+// the page with textContent only.
 
+import { ChatView } from './chat.js';
 import { EngineClient } from './client.js'; // the engine worker's protocol
 import { RETRYABLE } from './errors.js';
-import { installOffline } from './offline.js'; // weight cache panel + app-shell service worker
-import { installPermalinks } from './permalink.js'; // settings <-> URL
 import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
-
-const HF = 'https://huggingface.co/karpathy/tinyllamas/resolve/main';
-const LLAMA_TOKENIZER = 'https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin';
-/** Public checkpoints, each with its tokenizer. */
-const PRESETS = [
-  { name: 'stories260K (1 MB)', model: `${HF}/stories260K/stories260K.bin`, tokenizer: `${HF}/stories260K/tok512.bin` },
-  { name: 'stories15M (58 MB)', model: `${HF}/stories15M.bin`, tokenizer: LLAMA_TOKENIZER },
-  { name: 'stories42M (167 MB)', model: `${HF}/stories42M.bin`, tokenizer: LLAMA_TOKENIZER },
-  { name: 'stories110M (438 MB)', model: `${HF}/stories110M.bin`, tokenizer: LLAMA_TOKENIZER },
-];
+import { ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
+import { installOffline } from './offline.js'; // weight cache list + app-shell service worker
+import { foreignFiles, LINK_FIELDS, readLink, remoteSize, toLink } from './permalink.js';
+import { STORY_DEFAULTS } from './story-settings.js';
+import { endInWords, formatBytes, networkHint, readable } from './wording.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  preset: $('preset'), modelUrl: $('model-url'), tokenizerUrl: $('tokenizer-url'),
-  load: $('load'), cancel: $('cancel'), files: $('files'),
+  prompt: $('prompt'), generate: $('generate'), stop: $('stop'), stats: $('stats'),
   progressRow: $('progress-row'), progress: $('progress'), progressText: $('progress-text'),
-  facts: $('facts'), prompt: $('prompt'), temperature: $('temperature'), topp: $('topp'),
-  steps: $('steps'), seed: $('seed'), generate: $('generate'), stop: $('stop'),
-  stats: $('stats'), output: $('output'), error: $('error'),
-  retry: $('retry'), reload: $('reload'),
+  linkCheck: $('link-check'), output: $('output'), endNote: $('end-note'), permalink: $('permalink'),
+  temperature: $('temperature'), topp: $('topp'), steps: $('steps'), seed: $('seed'),
+  settingsSummary: $('settings-summary'), storyPanel: $('story-panel'), chatPanel: $('chat-panel'),
+};
+/** Where an error is shown: next to the control whose action failed. */
+const errorSlots = { story: $('story-error'), chat: $('chat-error'), model: $('model-error') };
+
+const state = {
+  /** The model the worker holds: { selection, workers, config, variant, wasmMemoryBytes }. */
+  loaded: null,
+  /** The request running: { kind: 'load' | 'generate' | 'chat', run, origin: 'story' | 'chat' | 'model' }. */
+  busy: null,
+  /** Why the engine's worker is gone (a LlamaError), until Restart. */
+  dead: null,
+  /** Bumped by every load and story: a chat from an older epoch is no longer in the engine. */
+  epoch: 0,
+  /** The settings of the last story of the loaded model (for the address bar), or null. */
+  story: null,
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
 await isolate();
-const engine = new EngineClient();
-installOffline(engine);
-/** The request running now (load or generate), or null; `kind` 'dead' once the worker died. */
-let current = { kind: null, run: null };
-/** Text and timing of the generation being shown. */
-let story = { text: '', tokens: 0, t0: 0, ttftMs: null, frame: 0 };
-let ready = false;
-/** The last load requested, for the Retry button after a network error. */
-let lastLoad = null;
+const panel = new ModelPanel();
+const offline = installOffline({ into: $('cache-slot') });
+let engine = startEngine();
 
-const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-function showError(message) {
-  ui.error.textContent = message;
-  ui.error.hidden = !message;
-  ui.retry.hidden = true;
+function startEngine() {
+  const client = new EngineClient();
+  offline.watch(client);
+  client.on('dead', (err) => client === engine && engineDied(err));
+  return client;
 }
 
-function setBusy(kind) {
-  current.kind = kind;
-  ui.load.disabled = kind === 'load' || kind === 'dead';
-  ui.cancel.disabled = kind !== 'load';
-  ui.generate.disabled = !ready || kind !== null;
-  ui.stop.disabled = kind !== 'generate';
+// ---------------------------------------------------------------------------------------
+// Errors, next to what failed
+// ---------------------------------------------------------------------------------------
+
+function clearErrors() {
+  for (const slot of Object.values(errorSlots)) slot.hidden = true;
 }
 
-/** Shows a failed request's error (a load's also ends its progress line). */
-function failed(kind, err) {
-  if (engine.dead) return; // the dead handler says it
-  if (kind === 'load') {
-    ui.progressText.textContent = err.kind === 'cancelled' ? 'cancelled' : 'failed';
-    ready = false;
+/**
+ * Shows `err` in the slot of `origin`, with an optional action button (Retry, Restart…).
+ * @param {'story' | 'chat' | 'model'} origin
+ * @param {{ kind?: string, message: string }} err
+ * @param {{ hint?: string, action?: { label: string, run: () => void } }} [more]
+ */
+function showError(origin, err, { hint = '', action = null } = {}) {
+  clearErrors();
+  const slot = errorSlots[origin];
+  slot.dataset.kind = err.kind ?? '';
+  slot.querySelector('.message').textContent = err.message;
+  slot.querySelector('.hint').textContent = hint;
+  slot.querySelector('.hint').hidden = !hint;
+  const button = slot.querySelector('.retry');
+  button.hidden = !action;
+  if (action) {
+    button.textContent = action.label;
+    button.onclick = () => {
+      clearErrors();
+      action.run();
+    };
   }
-  if (err.kind !== 'cancelled') showError(err.message);
-  ui.retry.hidden = !(kind === 'load' && RETRYABLE.has(err.kind));
+  slot.hidden = false;
+  if (origin === 'model') panel.open();
+}
+
+// ---------------------------------------------------------------------------------------
+// Controls
+// ---------------------------------------------------------------------------------------
+
+function updateControls() {
+  const busy = state.busy?.kind ?? null;
+  const origin = state.busy?.origin ?? null;
+  const dead = state.dead !== null;
+  ui.generate.disabled = dead || busy !== null;
+  ui.stop.disabled = !(busy === 'generate' || (busy === 'load' && origin === 'story'));
+  panel.setControls({ loading: busy === 'load', dead });
+  chat.setControls({ busy, origin, dead });
+  document.body.dataset.busy = dead ? 'dead' : (busy ?? 'idle');
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  updateControls();
+}
+
+/** Ends `run`'s hold on the page; false when a newer request took over already. */
+function endRun(run) {
+  if (state.busy?.run !== run) return false;
   setBusy(null);
+  return true;
 }
 
-function load(model, tokenizer) {
-  if (current.kind === 'dead') return;
-  ready = false;
-  showError('');
-  ui.facts.replaceChildren();
-  ui.progress.value = 0;
-  ui.progressText.textContent = 'starting…';
+// ---------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------
+
+function showProgress(text, value = 0) {
   ui.progressRow.hidden = false;
-  lastLoad = { model, tokenizer };
-  current.run?.stop();
-  const run = engine.load({ model, tokenizer }, { onProgress: (p) => run === current.run && showProgress(p) });
-  current.run = run;
-  setBusy('load');
-  run.done.then(
-    (data) => {
-      if (run !== current.run) return;
-      ready = true;
-      ui.progress.value = 1;
-      ui.progressText.textContent = `loaded ${data.config.name} (${mb(data.config.file_size)})`;
-      showFacts(data.config, data.variant, data.wasmMemoryBytes);
-      setBusy(null);
-    },
-    (err) => run === current.run && failed('load', err),
-  );
+  ui.progress.value = value;
+  ui.progressText.textContent = text;
 }
 
-function showProgress({ file, name, loaded, total }) {
-  ui.progress.value = total ? loaded / total : 0;
+function onProgress({ file, name, loaded, total }) {
   const pct = total ? ` (${Math.round((100 * loaded) / total)}%)` : '';
-  ui.progressText.textContent = `${file} ${name}: ${mb(loaded)} of ${mb(total)}${pct}`;
+  showProgress(`${file} ${name}: ${formatBytes(loaded)} of ${formatBytes(total)}${pct}`, total ? loaded / total : 0);
 }
 
-function showFacts(config, variant, wasmMemoryBytes) {
-  const c = config;
-  const facts = [
-    ['Model', c.name, ''],
-    ['Format', c.format, ''],
-    ['Shape', `dim ${c.dim}, hidden ${c.hidden_dim}, ${c.n_layers} layers, ${c.n_heads} heads (${c.n_kv_heads} kv), vocab ${c.vocab_size}, context ${c.seq_len}`, ''],
-    ['Parameters', c.params >= 1e6 ? `${(c.params / 1e6).toFixed(1)} M` : `${(c.params / 1e3).toFixed(0)} K`, c.params],
-    ['Memory', `${mb(c.memory_bytes)} (file ${mb(c.file_size)}, KV cache ${mb(c.kv_cache_bytes)})`, c.memory_bytes],
-    ['Wasm memory', `${mb(wasmMemoryBytes)} (${variant} build)`, wasmMemoryBytes],
-  ];
-  ui.facts.replaceChildren(
-    ...facts.flatMap(([label, text, value]) => {
-      const dt = document.createElement('dt');
-      const dd = document.createElement('dd');
-      dt.textContent = label;
-      dd.textContent = text;
-      dd.dataset.fact = label.toLowerCase().replace(' ', '-');
-      if (value !== '') dd.dataset.value = String(value);
-      return [dt, dd];
-    }),
+/** Whether the worker holds `selection` with the workers chosen now. */
+function holds(selection) {
+  const l = state.loaded;
+  if (!l || l.workers !== panel.workers() || l.selection.kind !== selection.kind) return false;
+  return l.selection.model === selection.model && l.selection.tokenizer === selection.tokenizer;
+}
+
+/** The URL a network error most likely concerns: a file on another site, else the model. */
+function suspectUrl(selection) {
+  if (selection.kind !== 'urls') return undefined;
+  return [selection.model, selection.tokenizer].find((u) => new URL(u).origin !== location.origin) ?? selection.model;
+}
+
+/**
+ * Loads `selection` into the worker. Progress shows under the button that asked; errors next
+ * to it (`origin`). Resolves true once loaded.
+ * @param {import('./model-panel.js').Selection} selection
+ * @param {'story' | 'chat' | 'model'} origin
+ * @param {() => void} [retry] what Retry does after a network error (default: this load again)
+ */
+function load(selection, origin, retry = () => load(selection, origin)) {
+  if (state.dead) return Promise.resolve(false);
+  clearErrors();
+  hideLinkCheck();
+  state.loaded = null;
+  state.story = null;
+  state.epoch++;
+  const workers = panel.workers();
+  panel.showLoading(selection);
+  ui.output.classList.add('stale'); // the story shown is no longer the loaded model's
+  showProgress('starting…');
+  const files = selection.kind === 'urls'
+    ? { model: selection.model, tokenizer: selection.tokenizer, size: selection.size, sha256: selection.sha256 }
+    : { model: selection.model, tokenizer: selection.tokenizer };
+  const run = engine.load({ ...files, workers }, { onProgress: (p) => state.busy?.run === run && onProgress(p) });
+  setBusy({ kind: 'load', run, origin });
+  return run.done.then(
+    (data) => {
+      if (!endRun(run)) return false;
+      state.loaded = { selection, workers, ...data };
+      showProgress(`loaded ${selection.name} (${formatBytes(data.config.file_size)})`, 1);
+      panel.showLoaded(selection, data);
+      syncAddress();
+      return true;
+    },
+    (err) => {
+      if (!endRun(run) || state.dead) return false;
+      const cancelled = err.kind === 'cancelled';
+      showProgress(cancelled ? 'cancelled' : 'failed');
+      panel.showFailed(selection, cancelled);
+      syncAddress();
+      if (!cancelled) {
+        showError(origin, err, {
+          hint: err.kind === 'network' ? networkHint(suspectUrl(selection)) : '',
+          action: RETRYABLE.has(err.kind) ? { label: 'Retry', run: retry } : null,
+        });
+      }
+      return false;
+    },
   );
 }
 
-function showStats(final) {
+/** Makes sure the chosen model is loaded (loading it if not); resolves false if it is not. */
+async function ensureModel(origin) {
+  const selection = panel.selection();
+  if (selection.problem) {
+    showError('model', { kind: 'options', message: selection.problem });
+    return false;
+  }
+  if (holds(selection)) return true;
+  return load(selection, origin, origin === 'story' ? () => generate() : undefined);
+}
+
+// ---------------------------------------------------------------------------------------
+// Stories
+// ---------------------------------------------------------------------------------------
+
+/** The text and timing of the story shown. */
+let story = { raw: '', tokens: 0, t0: 0, ttftMs: null, frame: 0 };
+
+/** A number field: undefined when empty (the engine's default applies). */
+const number = (input) => (input.value.trim() === '' ? undefined : Number(input.value));
+
+/** The sampling settings of the Settings section. */
+function sampling() {
+  return { temperature: number(ui.temperature), topp: number(ui.topp), steps: number(ui.steps), seed: ui.seed.value.trim() };
+}
+
+function showStats(done) {
   const seconds = (performance.now() - story.t0) / 1000;
   const parts = [`${story.tokens} tokens`, `${(story.tokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s`];
   if (story.ttftMs !== null) parts.push(`first token ${story.ttftMs.toFixed(0)} ms`);
-  if (final) parts.push(`seed ${final.seed}`, `end: ${final.reason}`);
+  if (done) parts.push(`seed ${done.seed}`);
   ui.stats.textContent = parts.join(' · ');
 }
 
 /** Renders at most once per frame: a fast model makes far more tokens than frames. */
 function render() {
   story.frame = 0;
-  ui.output.textContent = story.text;
+  ui.output.textContent = readable(story.raw);
   showStats(null);
 }
 
-// The worker died (a wasm trap such as running out of memory): say so and offer a reload
-// instead of hanging.
-engine.on('dead', (err) => {
-  showError(err.message);
-  ui.reload.hidden = false;
-  ready = false;
-  setBusy('dead');
-});
-ui.retry.onclick = () => lastLoad && load(lastLoad.model, lastLoad.tokenizer);
-ui.reload.onclick = () => location.reload();
-
-ui.generate.onclick = () => {
-  if (current.kind === 'dead') return;
-  showError('');
-  story = { text: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
+/** Generate: loads the chosen model if the worker does not hold it, then writes a story. */
+async function generate() {
+  if (state.busy || state.dead) return;
+  clearErrors();
+  hideLinkCheck();
+  if (!(await ensureModel('story'))) return;
+  const options = { prompt: ui.prompt.value, ...sampling() };
+  const { config } = state.loaded;
+  state.epoch++;
+  ui.progressRow.hidden = true;
+  story = { raw: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
   ui.output.textContent = '';
+  ui.output.classList.remove('stale');
   delete ui.output.dataset.done;
+  ui.endNote.hidden = true;
   ui.stats.textContent = '';
-  const number = (input) => (input.value === '' ? undefined : Number(input.value));
-  const run = engine.generate(
-    {
-      prompt: ui.prompt.value,
-      temperature: number(ui.temperature),
-      topp: number(ui.topp),
-      steps: number(ui.steps),
-      seed: ui.seed.value.trim(),
+  const run = engine.generate(options, {
+    onPiece: (text) => {
+      story.ttftMs ??= performance.now() - story.t0;
+      story.tokens++;
+      story.raw += text;
+      story.frame ||= requestAnimationFrame(render);
     },
-    {
-      onPiece: (text) => {
-        story.ttftMs ??= performance.now() - story.t0;
-        story.tokens++;
-        story.text += text;
-        story.frame ||= requestAnimationFrame(render);
-      },
-    },
-  );
-  current.run = run;
-  setBusy('generate');
+  });
+  setBusy({ kind: 'generate', run, origin: 'story' });
   run.done.then(
-    (data) => {
+    (done) => {
       cancelAnimationFrame(story.frame);
       render();
       // The worker's own timing, without message latency.
-      story.ttftMs = data.ttftMs;
-      story.t0 = performance.now() - data.ms;
-      showStats(data);
-      ui.output.dataset.seed = data.seed; // for permalink.js, before `done`
-      ui.output.dataset.done = data.reason;
-      if (run === current.run) setBusy(null);
+      story.ttftMs = done.ttftMs;
+      story.t0 = performance.now() - done.ms;
+      showStats(done);
+      ui.endNote.textContent = endInWords(done, { context: config.context, seqLen: config.seq_len, steps: options.steps ?? 0 });
+      ui.endNote.dataset.reason = done.reason;
+      ui.endNote.hidden = false;
+      if (state.loaded?.config === config) {
+        state.story = { ...options, seed: done.seed };
+        syncAddress();
+      }
+      endRun(run);
+      ui.output.dataset.seed = done.seed;
+      ui.output.dataset.done = done.reason; // last: tests wait for it
     },
-    (err) => failed('generate', err),
+    (err) => {
+      cancelAnimationFrame(story.frame);
+      render();
+      if (!endRun(run) || state.dead) return;
+      if (err.kind === 'shards') {
+        // The model's workers lost each other: it must be loaded again, on new workers.
+        const { selection } = state.loaded ?? {};
+        state.loaded = null;
+        if (selection) panel.showFailed(selection, false);
+        const reload = () => {
+          replaceEngine();
+          load(selection, 'story');
+        };
+        showError('story', err, { action: selection ? { label: 'Load the model again', run: reload } : null });
+      } else {
+        showError('story', err);
+      }
+    },
   );
-};
-ui.stop.onclick = () => current.kind === 'generate' && current.run?.stop();
-ui.cancel.onclick = () => current.kind === 'load' && current.run?.stop();
-ui.load.onclick = () => load(ui.modelUrl.value, ui.tokenizerUrl.value);
+}
 
-ui.preset.onchange = () => {
-  const preset = ui.preset.selectedOptions[0]?.preset;
-  if (!preset) return;
-  ui.modelUrl.value = new URL(preset.model, location.href).href;
-  ui.tokenizerUrl.value = new URL(preset.tokenizer, location.href).href;
-};
+function stop() {
+  const busy = state.busy;
+  if (busy?.kind === 'generate' || (busy?.kind === 'load' && busy.origin === 'story')) busy.run.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// The address bar and the story's link
+// ---------------------------------------------------------------------------------------
+
+/** The address bar says what is loaded (and the last story): nothing for local files or none. */
+function syncAddress() {
+  const l = state.loaded;
+  const base = location.pathname;
+  if (!l || l.selection.kind !== 'urls') {
+    history.replaceState(null, '', base);
+    ui.permalink.hidden = true;
+    return;
+  }
+  const settings = { model: l.selection.model, tokenizer: l.selection.tokenizer };
+  if (state.story) {
+    Object.assign(settings, { prompt: state.story.prompt, seed: state.story.seed });
+    for (const key of ['temperature', 'topp', 'steps']) settings[key] = state.story[key];
+  }
+  const link = toLink(settings, location.href);
+  history.replaceState(null, '', `${base}${link}`);
+  ui.permalink.href = link;
+  ui.permalink.hidden = state.story === null;
+}
+
+function hideLinkCheck() {
+  ui.linkCheck.hidden = true;
+  ui.linkCheck.replaceChildren();
+}
+
+/**
+ * A link to files on other sites: says what it would load (host, size when the server says)
+ * and waits for a click.
+ */
+function askBeforeLoading(foreign, settings) {
+  const title = document.createElement('p');
+  title.textContent = 'This link loads files from another site. Nothing is downloaded until you agree:';
+  const list = document.createElement('ul');
+  const controller = new AbortController();
+  for (const file of foreign) {
+    const li = document.createElement('li');
+    li.dataset.what = file.what;
+    li.dataset.host = file.host;
+    const name = new URL(file.url).pathname.split('/').pop();
+    const say = (size) => (li.textContent = `${file.what}: ${name} from ${file.host} (${size})`);
+    say('size: asking the server…');
+    remoteSize(file.url, controller.signal).then((size) => {
+      li.dataset.size = size === null ? 'unknown' : String(size);
+      say(size === null ? 'size unknown' : formatBytes(size));
+    });
+    list.append(li);
+  }
+  const go = document.createElement('button');
+  go.type = 'button';
+  go.className = 'primary';
+  go.id = 'link-load';
+  go.textContent = 'Load and generate';
+  go.onclick = () => {
+    controller.abort();
+    generate();
+  };
+  const no = document.createElement('button');
+  no.type = 'button';
+  no.id = 'link-cancel';
+  no.textContent = 'Not now';
+  no.onclick = () => {
+    controller.abort();
+    hideLinkCheck();
+    panel.showUrls(panel.defaultPreset.model, panel.defaultPreset.tokenizer);
+    panel.showChosen(panel.selection());
+    history.replaceState(null, '', location.pathname);
+  };
+  const row = document.createElement('div');
+  row.className = 'actions';
+  row.append(go, no);
+  ui.linkCheck.replaceChildren(title, list, row);
+  ui.linkCheck.hidden = false;
+  panel.showChosen(panel.selection(), `from the link, waiting for your click`);
+  void settings;
+}
+
+/** A link's model and settings: fills the page, then generates (or first asks, see above). */
+function openLink() {
+  const { settings, problem } = readLink(location.href);
+  if (problem) {
+    history.replaceState(null, '', location.pathname); // the address no longer claims the link's model
+    showError('story', { kind: 'options', message: problem }, {
+      hint: `The page stays on ${panel.defaultPreset?.name ?? 'its default model'}; nothing was loaded from the link.`,
+    });
+    return;
+  }
+  if (!settings) return;
+  panel.showUrls(settings.model, settings.tokenizer);
+  if (settings.prompt !== undefined) ui.prompt.value = settings.prompt;
+  for (const key of LINK_FIELDS) if (settings[key] !== undefined) ui[key].value = settings[key];
+  showSettings();
+  const foreign = foreignFiles(settings, location.href, panel.knownUrls());
+  if (foreign.length) askBeforeLoading(foreign, settings);
+  else generate();
+}
+
+// ---------------------------------------------------------------------------------------
+// The engine's end, and a new one
+// ---------------------------------------------------------------------------------------
+
+function engineDied(err) {
+  const origin = state.busy?.origin ?? (chatMode() ? 'chat' : 'story');
+  const selection = state.loaded?.selection;
+  state.dead = err;
+  state.loaded = null;
+  state.busy = null;
+  ui.progressRow.hidden = true;
+  if (selection) panel.showChosen(selection, 'the engine stopped');
+  showError(origin, err, {
+    hint: 'The engine runs in a worker of this page; a new one starts with no model loaded.',
+    action: { label: 'Restart the engine', run: restart },
+  });
+  updateControls();
+}
+
+/** Ends the engine's worker (and its model's other workers) for a new one. */
+function replaceEngine() {
+  const old = engine;
+  engine = startEngine(); // first: the old one's end is then not taken for a death
+  old.terminate();
+  state.loaded = null;
+}
+
+/** A new engine worker; the next Generate (or Load) loads the model again. */
+function restart() {
+  replaceEngine();
+  state.dead = null;
+  state.epoch++;
+  clearErrors();
+  panel.showChosen(panel.selection());
+  updateControls();
+}
+
+// ---------------------------------------------------------------------------------------
+// Modes, settings, files
+// ---------------------------------------------------------------------------------------
+
+const chatMode = () => document.querySelector('input[name="mode"]:checked')?.value === 'chat';
+
+function showMode() {
+  const isChat = chatMode();
+  ui.storyPanel.hidden = isChat;
+  ui.chatPanel.hidden = !isChat;
+  // The progress bar stays where the reader acts.
+  (isChat ? ui.chatPanel : ui.storyPanel).querySelector('.status').prepend(ui.progressRow);
+  document.body.dataset.mode = isChat ? 'chat' : 'story';
+}
+
+function showSettings() {
+  const { temperature, topp, steps, seed } = sampling();
+  const parts = [
+    `temperature ${temperature ?? '–'}`, `top-p ${topp ?? '–'}`,
+    steps === 0 ? 'steps: the whole context' : `${steps ?? '–'} steps`, `seed ${seed || 'from the time'}`,
+  ];
+  ui.settingsSummary.textContent = parts.join(' · ');
+}
 
 /** Local files: the one named like a tokenizer (or the smaller of two) is the tokenizer. */
 function loadFiles(files) {
   const bins = [...files];
   if (bins.length === 0) return;
-  if (bins.length > 2) return showError('Choose one checkpoint, optionally with its tokenizer.');
+  if (bins.length > 2) return showError('model', { kind: 'options', message: 'Choose one checkpoint, optionally with its tokenizer.' });
   bins.sort((a, b) => /tok/i.test(b.name) - /tok/i.test(a.name) || a.size - b.size);
-  const [tokenizer, model] = bins.length === 2 ? bins : [ui.tokenizerUrl.value, bins[0]];
-  load(model, tokenizer);
+  let model = bins[0];
+  let tokenizer;
+  if (bins.length === 2) [tokenizer, model] = bins;
+  else {
+    // One file: the tokenizer chosen so far (a URL, or an earlier local file).
+    const chosen = panel.selection();
+    tokenizer = chosen.tokenizer;
+    if (!tokenizer) return showError('model', { kind: 'options', message: `${model.name} needs its tokenizer: open both files together.` });
+  }
+  panel.showFiles(model, tokenizer);
+  load(panel.selection(), 'model');
 }
-ui.files.onchange = () => {
-  loadFiles(ui.files.files);
-  ui.files.value = '';
+
+const chat = new ChatView({
+  engine: () => engine,
+  ensureModel,
+  options: sampling,
+  limits: () => ({ context: state.loaded?.config.context ?? 0, seqLen: state.loaded?.config.seq_len ?? 0 }),
+  epoch: () => state.epoch,
+  begin: (run, kind) => {
+    ui.progressRow.hidden = true;
+    setBusy({ kind, run, origin: 'chat' });
+  },
+  end: endRun,
+  busy: () => state.busy,
+  showError: (origin, err, retry) => state.dead || showError(origin, err, {
+    hint: err.kind === 'network' ? networkHint(undefined) : '',
+    action: retry && RETRYABLE.has(err.kind) ? { label: 'Retry', run: retry } : null,
+  }),
+  clearErrors,
+  dead: () => state.dead !== null,
+});
+
+ui.generate.onclick = generate;
+ui.stop.onclick = stop;
+ui.prompt.onkeydown = (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) generate();
 };
+panel.ui.load.onclick = () => {
+  const selection = panel.selection();
+  if (selection.problem) return showError('model', { kind: 'options', message: selection.problem });
+  load(selection, 'model');
+};
+panel.ui.cancel.onclick = () => state.busy?.kind === 'load' && state.busy.run.stop();
+panel.onFiles = loadFiles;
+panel.ui.preset.addEventListener('change', () => state.loaded || panel.showChosen(panel.selection()));
+for (const input of [ui.temperature, ui.topp, ui.steps, ui.seed]) input.addEventListener('input', showSettings);
+for (const radio of document.querySelectorAll('input[name="mode"]')) radio.onchange = showMode;
 document.addEventListener('dragover', (event) => {
   event.preventDefault();
   document.body.classList.add('dragging');
@@ -226,25 +526,20 @@ document.addEventListener('drop', (event) => {
   loadFiles(event.dataTransfer.files);
 });
 
-/** Fills the picker: models served from www/models (models.json, by build.sh serve), then presets. */
-async function fillPresets() {
-  let local = { default: null, models: [] };
-  try {
-    const response = await fetch('models/models.json');
-    if (response.ok) local = await response.json();
-  } catch {
-    // No local models: the presets are enough.
-  }
-  const options = [...local.models.map((m) => ({ ...m, name: `${m.name} (local)` })), ...PRESETS].map((preset) => {
-    const option = new Option(preset.name);
-    option.preset = preset;
-    option.selected = preset.model === local.default;
-    return option;
-  });
-  ui.preset.replaceChildren(...options);
-  ui.preset.onchange();
-  installPermalinks(); // a permalink's model and settings override the preset
-}
-
-setBusy(null);
-fillPresets();
+// Start: the story defaults here, the engine's own for the rest, then a link's settings.
+ui.prompt.value = STORY_DEFAULTS.prompt;
+ui.temperature.value = String(STORY_DEFAULTS.temperature);
+showMode();
+updateControls();
+showSettings();
+engine.defaults().then((defaults) => {
+  // The engine's numbers are f32: 0.9 arrives as 0.8999999761581421.
+  const short = (x) => String(Number(x.toPrecision(6)));
+  if (ui.topp.value === '') ui.topp.value = short(defaults.topp);
+  if (ui.steps.value === '') ui.steps.value = short(defaults.steps);
+  showSettings();
+}, () => {}); // a dead engine is said by its handler
+await panel.fillPresets();
+panel.showChosen(panel.selection());
+openLink();
+document.body.dataset.ready = 'true';

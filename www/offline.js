@@ -1,12 +1,10 @@
 // offline.js: the page's offline side. Registers the app-shell service worker (sw.js) and
-// shows the weight cache (cache.js): which models are stored, their sizes, a Delete button
-// each, and what the worker reported about the last load (read from cache, stored, resumed,
-// or kept in memory only when the storage quota is full).
+// shows the weight cache (cache.js) once: one row per stored file with its size, what the
+// last load did with it (read from the cache, stored, resumed) and a Delete button; below,
+// the files the cache could not keep (storage quota full: in memory only).
 
 import { WeightCache } from './cache.js';
-
-/** 0.9 MB, 6 KB: a tokenizer is a few KB. */
-const mb = (bytes) => (bytes < 1e5 ? `${Math.ceil(bytes / 1e3)} KB` : `${(bytes / 1e6).toFixed(1)} MB`);
+import { formatBytes } from './wording.js';
 
 /** Registers sw.js (scope: this directory); the page works the same without it. */
 export async function registerServiceWorker() {
@@ -19,49 +17,69 @@ export async function registerServiceWorker() {
   }
 }
 
-/** The "Offline" section, appended to <main>: returns its elements. */
-function buildPanel() {
+/** The "Cached models" block, appended to `into`: returns its elements. */
+function buildPanel(into) {
   const section = document.createElement('section');
   section.id = 'cache-panel';
   section.setAttribute('aria-labelledby', 'cache-title');
-  const title = document.createElement('h2');
+  const title = document.createElement('h3');
   title.id = 'cache-title';
   title.textContent = 'Cached models';
+  const list = document.createElement('ul');
+  list.id = 'cache-list';
   const note = document.createElement('div');
   note.id = 'cache-note';
   note.setAttribute('role', 'status');
-  const list = document.createElement('ul');
-  list.id = 'cache-list';
   const usage = document.createElement('p');
   usage.id = 'cache-usage';
   usage.className = 'hint';
-  section.append(title, note, list, usage);
-  (document.querySelector('main') ?? document.body).append(section);
-  return { note, list, usage };
+  section.append(title, list, note, usage);
+  into.append(section);
+  return { list, note, usage };
 }
 
+/** A URL's file name, for a row ("aidreams260K.bin"); never throws on a malformed escape. */
+function fileName(url) {
+  const last = new URL(url).pathname.split('/').pop();
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
+
+/** What a cache note's status means, said short (cache.js's statuses). */
+const DID = { hit: 'read from the cache', stored: 'just stored', resumed: 'download resumed and stored', partial: 'download incomplete' };
+
 /**
- * Shows the weight cache in the page and the worker's cache notes.
- * @param {import('./client.js').EngineClient} engine the page's engine (its `cache` notes)
- * @param {{ serviceWorker?: boolean }} [options]
+ * Shows the weight cache in `into` and the cache notes of the page's engine.
+ * @param {{ into?: Element, serviceWorker?: boolean }} [options]
+ * @returns {{ watch(engine: import('./client.js').EngineClient): void, refresh(): Promise<void>, cache: WeightCache }}
  */
-export function installOffline(engine, { serviceWorker = true } = {}) {
+export function installOffline({ into = document.querySelector('main') ?? document.body, serviceWorker = true } = {}) {
   if (serviceWorker) registerServiceWorker();
   const cache = new WeightCache();
-  const ui = buildPanel();
+  const ui = buildPanel(into);
+  /** The last note of each URL, newest last. */
+  const notes = new Map();
 
   async function refresh() {
-    const files = await cache.list();
-    const items = files.map((file) => {
+    const files = await cache.list().catch(() => []);
+    // One row per URL: the newest entry (a file cached at two sizes shows once).
+    const byUrl = new Map();
+    for (const file of files) if (!byUrl.has(file.url)) byUrl.set(file.url, file);
+    const items = [...byUrl.values()].map((file) => {
       const li = document.createElement('li');
       li.dataset.url = file.url;
       li.dataset.size = String(file.size);
       li.dataset.complete = String(file.complete);
+      const status = notes.get(file.url)?.status;
+      if (status) li.dataset.status = status;
       const label = document.createElement('span');
-      const name = decodeURIComponent(new URL(file.url).pathname.split('/').pop());
+      const name = fileName(file.url);
       label.textContent = file.complete
-        ? `${name}: ${mb(file.size)}`
-        : `${name}: partial download, ${mb(file.bytes)} of ${mb(file.size)} (resumes on the next load)`;
+        ? `${name}: ${formatBytes(file.size)}${status && DID[status] ? ` (${DID[status]})` : ''}`
+        : `${name}: partial download, ${formatBytes(file.bytes)} of ${formatBytes(file.size)} (resumes on the next load)`;
       label.title = file.url;
       const remove = document.createElement('button');
       remove.type = 'button';
@@ -69,6 +87,7 @@ export function installOffline(engine, { serviceWorker = true } = {}) {
       remove.onclick = async () => {
         remove.disabled = true;
         await cache.delete(file.url);
+        notes.delete(file.url);
         refresh();
       };
       li.append(label, ' ', remove);
@@ -81,27 +100,33 @@ export function installOffline(engine, { serviceWorker = true } = {}) {
       items.push(li);
     }
     ui.list.replaceChildren(...items);
-    const estimate = await navigator.storage?.estimate?.().catch(() => null);
-    ui.usage.textContent = estimate?.quota ? `storage used ${mb(estimate.usage)} of ${mb(estimate.quota)} available to this site` : '';
-  }
-
-  // The last note of each URL, newest first (a load has two files: model and tokenizer).
-  const notes = new Map();
-  engine.on('cache', (data) => {
-    notes.delete(data.url);
-    notes.set(data.url, data);
+    // Notes of files that have no row: the ones the cache could not keep.
     ui.note.replaceChildren(
-      ...[...notes.values()].reverse().slice(0, 4).map((n) => {
+      ...[...notes.values()].reverse().filter((n) => !byUrl.has(n.url)).slice(0, 4).map((n) => {
         const line = document.createElement('p');
         line.dataset.url = n.url;
         line.dataset.status = n.status;
         line.textContent = n.message;
-        if (n.status === 'memory') line.style.color = 'var(--error, #c62828)'; // style.css's error color
+        if (n.status === 'memory') line.className = 'warning';
         return line;
       }),
     );
-    if (data.status !== 'hit') refresh();
-  });
+    const estimate = await navigator.storage?.estimate?.().catch(() => null);
+    ui.usage.textContent = estimate?.quota ? `storage used ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} available to this site` : '';
+  }
+
+  /** Follows an engine's cache notes (call again with a new engine after a restart). */
+  function watch(engine) {
+    engine.on('cache', (data) => {
+      notes.delete(data.url);
+      notes.set(data.url, data);
+      // The row says it at once; the list itself is read again (asynchronously).
+      const row = [...ui.list.children].find((li) => li.dataset.url === data.url);
+      if (row) row.dataset.status = data.status;
+      refresh();
+    });
+  }
+
   refresh();
-  return { refresh, cache };
+  return { watch, refresh, cache };
 }

@@ -1,88 +1,141 @@
-// permalink.js: the page's settings in its URL, so a shared link regenerates the same story.
+// permalink.js: a story's settings in the page's address, so a shared link regenerates the
+// same story, and the checks that keep a link from loading anything unasked.
 //
 //   index.html?model=models/aidreams260K.bin&tokenizer=models/tok512-aidreams.bin
-//             &prompt=Once+upon+a+time&temperature=0.8&topp=0.9&steps=256&seed=42
+//             &temperature=0.8&topp=0.9&steps=256&seed=42#prompt=Once+upon+a+time
 //
-// Opening such a link fills the fields, loads the model and generates. After each story the
-// address bar (and the "Link to this story" anchor) holds the settings and the seed actually
-// used (the time, when the seed field was empty), so the link reproduces that very text.
+// The prompt is in the fragment (#), which browsers never send to a server, so it stays out
+// of server logs; old links with ?prompt= still work. A link may only name http(s) files: a
+// data: or blob: URL would let a link make this site's page show any text it likes. Files on
+// other sites than this page's (unless they are one of the page's presets) are shown first
+// (host, size) and load only after a click: a link must not start a multi-GB download or
+// fill the weight cache by itself.
 
-/** URL parameter -> input id. */
-const FIELDS = { prompt: 'prompt', temperature: 'temperature', topp: 'topp', steps: 'steps', seed: 'seed' };
+import { shortUrl } from './wording.js';
 
-/** A URL relative to the page when it is on the page's origin (shorter links). */
-function shortUrl(url, base) {
+/** The settings a link carries besides model, tokenizer and prompt, as the page's field ids. */
+export const LINK_FIELDS = ['temperature', 'topp', 'steps', 'seed'];
+
+/** A URL relative to the page when it is on the page's origin and below it (shorter links). */
+function relative(url, base) {
   const u = new URL(url, base);
   const b = new URL('./', base);
   return u.origin === b.origin && u.href.startsWith(b.href) ? u.href.slice(b.href.length) : u.href;
 }
 
 /**
- * The query string of a story's settings.
- * @param {{ model?: string, tokenizer?: string, prompt?: string, temperature?: string | number,
+ * The address of a story: model, tokenizer and settings in the query, the prompt in the fragment.
+ * @param {{ model: string, tokenizer: string, prompt?: string, temperature?: string | number,
  *   topp?: string | number, steps?: string | number, seed?: string | number }} settings
- * @param {string} base the page's URL (model URLs on its origin are made relative)
+ * @param {string} base the page's URL (URLs on its origin are made relative)
+ * @returns {string} `?…#…`
  */
-export function toQuery(settings, base) {
-  const params = new URLSearchParams();
-  for (const key of ['model', 'tokenizer']) if (settings[key]) params.set(key, shortUrl(settings[key], base));
-  for (const key of Object.keys(FIELDS)) if (settings[key] !== undefined && settings[key] !== '') params.set(key, String(settings[key]));
-  return `?${params}`;
-}
-
-/** The settings in a query string (absolute model URLs), or null without a model. */
-export function fromQuery(search, base) {
-  const params = new URLSearchParams(search);
-  if (!params.get('model') || !params.get('tokenizer')) return null;
-  const settings = { model: new URL(params.get('model'), base).href, tokenizer: new URL(params.get('tokenizer'), base).href };
-  for (const key of Object.keys(FIELDS)) if (params.has(key)) settings[key] = params.get(key);
-  return settings;
+export function toLink(settings, base) {
+  const query = new URLSearchParams();
+  query.set('model', relative(settings.model, base));
+  query.set('tokenizer', relative(settings.tokenizer, base));
+  for (const key of LINK_FIELDS) {
+    if (settings[key] !== undefined && settings[key] !== '') query.set(key, String(settings[key]));
+  }
+  const fragment = settings.prompt ? `#${new URLSearchParams({ prompt: settings.prompt })}` : '';
+  return `?${query}${fragment}`;
 }
 
 /**
- * Wires the page (index.html's ids): applies a permalink (fill, load, generate), then keeps
- * the address bar on the last story. Call once the model picker is filled.
+ * Checks a `what` ('model' or 'tokenizer') address: `{ url }` (absolute) or `{ problem }`.
+ * `link`: it comes from a link, which may only name http(s) files; typed into the page's
+ * fields, any URL the browser can fetch is the reader's own choice.
+ * @param {string} what
+ * @param {string} value
+ * @param {string} base
+ * @param {{ link?: boolean }} [options]
+ * @returns {{ url?: string, problem?: string }}
  */
-export function installPermalinks() {
-  const $ = (id) => document.getElementById(id);
-  /** The model the worker holds, when it came from URLs (a local file cannot be linked). */
-  let loaded = null;
-  $('load').addEventListener('click', () => {
-    loaded = { model: $('model-url').value, tokenizer: $('tokenizer-url').value };
-  });
-  $('files').addEventListener('change', () => (loaded = null));
-  document.addEventListener('drop', () => (loaded = null));
+export function checkFileUrl(what, value, base, { link = true } = {}) {
+  const source = link ? `The link's ${what}` : `The ${what}`;
+  let url;
+  try {
+    url = new URL(value, base);
+  } catch {
+    return { problem: `${source} address "${shortUrl(value)}" is not a valid URL.` };
+  }
+  if (link && (url.protocol === 'data:' || url.protocol === 'blob:')) {
+    return {
+      problem: `The link's ${what} is a ${url.protocol} URL. Links may only name files on http(s) servers, so a link cannot make this page show text of its own choosing; open local files with "Open files" instead.`,
+    };
+  }
+  if (link && url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { problem: `The link's ${what} address uses ${url.protocol}; only http and https files can be linked.` };
+  }
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    return { problem: `${source} address "${shortUrl(value)}" has a malformed percent-escape (a % not followed by a valid UTF-8 byte sequence).` };
+  }
+  return { url: url.href };
+}
 
-  const link = document.createElement('a');
-  link.id = 'permalink';
-  link.textContent = 'Link to this story';
-  link.hidden = true;
-  $('stats').after(link);
+/**
+ * The settings a page address carries.
+ * @param {string} href the page's address
+ * @returns {{ settings: null | { model: string, tokenizer: string, prompt?: string,
+ *   temperature?: string, topp?: string, steps?: string, seed?: string }, problem: string | null }}
+ *   settings null and problem null: the address has no model
+ */
+export function readLink(href) {
+  const page = new URL(href);
+  const query = page.searchParams;
+  const fragment = new URLSearchParams(page.hash.slice(1));
+  const model = query.get('model');
+  const tokenizer = query.get('tokenizer');
+  if (model === null && tokenizer === null) return { settings: null, problem: null };
+  if (!model || !tokenizer) {
+    return { settings: null, problem: `The link names a ${model ? 'model but no tokenizer' : 'tokenizer but no model'}: it needs both.` };
+  }
+  const settings = {};
+  for (const [what, value] of [['model', model], ['tokenizer', tokenizer]]) {
+    const { url, problem } = checkFileUrl(what, value, href);
+    if (problem) return { settings: null, problem };
+    settings[what] = url;
+  }
+  const prompt = fragment.get('prompt') ?? query.get('prompt');
+  if (prompt !== null) settings.prompt = prompt;
+  for (const key of LINK_FIELDS) {
+    const value = query.get(key);
+    if (value === null) continue;
+    const valid = key === 'seed' ? /^-?\d*$/.test(value.trim()) : value.trim() !== '' && Number.isFinite(Number(value));
+    if (!valid) return { settings: null, problem: `The link's ${key} "${value}" is not a number.` };
+    settings[key] = value;
+  }
+  return { settings, problem: null };
+}
 
-  // After each finished story: its settings and seed in the URL.
-  const output = $('output');
-  new MutationObserver(() => {
-    if (!output.dataset.done || !loaded) return;
-    const settings = { ...loaded, seed: output.dataset.seed };
-    for (const [key, id] of Object.entries(FIELDS)) if (key !== 'seed') settings[key] = $(id).value;
-    const query = toQuery(settings, location.href);
-    history.replaceState(null, '', query);
-    link.href = query;
-    link.hidden = false;
-  }).observe(output, { attributes: true, attributeFilter: ['data-done'] });
+/**
+ * The files of `settings` that need the reader's consent: on another origin than the page's
+ * and not a preset's. Each `{ what: 'model' | 'tokenizer', url, host }`.
+ * @param {{ model: string, tokenizer: string }} settings absolute URLs
+ * @param {string} base the page's address
+ * @param {Set<string>} known absolute URLs of the page's presets
+ */
+export function foreignFiles(settings, base, known) {
+  const origin = new URL(base).origin;
+  return ['model', 'tokenizer']
+    .map((what) => ({ what, url: settings[what], host: new URL(settings[what]).host }))
+    .filter(({ url }) => new URL(url).origin !== origin && !known.has(url));
+}
 
-  const settings = fromQuery(location.search, location.href);
-  if (!settings) return;
-  $('model-url').value = settings.model;
-  $('tokenizer-url').value = settings.tokenizer;
-  for (const [key, id] of Object.entries(FIELDS)) if (settings[key] !== undefined) $(id).value = settings[key];
-  // Generate once this load ends (the Load button turns back on), if it succeeded.
-  const load = $('load');
-  const observer = new MutationObserver(() => {
-    if (load.disabled) return;
-    observer.disconnect();
-    if (!$('generate').disabled) $('generate').click();
-  });
-  observer.observe(load, { attributes: true, attributeFilter: ['disabled'] });
-  load.click();
+/**
+ * The size of a file on another site, from a HEAD request, or null when it does not say
+ * (no Content-Length, or no CORS).
+ * @param {string} url
+ * @param {AbortSignal} [signal]
+ */
+export async function remoteSize(url, signal) {
+  try {
+    const response = await fetch(url, { method: 'HEAD', signal, credentials: 'omit' });
+    const length = response.ok ? response.headers.get('content-length') : null;
+    return length === null ? null : Number(length);
+  } catch {
+    return null;
+  }
 }

@@ -13,6 +13,7 @@
 //        one turn: the next turn of the conversation, or (after a load, a generate or a
 //        'new-chat') the first, with `system`
 //   { type: 'new-chat', id }
+//   { type: 'defaults', id }   the engine's option defaults (run.c's), for the page to show
 // page -> worker, controls (no reply of their own):
 //   { type: 'stop', id }     end generation `id` after the current token, or drop it if queued
 //   { type: 'cancel', id }   abort load `id` (its reply is an `error` of kind `cancelled`)
@@ -25,12 +26,16 @@
 //   { type: 'done', id, reason, tokens, ms, ttftMs, seed, ids }   reason: see StopReason
 //   { type: 'error', id, message, kind }             kind: see errors.js
 //   { type: 'cache', url, status, message }          where a URL came from / went to (cache.js)
+//   { type: 'defaults', id, defaults: { temperature, topp, steps } }
+//   { type: 'alive', lock }   once at start: the worker holds Web Lock `lock` for its whole
+//        life, so the page learns that it ended (closed, terminated, crashed) by waiting for
+//        that lock, with no timeout (client.js)
 //   a wasm trap (out of memory, a bug) is not replied to but rethrown uncaught: the engine is
 //   unusable after one, and the page's `error` event (client.js: kind `engine`) reports it.
 
 /** Requests that get replies, in turn. */
-export const REQUESTS = ['load', 'generate', 'chat', 'new-chat'];
+export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults'];
 /** Controls, acted on at once. */
 export const CONTROLS = ['stop', 'cancel', 'kill-shard'];
 /** The reply that ends each request. */
-export const FINAL = { load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done' };
+export const FINAL = { load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done', defaults: 'defaults' };

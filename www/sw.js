@@ -15,7 +15,8 @@
 const SHELL_CACHE = 'llama2-shell-v1';
 /** Files of the shell, relative to this script. Install fails without them. */
 const SHELL = [
-  './', 'index.html', 'main.js', 'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
+  './', 'index.html', 'main.js', 'model-panel.js', 'chat.js', 'wording.js', 'story-settings.js',
+  'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
   'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
   'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
   'isolation.js',

@@ -1,12 +1,23 @@
 // worker.js: the engine off the page's thread (a module worker). Its message protocol is in
 // protocol.js: requests run strictly in order; `stop` and `cancel` act at once.
 
-import { createEngine } from './llama2.js';
+import { createEngine, defaults } from './llama2.js';
 import { WeightCache } from './cache.js';
 import { errorKind } from './errors.js';
 import { CONTROLS, REQUESTS } from './protocol.js';
 
 const llama = createEngine();
+
+// The page learns that this worker ended (closed, terminated, killed with its tab's memory)
+// without polling: the worker holds a Web Lock until it is gone, and client.js asks for the
+// same lock, which it gets only then. (Where Web Locks are missing, only errors are seen.)
+if (globalThis.navigator?.locks) {
+  const lock = `llama2-engine-${globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random()}`}`;
+  navigator.locks.request(lock, () => {
+    postMessage({ type: 'alive', lock });
+    return new Promise(() => {}); // held for the worker's life
+  });
+}
 /** URLs are read from and stored to the browser's weight cache (cache.js). */
 const cache = new WeightCache({ onNote: (note) => postMessage({ type: 'cache', ...note }) });
 
@@ -41,6 +52,9 @@ const run = {
   chat(data, engine) {
     const { message, system, temperature, topp, seed, steps } = data;
     return stream(data.id, engine, () => engine.chat(message, { system, temperature, topp, seed, steps }));
+  },
+  async defaults(data) {
+    postMessage({ type: 'defaults', id: data.id, defaults: await defaults() });
   },
   'new-chat'(data, engine) {
     engine.newChat();

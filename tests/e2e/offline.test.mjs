@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, watchPage } from './browser.mjs';
 import { MODELS, OUT, STORY, startServer } from './harness.mjs';
+import { errorMessage, generate as generateThroughPage, loadUrls, modelSummary, pageReady } from './page-helpers.mjs';
 
 const golden = (await import('node:fs')).readFileSync(join(MODELS, '../golden/generate.json'), 'utf8');
 const GQA = JSON.parse(golden).find((c) => c.checkpoint === 'gqa-v0.bin' && c.temperature === 0);
@@ -20,24 +21,19 @@ let browser;
 let context;
 let page;
 
-/** Loads a model through the page's URL fields; resolves once loaded or failed. */
+/** Loads a model through the page's Model section; resolves once loaded or failed. */
 async function load(model, tokenizer) {
-  await page.waitForFunction(() => document.querySelector('#preset').options.length > 0);
-  await page.fill('#model-url', new URL(model, server.url).href);
-  await page.fill('#tokenizer-url', new URL(tokenizer, server.url).href);
-  await page.click('#load');
-  await page.waitForFunction(() => !document.querySelector('#load').disabled, null, { timeout: 60_000 });
+  await pageReady(page);
+  await loadUrls(page, model, tokenizer);
 }
 
 async function generate({ prompt = 'Once upon a time', temperature = '0', steps = '256', seed = '1' } = {}) {
-  await page.fill('#prompt', prompt);
-  await page.fill('#temperature', temperature);
-  await page.fill('#topp', '0.9');
-  await page.fill('#steps', steps);
-  await page.fill('#seed', seed);
-  await page.click('#generate');
-  await page.waitForSelector('#output[data-done]', { timeout: 120_000 });
-  return page.textContent('#output');
+  return (await generateThroughPage(page, { prompt, temperature, topp: '0.9', steps, seed })).text;
+}
+
+/** No error shown anywhere on the page (the message when there is one). */
+async function assertNoError() {
+  assert.equal(await errorMessage(page), null);
 }
 
 /** The cache panel's rows: { name, size, complete }. */
@@ -46,8 +42,13 @@ const cachedRows = () =>
     items.map((li) => ({ name: li.dataset.url.split('/').pop(), size: Number(li.dataset.size), complete: li.dataset.complete === 'true' })),
   );
 
-/** The status of the cache panel's last note about `file` (hit, stored, partial, memory...). */
-const noteOf = (file) => page.getAttribute(`#cache-note [data-url$="/${file}"]`, 'data-status');
+/** The status of the cache panel's last note about `file` (hit, stored, partial, memory...):
+ * on its row in the list, or below the list for a file that is not cached. */
+async function noteOf(file) {
+  const selector = `#cache-panel [data-url$="/${file}"][data-status]`;
+  await page.waitForSelector(selector, { state: 'attached', timeout: 10_000 });
+  return page.getAttribute(selector, 'data-status');
+}
 
 /** The keys of the weight cache (cache.js's layout) that name `file`. */
 const cacheKeys = (file) =>
@@ -73,11 +74,14 @@ after(async () => {
 
 test('the second load of a model reads the cache and makes no network request', async () => {
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
-  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  await assertNoError();
   assert.equal(server.requests('/models/aidreams260K.bin').length, 1);
   assert.equal(server.requests('/models/tok512-aidreams.bin').length, 1);
-  await page.waitForSelector('#cache-note [data-url$="/aidreams260K.bin"][data-status="stored"]');
+  await page.waitForSelector('#cache-list li[data-url$="/aidreams260K.bin"][data-status="stored"]');
   await page.waitForFunction(() => document.querySelectorAll('#cache-list li[data-url]').length === 2);
+  // Each file once: a row in the list, and no second line about it below.
+  const urls = await page.$$eval('#cache-panel [data-url]', (items) => items.map((e) => e.dataset.url));
+  assert.equal(new Set(urls).size, urls.length, `listed twice: ${urls.join(', ')}`);
   const rows = await cachedRows();
   assert.deepEqual(rows.map((r) => [r.name, r.size, r.complete]).sort(), [
     ['aidreams260K.bin', 932124, true],
@@ -88,7 +92,7 @@ test('the second load of a model reads the cache and makes no network request', 
   // A new visit: same model, no request for it, same golden story.
   await page.reload();
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
-  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  await assertNoError();
   assert.equal(await noteOf('aidreams260K.bin'), 'hit');
   assert.equal(await noteOf('tok512-aidreams.bin'), 'hit');
   assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
@@ -99,9 +103,8 @@ test('the second load of a model reads the cache and makes no network request', 
 test('a download cut midway is never trusted; the next load resumes with a Range request', async () => {
   server.cutNext('/models/gqa-v0.bin', 6_000_000); // 1 whole 4 MiB part, then the connection drops
   await load('models/gqa-v0.bin', 'models/tokenizer.bin');
-  await page.waitForSelector('#error:not([hidden])');
-  assert.match(await page.textContent('#error'), /gqa-v0\.bin/);
-  assert.equal(await page.isDisabled('#generate'), true);
+  assert.match(await errorMessage(page), /gqa-v0\.bin/);
+  assert.equal(await modelSummary(page), 'gqa-v0: failed to load, none loaded');
   // Part 0 and the meta record stay for a resume; no `complete` record: nothing trusted.
   await page.waitForFunction(() => [...document.querySelectorAll('#cache-list li[data-url]')].some((li) => li.dataset.url.endsWith('gqa-v0.bin')));
   assert.deepEqual((await cacheKeys('gqa-v0.bin')).sort(), ['meta', 'part-0']);
@@ -110,7 +113,7 @@ test('a download cut midway is never trusted; the next load resumes with a Range
 
   // The next load asks for the rest only, and the bytes put together are the right model.
   await load('models/gqa-v0.bin', 'models/tokenizer.bin');
-  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  await assertNoError();
   const requests = server.requests('/models/gqa-v0.bin');
   assert.equal(requests.length, 2);
   assert.equal(requests[1].range, `bytes=${PART}-`);
@@ -148,7 +151,7 @@ test('offline, the page reloads from the service worker and generates from the c
   try {
     await page.reload();
     await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
-    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    await assertNoError();
     assert.equal(await noteOf('aidreams260K.bin'), 'hit');
     assert.equal(await generate(), STORY.stdout);
     assert.match(await page.textContent('#stats'), /tok\/s/);
@@ -171,7 +174,7 @@ test('over the storage quota, the model loads into memory only and the page says
   try {
     await page.goto(`${server.url}index.html`);
     await load('models/gqa-v0.bin', 'models/tokenizer.bin');
-    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    await assertNoError();
     await page.waitForSelector('#cache-note [data-url$="/gqa-v0.bin"][data-status="memory"]');
     assert.match(await page.textContent('#cache-note [data-url$="/gqa-v0.bin"]'), /gqa-v0\.bin is not cached: the browser storage quota is full\. It is loaded in memory only/);
     assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);
