@@ -259,7 +259,9 @@ impl Generator {
     pub fn start_tokens(&mut self, tokens: &[u32], options: &Options) -> Result<()> {
         let vocab = self.config().vocab_size;
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(Error::Prompt(format!("token {bad} is not in the {vocab}-token vocabulary")));
+            return Err(Error::Prompt(format!(
+                "token {bad} is not in the {vocab}-token vocabulary"
+            )));
         }
         if tokens.is_empty() || tokens.len() > self.model.context() {
             return Err(Error::Prompt(format!(
@@ -296,7 +298,9 @@ impl Generator {
     pub fn branch(&mut self, pos: usize, token: u32) -> Result<()> {
         let vocab = self.config().vocab_size;
         if self.ids.is_empty() || matches!(self.phase, Phase::Chat | Phase::AwaitingUser) {
-            return Err(Error::State("branch: generate a story first (chats cannot branch)".into()));
+            return Err(Error::State(
+                "branch: generate a story first (chats cannot branch)".into(),
+            ));
         }
         if pos >= self.ids.len() {
             return Err(Error::Options(format!(
@@ -305,7 +309,9 @@ impl Generator {
             )));
         }
         if token as usize >= vocab {
-            return Err(Error::Options(format!("branch: token {token} is not in the {vocab}-token vocabulary")));
+            return Err(Error::Options(format!(
+                "branch: token {token} is not in the {vocab}-token vocabulary"
+            )));
         }
         let Options { temperature, topp, .. } = self.options;
         self.ids.truncate(pos);
@@ -428,7 +434,12 @@ impl Generator {
 
     /// A forward pass of `token` at `self.pos` that records what it shows; returns `forced` (a
     /// prompt's next token) or else the sampled one.
-    async fn inspected_pass(&mut self, token: u32, forced: Option<u32>, options: InspectOptions) -> Result<u32> {
+    async fn inspected_pass(
+        &mut self,
+        token: u32,
+        forced: Option<u32>,
+        options: InspectOptions,
+    ) -> Result<u32> {
         let look = Look { attention: options.attention, lens: false };
         let logits = self.model.forward_look(&[token], self.pos, true, look).await?;
         let probs = inspect::probabilities(logits);
@@ -436,7 +447,8 @@ impl Generator {
             Some(next) => next,
             None => self.sampler.sample(logits),
         };
-        let attention = if options.attention { self.model.attention_seen().to_vec() } else { Vec::new() };
+        let attention =
+            if options.attention { self.model.attention_seen().to_vec() } else { Vec::new() };
         self.last = Some(Inspection {
             pos: self.pos,
             token,

@@ -115,7 +115,8 @@ impl Command {
     /// As a list of u32s (for JavaScript): `[pos, flags, ...tokens]`, flags bit 0 logits,
     /// bit 1 attention, bit 2 lens.
     pub fn encode(&self) -> Vec<u32> {
-        let flags = self.logits as u32 | (self.look.attention as u32) << 1 | (self.look.lens as u32) << 2;
+        let flags =
+            self.logits as u32 | (self.look.attention as u32) << 1 | (self.look.lens as u32) << 2;
         [self.pos as u32, flags].into_iter().chain(self.tokens.iter().copied()).collect()
     }
 
@@ -363,8 +364,11 @@ mod tests {
 
     #[test]
     fn commands_encode_and_decode() {
-        for (logits, attention, lens) in [(true, true, false), (false, false, true), (true, false, false)] {
-            let c = Command { tokens: vec![1, 2, 3], pos: 7, logits, look: Look { attention, lens } };
+        for (logits, attention, lens) in
+            [(true, true, false), (false, false, true), (true, false, false)]
+        {
+            let c =
+                Command { tokens: vec![1, 2, 3], pos: 7, logits, look: Look { attention, lens } };
             assert_eq!(Command::decode(&c.encode()), Some(c.clone()), "{:?}", c.encode());
         }
     }

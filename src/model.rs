@@ -167,7 +167,14 @@ impl Transformer {
             batch: Batch::new(&c, 1, quantized).map_err(named)?,
             seen: Seen::default(),
         };
-        Ok(Transformer { plan: Plan::new(&c, shard), checkpoint, context, state, link, positions_run: 0 })
+        Ok(Transformer {
+            plan: Plan::new(&c, shard),
+            checkpoint,
+            context,
+            state,
+            link,
+            positions_run: 0,
+        })
     }
 
     /// The largest context up to `want` whose KV cache can be allocated now, on `shard`
@@ -307,7 +314,13 @@ impl Transformer {
     }
 
     /// One pass of this shard over `tokens`.
-    async fn pass(&mut self, tokens: &[u32], pos: usize, want_logits: bool, look: Look) -> Result<()> {
+    async fn pass(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        want_logits: bool,
+        look: Look,
+    ) -> Result<()> {
         self.grow_batch(tokens.len())?;
         self.positions_run += tokens.len() as u64;
         let Transformer { checkpoint, plan, context, state: s, link, .. } = self;
@@ -362,7 +375,8 @@ impl Transformer {
         if look.attention && plan.me.count > 1 {
             let heads: Vec<Range<usize>> =
                 plan.me.all().map(|k| k.heads(&c)).map(|h| h.start * last..h.end * last).collect();
-            let parts = Parts::Columns { rows: c.n_layers, width: c.n_heads * last, ranges: &heads };
+            let parts =
+                Parts::Columns { rows: c.n_layers, width: c.n_heads * last, ranges: &heads };
             link.gather(&mut s.seen.attention, parts, To::Leader).await?;
         }
         if look.lens {
@@ -381,7 +395,9 @@ async fn lens(p: &Pass<'_>, s: &mut RunState, link: &mut Link) -> Result<()> {
     s.seen.lens.resize(c.n_layers * vocab, 0.0);
     let b = &mut s.batch;
     let v = plan.vocab[plan.me.index].clone();
-    for (residual, out) in s.seen.residual.chunks_exact(dim).zip(s.seen.lens.chunks_exact_mut(vocab)) {
+    for (residual, out) in
+        s.seen.residual.chunks_exact(dim).zip(s.seen.lens.chunks_exact_mut(vocab))
+    {
         kernels::rmsnorm(&mut b.xb[..dim], residual, w.rms_final());
         let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
         matmul(out, vocab, v.clone(), &input, w.matrix(Weight::Classifier, 0));

@@ -556,9 +556,8 @@ impl Engine {
     /// A shard other than the leader: starts the pass of the leader's `command()`. Returns
     /// whether it is done; else exchange what `pending()` says and call `poll()`.
     pub fn serve(&mut self, command: &[u32]) -> Result<bool> {
-        let command = Command::decode(command).ok_or_else(|| {
-            Failure::type_error("serve: a command is [pos, flags, ...tokens]")
-        })?;
+        let command = Command::decode(command)
+            .ok_or_else(|| Failure::type_error("serve: a command is [pos, flags, ...tokens]"))?;
         let model = match std::mem::replace(&mut self.slot, Slot::Empty) {
             Slot::Model(model) => model,
             other => {

@@ -60,7 +60,8 @@ impl Reference {
             Format::V2 { group_size } => Some(group_size),
             _ => None,
         };
-        let ws = [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
+        let ws =
+            [Weight::Wq, Weight::Wk, Weight::Wv, Weight::Wo, Weight::W1, Weight::W2, Weight::W3];
         let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
         Reference {
             c,
@@ -107,10 +108,13 @@ impl Reference {
 
     fn softmax(x: &mut [f64]) {
         let max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = x.iter_mut().map(|v| {
-            *v = (*v - max).exp();
-            *v
-        }).sum();
+        let sum: f64 = x
+            .iter_mut()
+            .map(|v| {
+                *v = (*v - max).exp();
+                *v
+            })
+            .sum();
         x.iter_mut().for_each(|v| *v /= sum);
     }
 
@@ -123,7 +127,8 @@ impl Reference {
         for l in 0..c.n_layers {
             let xb = Self::rmsnorm(&x, &self.rms_att[l]);
             let [wq, wk, wv, wo, w1, w2, w3] = &self.layers[l];
-            let (mut q, mut k, v) = (self.matmul(wq, &xb), self.matmul(wk, &xb), self.matmul(wv, &xb));
+            let (mut q, mut k, v) =
+                (self.matmul(wq, &xb), self.matmul(wk, &xb), self.matmul(wv, &xb));
             for i in (0..dim).step_by(2) {
                 let freq = 1.0 / 10000f64.powf((i % hs) as f64 / hs as f64);
                 let (sin, cos) = (pos as f64 * freq).sin_cos();
@@ -146,11 +151,19 @@ impl Reference {
                 let kv = (h / c.kv_mul()) * hs;
                 let qh = &q[h * hs..(h + 1) * hs];
                 let mut att: Vec<f64> = (0..=pos)
-                    .map(|t| qh.iter().zip(&self.keys[l][t * kv_dim + kv..]).map(|(a, b)| a * b).sum::<f64>() / (hs as f64).sqrt())
+                    .map(|t| {
+                        qh.iter()
+                            .zip(&self.keys[l][t * kv_dim + kv..])
+                            .map(|(a, b)| a * b)
+                            .sum::<f64>()
+                            / (hs as f64).sqrt()
+                    })
                     .collect();
                 Self::softmax(&mut att);
                 for (t, a) in att.iter().enumerate() {
-                    for (o, v) in out[h * hs..(h + 1) * hs].iter_mut().zip(&self.values[l][t * kv_dim + kv..]) {
+                    for (o, v) in
+                        out[h * hs..(h + 1) * hs].iter_mut().zip(&self.values[l][t * kv_dim + kv..])
+                    {
                         *o += a * v;
                     }
                 }
@@ -161,7 +174,8 @@ impl Reference {
             }
             let xb = Self::rmsnorm(&x, &self.rms_ffn[l]);
             let (h1, h3) = (self.matmul(w1, &xb), self.matmul(w3, &xb));
-            let hb: Vec<f64> = h1.iter().zip(&h3).map(|(a, b)| a / (1.0 + (-a).exp()) * b).collect();
+            let hb: Vec<f64> =
+                h1.iter().zip(&h3).map(|(a, b)| a / (1.0 + (-a).exp()) * b).collect();
             for (x, d) in x.iter_mut().zip(self.matmul(w2, &hb)) {
                 *x += d;
             }
@@ -182,27 +196,49 @@ fn ids_of(args: &[&str]) -> String {
 fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
     let dir = common::out_dir("inspect");
     for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
-        let (Some(path), Some(tok)) = (common::fixture(model), common::fixture("tok512-aidreams.bin")) else {
+        let (Some(path), Some(tok)) =
+            (common::fixture(model), common::fixture("tok512-aidreams.bin"))
+        else {
             return;
         };
         let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
         for (t, seed) in [("0", "1"), ("1", "42")] {
             let file = dir.join(format!("{model}-{t}.jsonl"));
-            let base = [path.to_str().unwrap(), "-z", tok.to_str().unwrap(), "-t", t, "-s", seed, "-n", "40", "-i", "Once upon a time", "--ids"];
+            let base = [
+                path.to_str().unwrap(),
+                "-z",
+                tok.to_str().unwrap(),
+                "-t",
+                t,
+                "-s",
+                seed,
+                "-n",
+                "40",
+                "-i",
+                "Once upon a time",
+                "--ids",
+            ];
             let plain = ids_of(&base);
             let inspected = ids_of(&[&base[..], &["--inspect", file.to_str().unwrap()]].concat());
             assert_eq!(inspected, plain, "{model} t={t}: --inspect changed the ids");
             // Split over threads, every number is the same bit for bit.
             for threads in ["2", "3"] {
                 let split = dir.join(format!("{model}-{t}-{threads}.jsonl"));
-                ids_of(&[&base[..], &["--inspect", split.to_str().unwrap(), "--threads", threads]].concat());
+                ids_of(
+                    &[&base[..], &["--inspect", split.to_str().unwrap(), "--threads", threads]]
+                        .concat(),
+                );
                 let same = std::fs::read(&split).unwrap() == std::fs::read(&file).unwrap();
                 assert!(same, "{model} t={t}: --inspect over {threads} threads differs from one");
             }
             let ids: Vec<u32> = plain.split_whitespace().map(|v| v.parse().unwrap()).collect();
 
             let mut reference = Reference::new(&checkpoint);
-            let lines: Vec<Value> = std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let lines: Vec<Value> = std::fs::read_to_string(&file)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             assert_eq!(lines.len(), ids.len() - 1, "{model} t={t}: one line per forward pass");
             let (mut worst_p, mut worst_a, mut compared) = (0.0f64, 0.0f64, 0);
             for (pos, line) in lines.iter().enumerate() {
@@ -221,14 +257,21 @@ fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
                     let (id, p) = (pair[0].as_u64().unwrap() as usize, pair[1].as_f64().unwrap());
                     worst_p = worst_p.max((p - probs[id]).abs());
                 }
-                worst_p = worst_p.max((line["next_prob"].as_f64().unwrap() - probs[ids[pos + 1] as usize]).abs());
+                worst_p = worst_p.max(
+                    (line["next_prob"].as_f64().unwrap() - probs[ids[pos + 1] as usize]).abs(),
+                );
                 let layers = line["attention"].as_array().unwrap();
                 let mut at = 0;
                 for layer in layers {
                     for head in layer.as_array().unwrap() {
-                        let row: Vec<f64> = head.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                        let row: Vec<f64> =
+                            head.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
                         assert_eq!(row.len(), pos + 1);
-                        assert!((row.iter().sum::<f64>() - 1.0).abs() <= 1e-5, "an attention row sums to {}", row.iter().sum::<f64>());
+                        assert!(
+                            (row.iter().sum::<f64>() - 1.0).abs() <= 1e-5,
+                            "an attention row sums to {}",
+                            row.iter().sum::<f64>()
+                        );
                         for (w, r) in row.iter().zip(&attention[at..at + pos + 1]) {
                             worst_a = worst_a.max((w - r).abs());
                         }
@@ -238,7 +281,10 @@ fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
             }
             eprintln!("{model} t={t}: {compared} positions; largest difference from the f64 reference: probability {worst_p:.2e}, attention {worst_a:.2e}");
             assert!(compared >= 8, "{model} t={t}: only {compared} positions compared");
-            assert!(worst_p <= 1e-5 && worst_a <= 1e-5, "{model} t={t}: {worst_p:e} / {worst_a:e} past 1e-5");
+            assert!(
+                worst_p <= 1e-5 && worst_a <= 1e-5,
+                "{model} t={t}: {worst_p:e} / {worst_a:e} past 1e-5"
+            );
         }
     }
 }
@@ -250,16 +296,22 @@ fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
 fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
     use llama2_wasm::{Generator, Options, Step, Tokenizer};
     for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
-        let (Some(path), Some(tok)) = (common::fixture(model), common::fixture("tok512-aidreams.bin")) else {
+        let (Some(path), Some(tok)) =
+            (common::fixture(model), common::fixture("tok512-aidreams.bin"))
+        else {
             return;
         };
         let load = || {
             let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
-            let tokenizer = Tokenizer::from_bytes(&std::fs::read(&tok).unwrap(), 512, "tok").unwrap();
+            let tokenizer =
+                Tokenizer::from_bytes(&std::fs::read(&tok).unwrap(), 512, "tok").unwrap();
             Generator::new(checkpoint, tokenizer).unwrap()
         };
         let run = |g: &mut Generator| while let Step::Piece(_) = g.next().unwrap() {};
-        for options in [Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 60 }, Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 60 }] {
+        for options in [
+            Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 60 },
+            Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 60 },
+        ] {
             let mut story = load();
             story.start("Once upon a time", &options).unwrap();
             run(&mut story);
@@ -276,7 +328,11 @@ fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
             run(&mut fresh);
             assert_eq!(story.ids(), fresh.ids(), "{model} t={}", options.temperature);
             // Only the positions from the branch on ran: one per id after it.
-            assert_eq!(after, (story.ids().len() - 1 - pos) as u64, "{model}: the prefix ran again");
+            assert_eq!(
+                after,
+                (story.ids().len() - 1 - pos) as u64,
+                "{model}: the prefix ran again"
+            );
         }
     }
 }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use llama2_wasm::generate::{parse_seed, terminal_chat};
-use llama2_wasm::native::{load_generator, tool_main};
 use llama2_wasm::inspect::{InspectOptions, Inspection};
+use llama2_wasm::native::{load_generator, tool_main};
 use llama2_wasm::{Config, Error, Generator, Options, Step};
 
 const USAGE: &str = "\
@@ -34,7 +34,18 @@ The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
 /// The options that take a value.
 const FLAGS_WITH_VALUES: [&str; 12] = [
-    "-t", "-p", "-s", "-n", "-i", "-z", "-m", "-y", "--threads", "--context", "--inspect", "--top-k",
+    "-t",
+    "-p",
+    "-s",
+    "-n",
+    "-i",
+    "-z",
+    "-m",
+    "-y",
+    "--threads",
+    "--context",
+    "--inspect",
+    "--top-k",
 ];
 
 /// The parsed command line.
