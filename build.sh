@@ -7,7 +7,7 @@
 #   ./build.sh test [native|wasm|e2e]   every test (or one layer), then one summary line
 #   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|all]
 #                                    [--workers N] [--transport shared|messages]
-#   ./build.sh bench [--quick]       side-by-side speed table (target/bench/results.json)
+#   ./build.sh bench [--quick|--big] side-by-side speed table (target/bench/results.json)
 #   ./build.sh fuzz [SECONDS]        every cargo-fuzz target for SECONDS each (tools/fuzz.sh)
 #   ./build.sh deps                  install every tool the commands need
 #
@@ -307,12 +307,15 @@ cmd_test() {
 # BENCH_RUNS runs, default 3) and writes target/bench/results.json; see BENCHMARKS.md.
 # ---------------------------------------------------------------------------------------
 
-# The benchmark checkpoints: docs/llama2c.md formula weights at the tinyllamas shapes, v0 and v2.
+# The benchmark checkpoints: docs/llama2c.md formula weights at the tinyllamas shapes, v0 and
+# v2; "7B" is Llama 2 7B's shape, int8 only (6.7 GB).
 bench_checkpoints() {
-  local shape format out
-  for shape in "$@"; do
-    for format in v0 v2; do
-      out=target/bench/$shape-$format.bin
+  local name shape format formats out
+  for name in "$@"; do
+    shape=$name formats="v0 v2"
+    [ "$name" = 7B ] && shape=4096,11008,32,32,32,32000,4096 formats=v2
+    for format in $formats; do
+      out=target/bench/$name-$format.bin
       [ -f "$out" ] && continue
       log "gen-checkpoint --shape $shape --format $format -> $out"
       target/release/gen-checkpoint --shape "$shape" --seed 1 --format "$format" "$out"
@@ -320,14 +323,19 @@ bench_checkpoints() {
   done
 }
 
-# --quick: the 15M shape only. RUNC=path/to/run (llama2.c's run.c, built by you) adds it as
-# an engine; BENCH_ARGS passes more options to bench/bench.mjs (e.g. "--scalar-all").
+# --quick: the 15M shape only. --big: Llama 2 7B's shape as int8 (6.7 GB, generated), context
+# 512, 64 decode steps, on 2 workers in Chromium and 2 threads natively (and runq.c when
+# RUNQ is given). RUNC=path/to/run (llama2.c's run.c, built by you), RUNOMP (run.c built with
+# OpenMP) and RUNQ (runq.c) add llama2.c as engines; BENCH_ARGS passes more options to
+# bench/bench.mjs (e.g. "--scalar-all").
 cmd_bench() {
-  local models="15M 42M 110M" tokenizer
+  local models="15M 42M 110M" tokenizer args=()
   case ${1:-} in
     --quick) models="15M" ;;
+    --big) models="7B"; args=(--formats v2 --context 512 --steps 64 --runs "${BENCH_RUNS:-2}"
+                              --engines "chrome-simd-w2,native-t2${RUNQ:+,runq}") ;;
     "") ;;
-    *) die "usage: ./build.sh bench [--quick]" ;;
+    *) die "usage: ./build.sh bench [--quick|--big]" ;;
   esac
   tokenizer="$(models_dir)/tokenizer.bin"
   [ -f "$tokenizer" ] || die "bench: no $tokenizer (the 32000-token tokenizer.bin; set LLAMA2_MODELS)"
@@ -342,7 +350,7 @@ cmd_bench() {
   bench_checkpoints $models
   # shellcheck disable=SC2086
   node bench/bench.mjs --native target/native/release/bench --tokenizer "$tokenizer" \
-    --models "${models// /,}" --runs "${BENCH_RUNS:-3}" ${BENCH_ARGS:-}
+    --models "${models// /,}" --runs "${BENCH_RUNS:-3}" "${args[@]}" ${BENCH_ARGS:-}
 }
 
 main() {

@@ -3,6 +3,7 @@
 //
 //   node bench/bench.mjs --native BIN --tokenizer FILE [--dir target/bench] [--runs 3]
 //        [--models 15M,42M,110M] [--formats v0,v2] [--engines native,node-simd,...]
+//        [--steps 256] [--context N]   (N: the KV cache's positions, for models past 4 GB)
 //   node bench/bench.mjs --report-only [--dir target/bench]   (the table of the last run)
 //
 // Engines: native (the `bench` binary; native-tN: the model over N threads), node-VARIANT
@@ -42,6 +43,7 @@ function parseArgs(argv) {
     else if (flag === '--dir') o.dir = resolve(value);
     else if (flag === '--runs') o.runs = Number(value);
     else if (flag === '--steps') o.steps = Number(value);
+    else if (flag === '--context') o.context = Number(value);
     else if (flag === '--models') o.models = list();
     else if (flag === '--formats') o.formats = list();
     else if (flag === '--engines') o.engines = list();
