@@ -139,7 +139,7 @@ test('a cached entry that lost a part is not trusted', async () => {
   const url = `${server.url}models/aidreams260K.bin`;
   const tokenizer = `${server.url}models/tok512-aidreams.bin`;
   await loadModel({ model: url, tokenizer, cache, variant: 'simd', wasm });
-  const weights = await storage.open('llama2-weights-v1');
+  const weights = await storage.open('llama2-weights-v2');
   const part = [...weights.entries.keys()].find((k) => k.includes('aidreams260K') && k.endsWith('/part-2'));
   await weights.delete(part);
   const before = server.requests('/models/aidreams260K.bin').length;

@@ -52,7 +52,7 @@ const noteOf = (file) => page.getAttribute(`#cache-note [data-url$="/${file}"]`,
 /** The keys of the weight cache (cache.js's layout) that name `file`. */
 const cacheKeys = (file) =>
   page.evaluate(async (f) => {
-    const cache = await caches.open('llama2-weights-v1');
+    const cache = await caches.open('llama2-weights-v2');
     return (await cache.keys()).map((r) => decodeURIComponent(r.url)).filter((u) => u.includes(f)).map((u) => u.slice(u.lastIndexOf('/') + 1));
   }, file);
 
@@ -71,7 +71,7 @@ after(async () => {
   await server?.close();
 });
 
-test('the second load of a model reads the cache and makes no network request', async () => {
+test('the second load of a model reads the cache: no request in the same page load, one 304 in the next', async () => {
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(server.requests('/models/aidreams260K.bin').length, 1);
@@ -85,14 +85,24 @@ test('the second load of a model reads the cache and makes no network request', 
   ]);
   assert.match(await page.textContent('#cache-list'), /aidreams260K\.bin: 0\.9 MB/);
 
-  // A new visit: same model, no request for it, same golden story.
+  // The same page load: no request at all.
+  await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
+  assert.equal(await noteOf('aidreams260K.bin'), 'hit');
+  assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
+
+  // A new visit: one conditional request per file (answered 304, no body), same golden story.
   await page.reload();
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(await noteOf('aidreams260K.bin'), 'hit');
   assert.equal(await noteOf('tok512-aidreams.bin'), 'hit');
-  assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
-  assert.equal(server.requests('/models/tok512-aidreams.bin').length, 1);
+  for (const file of ['aidreams260K.bin', 'tok512-aidreams.bin']) {
+    const [first, second, ...more] = server.requests(`/models/${file}`);
+    assert.deepEqual(more, []);
+    assert.equal(first.status, 200);
+    assert.deepEqual([second.status, second.range], [304, null], `${file}: the revalidation`);
+    assert.match(second.ifNoneMatch, /^".+"$/);
+  }
   assert.equal(await generate(), STORY.stdout);
 });
 
@@ -113,7 +123,8 @@ test('a download cut midway is never trusted; the next load resumes with a Range
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   const requests = server.requests('/models/gqa-v0.bin');
   assert.equal(requests.length, 2);
-  assert.equal(requests[1].range, `bytes=${PART}-`);
+  assert.deepEqual([requests[1].range, requests[1].status], [`bytes=${PART}-`, 206]);
+  assert.match(requests[1].ifRange, /^".+"$/, 'resumed with the ETag of the first response');
   assert.equal(await noteOf('gqa-v0.bin'), 'stored');
   assert.deepEqual((await cacheKeys('gqa-v0.bin')).sort(), ['complete', 'meta', 'part-0', 'part-1', 'part-2']);
   assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);

@@ -1,0 +1,134 @@
+// cache-writer.js: stores a download as it streams: cuts the chunks into parts, digests each
+// part and puts it whole (a put is atomic, so a part is either all there or absent), and writes
+// the `complete` record only after every part is stored. A failing put (quota) turns caching
+// off for this file, deletes what was stored and lets the load go on from the network.
+
+import { deleteEntry } from './cache-entry.js';
+import { keyOf, partBytes, partCount, partDigest, partResponse, recordResponse } from './cache-layout.js';
+
+const isQuotaError = (err) => err?.name === 'QuotaExceededError' || err?.code === 22;
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** Parts being stored at once: bounds the memory a slow disk can make the download hold. */
+const MAX_PENDING_PUTS = 2;
+
+export class PartWriter {
+  #cache;
+  #record;
+  #name;
+  #note;
+  #part; // the part being filled
+  #chunks = []; // its bytes so far (views of the download's chunks, not copies)
+  #filled = 0;
+  #puts = []; // pending puts
+  #failed = null;
+  #cleanup = Promise.resolve(); // the deletion of the entry after a failure
+
+  /**
+   * @param {Cache} cache
+   * @param {object} record the entry's record (cache-layout.js)
+   * @param {number} firstPart the part the download starts at (0, or the resumed one)
+   * @param {{ name: string, note: (status: string, message: string) => void }} options
+   */
+  constructor(cache, record, firstPart, { name, note }) {
+    this.#cache = cache;
+    this.#record = record;
+    this.#part = firstPart;
+    this.#name = name;
+    this.#note = note;
+  }
+
+  /** Writes the `meta` record: a download of this file began. */
+  async begin() {
+    try {
+      await this.#cache.put(keyOf(this.#record.url, 'meta'), recordResponse(this.#record));
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Adds a chunk of the download; waits while too many parts are still being stored. */
+  async write(chunk) {
+    let at = 0;
+    while (!this.#failed && at < chunk.length) {
+      const n = Math.min(chunk.length - at, partBytes(this.#record, this.#part) - this.#filled);
+      this.#chunks.push(chunk.subarray(at, at + n));
+      this.#filled += n;
+      at += n;
+      if (this.#filled === partBytes(this.#record, this.#part)) this.#store();
+    }
+    while (this.#puts.length > MAX_PENDING_PUTS) {
+      await this.#puts[0]; // settled before it leaves the list: a cleanup waits for every put
+      this.#puts.shift();
+    }
+  }
+
+  /** Puts the filled part: one copy into a buffer of its own, digested, then stored whole. */
+  #store() {
+    const bytes = new Uint8Array(this.#filled);
+    this.#chunks.reduce((at, chunk) => (bytes.set(chunk, at), at + chunk.length), 0);
+    const key = keyOf(this.#record.url, `part-${this.#part}`);
+    this.#puts.push(
+      partDigest(bytes)
+        .then((sha256) => this.#cache.put(key, partResponse(bytes, this.#record, sha256)))
+        .catch((err) => this.#fail(err)),
+    );
+    this.#part++;
+    this.#chunks = [];
+    this.#filled = 0;
+  }
+
+  /** A put failed: caching is off for this file (the load goes on), and the entry goes. */
+  #fail(err) {
+    if (this.#failed) return;
+    this.#failed = err;
+    this.#chunks = [];
+    const why = isQuotaError(err) ? 'the browser storage quota is full' : `the cache failed (${err?.message ?? err})`;
+    this.#note('memory', `${this.#name} is not cached: ${why}. It is loaded in memory only and will be downloaded again next time.`);
+    // Once every put has settled: a put already under way would otherwise land after the deletion.
+    this.#cleanup = Promise.allSettled(this.#puts)
+      .then(() => deleteEntry(this.#cache, this.#record.url))
+      .catch(() => {});
+  }
+
+  /**
+   * The download ended and was verified: waits for every part, then writes the `complete`
+   * record (with `sha256` when the whole file's digest was checked). Resolves once the entry is
+   * trusted, or gone after a failure, so the load that follows finds it either way.
+   */
+  async finish(sha256) {
+    await Promise.all(this.#puts);
+    if (!this.#failed && this.#part !== partCount(this.#record)) {
+      this.#fail(new Error(`the download ended inside part ${this.#part}`));
+    }
+    if (!this.#failed) {
+      try {
+        await this.#cache.put(keyOf(this.#record.url, 'complete'), recordResponse({ ...this.#record, sha256, stored: Date.now() }));
+        this.#note('stored', `${this.#name}: stored in the browser cache`);
+      } catch (err) {
+        this.#fail(err);
+      }
+    }
+    await this.#cleanup;
+  }
+
+  /** The download failed or was cancelled: the part being filled is dropped, the whole parts
+   * stay for a resume, and there is no `complete` record. */
+  async abort() {
+    this.#chunks = [];
+    if (this.#failed) return this.#cleanup; // caching was already off: nothing is kept
+    this.#failed = new Error('download aborted');
+    await Promise.allSettled(this.#puts);
+    const kept = Math.min(this.#part * this.#record.segmentBytes, this.#record.size);
+    this.#note('partial', `${this.#name}: download interrupted; ${mb(kept)} kept, the next load resumes from there`);
+  }
+
+  /** The bytes were wrong (a digest mismatch): nothing of this download is kept. */
+  async discard() {
+    this.#chunks = [];
+    this.#failed ??= new Error('discarded');
+    await Promise.allSettled(this.#puts);
+    await this.#cleanup;
+    await deleteEntry(this.#cache, this.#record.url);
+  }
+}
