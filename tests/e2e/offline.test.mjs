@@ -1,10 +1,14 @@
 // The weight cache and the offline app shell, end to end in headless Chromium (issue 5):
-// a second load makes no request; a download cut midway is never trusted and resumes with a
-// Range request; the page lists and deletes cached models; offline, the page reloads (service
-// worker) and generates from the cache. Run from tests/e2e: `node --test offline.test.mjs`.
+// a second load makes no request (and the next page load one 304); a download cut midway is
+// never trusted and resumes with a Range request; the page lists and deletes cached models;
+// offline, the page reloads (service worker) and generates from the cache. And with the real
+// Cache API (issue 15): a file changed on the server is downloaded again, a cut download whose
+// file was replaced is not mixed, a corrupt part or record is healed, a wrong sha256 refused.
+// Run from tests/e2e: `node --test offline.test.mjs`.
 
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, watchPage } from './browser.mjs';
@@ -55,6 +59,52 @@ const cacheKeys = (file) =>
     const cache = await caches.open('llama2-weights-v2');
     return (await cache.keys()).map((r) => decodeURIComponent(r.url)).filter((u) => u.includes(f)).map((u) => u.slice(u.lastIndexOf('/') + 1));
   }, file);
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** Writes (or replaces) a file the server has under /fixtures/; returns its URL. */
+function serveFile(name, bytes) {
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, name), bytes);
+  return `${server.url}fixtures/${name}`;
+}
+
+/**
+ * Opens `url` with a new WeightCache in the page (the real Cache API; a new one is what a new
+ * page load has) and reads it all: `{ sha256, size, notes }`, or `{ error, kind, notes }`.
+ */
+const openInPage = (url, options = {}) =>
+  page.evaluate(async ({ url, options }) => {
+    const { WeightCache } = await import('/cache.js');
+    const notes = [];
+    const cache = new WeightCache({ onNote: (n) => notes.push(n.status) });
+    try {
+      // Read by hand: a Response over the stream would replace its error with "Failed to fetch".
+      const reader = (await cache.open(url, options)).stream.getReader();
+      const chunks = [];
+      for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+      const bytes = await new Blob(chunks).arrayBuffer();
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+      return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), size: bytes.byteLength, notes };
+    } catch (err) {
+      return { error: err.message, kind: err.kind, notes };
+    }
+  }, { url, options });
+
+/** Replaces what the page's weight cache stores under one of `url`'s keys (cache-layout.js). */
+const tamper = (url, name, body, headers = {}) =>
+  page.evaluate(async ({ url, name, body, headers }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    await cache.put(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/${name}`, new Response(body, { headers }));
+  }, { url, name, body, headers });
+
+/** Part `k` of `url` as the page's weight cache stores it: its bytes (as an array) and headers. */
+const storedPart = (url, k) =>
+  page.evaluate(async ({ url, k }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    const response = await cache.match(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/part-${k}`);
+    return { bytes: [...new Uint8Array(await response.arrayBuffer())], headers: Object.fromEntries(response.headers) };
+  }, { url, k });
 
 before(async () => {
   assert.ok(STORY && GQA, 'golden cases not found');
@@ -193,4 +243,75 @@ test('over the storage quota, the model loads into memory only and the page says
     page = previous;
     await small.close();
   }
+});
+
+test('the weight cache: a file changed on the server is downloaded again; unchanged, one 304', async () => {
+  const first = randomBytes(600_000);
+  const url = serveFile('cache-changed.bin', first);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(first), size: first.length, notes: ['stored'] });
+  assert.deepEqual(await openInPage(url), { sha256: sha256(first), size: first.length, notes: ['hit'] });
+  assert.deepEqual(server.requests('/fixtures/cache-changed.bin').map((r) => r.status), [200, 304]);
+  const same = randomBytes(600_000); // the same size: only the validators tell
+  serveFile('cache-changed.bin', same);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(same), size: same.length, notes: ['changed', 'stored'] });
+  assert.deepEqual(await openInPage(url), { sha256: sha256(same), size: same.length, notes: ['hit'] });
+});
+
+test('the weight cache: a download cut, then the file replaced with another of the same size, is not mixed', async () => {
+  const size = PART + 2_000_000;
+  const url = serveFile('cache-replaced.bin', randomBytes(size));
+  server.cutNext('/fixtures/cache-replaced.bin', PART + 1_000_000); // part 0 whole, then the connection drops
+  const cut = await openInPage(url);
+  assert.equal(cut.kind, 'network', cut.error);
+  await page.waitForFunction(async () => (await (await caches.open('llama2-weights-v2')).keys()).some((r) => r.url.includes('cache-replaced') && r.url.endsWith('/part-0')));
+  assert.deepEqual((await cacheKeys('cache-replaced.bin')).sort(), ['meta', 'part-0']);
+
+  const replaced = randomBytes(size);
+  serveFile('cache-replaced.bin', replaced);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(replaced), size, notes: ['stored'] });
+  const resume = server.requests('/fixtures/cache-replaced.bin')[1];
+  assert.deepEqual([resume.range, resume.status], [`bytes=${PART}-`, 200], 'If-Range named the old file: the whole new one');
+  assert.match(resume.ifRange, /^".+"$/);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(replaced), size, notes: ['hit'] });
+});
+
+test('the weight cache: a part of the wrong length and an unparsable record are healed', async () => {
+  const bytes = randomBytes(PART + 300_000);
+  const url = serveFile('cache-healed.bin', bytes);
+  const whole = { sha256: sha256(bytes), size: bytes.length };
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
+  const { headers } = await storedPart(url, 1);
+  await tamper(url, 'part-1', 'twenty-eight bytes of junk..', headers);
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
+  await tamper(url, 'complete', '{"url": ');
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
+  // The page's list survives one too (the entry is deleted), and the next load downloads it again.
+  await tamper(url, 'complete', 'not json');
+  const listed = await page.evaluate(async () => (await new (await import('/cache.js')).WeightCache().list()).map((f) => f.url));
+  assert.equal(listed.includes(url), false);
+  assert.deepEqual(await cacheKeys('cache-healed.bin'), []);
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
+});
+
+test('the weight cache: a wrong sha256 is refused with both digests; changed bytes in a part are caught', async () => {
+  const bytes = randomBytes(PART + 300_000);
+  const url = serveFile('cache-digest.bin', bytes);
+  const wrong = sha256(Buffer.from('another model'));
+  const refused = await openInPage(url, { sha256: wrong });
+  assert.equal(refused.kind, 'format', refused.error);
+  assert.equal(refused.error, `cache-digest.bin: its sha256 is ${sha256(bytes)}, but ${wrong} was expected (${url}); it was not kept`);
+  assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
+
+  assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['stored'] });
+  const part = await storedPart(url, 0);
+  const flipped = Uint8Array.from(part.bytes);
+  flipped[12345] ^= 0x80;
+  await page.evaluate(async ({ url, flipped, headers }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    await cache.put(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/part-0`, new Response(Uint8Array.from(flipped), { headers }));
+  }, { url, flipped: [...flipped], headers: part.headers });
+  const damaged = await openInPage(url, { sha256: sha256(bytes) });
+  assert.equal(damaged.kind, 'format');
+  assert.equal(damaged.error, `cache-digest.bin: the browser cache's copy is damaged (part 0 has sha256 ${sha256(flipped)}, ${sha256(Uint8Array.from(part.bytes))} was stored); it was deleted, load it again to download it`);
+  assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
 });
