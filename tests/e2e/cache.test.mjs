@@ -113,7 +113,7 @@ async function stored(storage, url) {
 /** Replaces what is stored under one of `url`'s keys (a part, a record). */
 async function tamper(storage, url, name, body, headers) {
   const cache = await storage.open(CACHE_NAME);
-  const key = [...cache.entries.keys()].find((k) => k.endsWith(`/${encodeURIComponent(url)}/${name}`));
+  const key = [...cache.entries.keys()].find((k) => k.includes(`/${encodeURIComponent(url)}/`) && k.endsWith(`/${name}`));
   cache.entries.set(key, { body: Buffer.from(body), headers: headers ?? cache.entries.get(key).headers });
 }
 
@@ -391,7 +391,7 @@ for (const [what, name, body, headers] of [
     const file = `malformed-${name}-${what.length}.bin`;
     const url = serveFile(file, bytes);
     assert.ok((await read(new WeightCache({ storage, segmentBytes: 64 << 10 }), url)).equals(bytes));
-    if (name === 'meta') await (await storage.open(CACHE_NAME)).delete((await (await storage.open(CACHE_NAME)).keys()).find((r) => r.url.endsWith('/complete')));
+    if (name === 'meta') await (await storage.open(CACHE_NAME)).delete((await (await storage.open(CACHE_NAME)).keys()).find((r) => r.url.includes(file) && r.url.endsWith('/complete')));
     await tamper(storage, url, name, body, headers);
     const notes = [];
     const cache = new WeightCache({ storage, segmentBytes: 64 << 10, onNote: (n) => notes.push(n) });

@@ -91,18 +91,21 @@ const openInPage = (url, options = {}) =>
     }
   }, { url, options });
 
-/** Replaces what the page's weight cache stores under one of `url`'s keys (cache-layout.js). */
+/** Replaces what the page's weight cache stores under one of `url`'s keys (`part-K`, `meta`,
+ * `complete`: cache-layout.js); `body` is a string or an array of bytes. */
 const tamper = (url, name, body, headers = {}) =>
   page.evaluate(async ({ url, name, body, headers }) => {
     const cache = await caches.open('llama2-weights-v2');
-    await cache.put(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/${name}`, new Response(body, { headers }));
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/${name}`));
+    await cache.put(key, new Response(typeof body === 'string' ? body : Uint8Array.from(body), { headers }));
   }, { url, name, body, headers });
 
 /** Part `k` of `url` as the page's weight cache stores it: its bytes (as an array) and headers. */
 const storedPart = (url, k) =>
   page.evaluate(async ({ url, k }) => {
     const cache = await caches.open('llama2-weights-v2');
-    const response = await cache.match(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/part-${k}`);
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/part-${k}`));
+    const response = await cache.match(key);
     return { bytes: [...new Uint8Array(await response.arrayBuffer())], headers: Object.fromEntries(response.headers) };
   }, { url, k });
 
@@ -306,10 +309,7 @@ test('the weight cache: a wrong sha256 is refused with both digests; changed byt
   const part = await storedPart(url, 0);
   const flipped = Uint8Array.from(part.bytes);
   flipped[12345] ^= 0x80;
-  await page.evaluate(async ({ url, flipped, headers }) => {
-    const cache = await caches.open('llama2-weights-v2');
-    await cache.put(`${location.origin}/__llama2-weights__/${encodeURIComponent(url)}/part-0`, new Response(Uint8Array.from(flipped), { headers }));
-  }, { url, flipped: [...flipped], headers: part.headers });
+  await tamper(url, 'part-0', [...flipped], part.headers);
   const damaged = await openInPage(url, { sha256: sha256(bytes) });
   assert.equal(damaged.kind, 'format');
   assert.equal(damaged.error, `cache-digest.bin: the browser cache's copy is damaged (part 0 has sha256 ${sha256(flipped)}, ${sha256(Uint8Array.from(part.bytes))} was stored); it was deleted, load it again to download it`);
