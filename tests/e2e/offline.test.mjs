@@ -92,21 +92,35 @@ const openInPage = (url, options = {}) =>
   }, { url, options });
 
 /** Replaces what the page's weight cache stores under one of `url`'s keys (`part-K`, `meta`,
- * `complete`: cache-layout.js); `body` is a string or an array of bytes. */
+ * `complete`: cache-layout.js). */
 const tamper = (url, name, body, headers = {}) =>
   page.evaluate(async ({ url, name, body, headers }) => {
     const cache = await caches.open('llama2-weights-v2');
     const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/${name}`));
-    await cache.put(key, new Response(typeof body === 'string' ? body : Uint8Array.from(body), { headers }));
+    await cache.put(key, new Response(body, { headers }));
   }, { url, name, body, headers });
 
-/** Part `k` of `url` as the page's weight cache stores it: its bytes (as an array) and headers. */
-const storedPart = (url, k) =>
-  page.evaluate(async ({ url, k }) => {
+/** Flips one bit of part `k` of `url` in the page's weight cache (same length, same headers):
+ * the part's sha256 before and after. */
+const flipBit = (url, k, at) =>
+  page.evaluate(async ({ url, k, at }) => {
     const cache = await caches.open('llama2-weights-v2');
     const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/part-${k}`));
     const response = await cache.match(key);
-    return { bytes: [...new Uint8Array(await response.arrayBuffer())], headers: Object.fromEntries(response.headers) };
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const hex = async () => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const before = await hex();
+    bytes[at] ^= 0x80;
+    await cache.put(key, new Response(bytes, { headers: response.headers }));
+    return { before, after: await hex() };
+  }, { url, k, at });
+
+/** The headers stored with part `k` of `url`. */
+const partHeaders = (url, k) =>
+  page.evaluate(async ({ url, k }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/part-${k}`));
+    return Object.fromEntries((await cache.match(key)).headers);
   }, { url, k });
 
 before(async () => {
@@ -283,8 +297,7 @@ test('the weight cache: a part of the wrong length and an unparsable record are 
   const url = serveFile('cache-healed.bin', bytes);
   const whole = { sha256: sha256(bytes), size: bytes.length };
   assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
-  const { headers } = await storedPart(url, 1);
-  await tamper(url, 'part-1', 'twenty-eight bytes of junk..', headers);
+  await tamper(url, 'part-1', 'twenty-eight bytes of junk..', await partHeaders(url, 1));
   assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
   await tamper(url, 'complete', '{"url": ');
   assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
@@ -306,12 +319,9 @@ test('the weight cache: a wrong sha256 is refused with both digests; changed byt
   assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
 
   assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['stored'] });
-  const part = await storedPart(url, 0);
-  const flipped = Uint8Array.from(part.bytes);
-  flipped[12345] ^= 0x80;
-  await tamper(url, 'part-0', [...flipped], part.headers);
+  const part = await flipBit(url, 0, 12345);
   const damaged = await openInPage(url, { sha256: sha256(bytes) });
   assert.equal(damaged.kind, 'format');
-  assert.equal(damaged.error, `cache-digest.bin: the browser cache's copy is damaged (part 0 has sha256 ${sha256(flipped)}, ${sha256(Uint8Array.from(part.bytes))} was stored); it was deleted, load it again to download it`);
+  assert.equal(damaged.error, `cache-digest.bin: the browser cache's copy is damaged (part 0 has sha256 ${part.after}, ${part.before} was stored); it was deleted, load it again to download it`);
   assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
 });
