@@ -1,21 +1,25 @@
 // cache-stream.js: a cached file, a download, or a resume (cached parts, then the network's
 // rest) as one stream of bytes, checked as they flow. Whatever its source, the stream closes
-// only after every check passed and the entry was committed, and errors otherwise, so the load
-// reading it can never succeed on unchecked bytes:
-// - each cached part's digest is checked against the one stored with it (WebCrypto, read one
-//   part ahead, so it runs while the load consumes the previous part);
+// only after every check passed and the entry was committed, and errors otherwise, so a load
+// can never succeed on bytes that failed a check:
+// - with `checkParts`, each cached part's digest is checked against the one stored with it
+//   before its bytes go on (cache-digest.js: WebCrypto on another thread, a few parts ahead);
 // - with `sha256`, the whole file is hashed as it flows (cache-sha256.js);
 // - network chunks are also given to the writer, which stores them (cache-writer.js).
 
-import { partDigest } from './cache-layout.js';
+import { readAndDigest } from './cache-digest.js';
 import { Sha256 } from './cache-sha256.js';
 import { LlamaError, networkError } from './errors.js';
+
+/** Cached parts read (and digested) ahead of the load: 3 x 4 MiB in flight. */
+const READ_AHEAD = 3;
 
 /**
  * @param {object} o
  * @param {string} o.url
  * @param {string} o.name for messages
  * @param {import('./cache-entry.js').StoredPart[]} [o.parts] cached parts, first
+ * @param {boolean} [o.checkParts] check each part's digest
  * @param {ReadableStream<Uint8Array> | null} [o.body] then the network's bytes
  * @param {import('./cache-writer.js').PartWriter | null} [o.writer] stores `body`
  * @param {string} [o.sha256] the whole file's expected digest: hashed as it flows
@@ -25,31 +29,32 @@ import { LlamaError, networkError } from './errors.js';
  *   the verified digest, when one was asked for)
  * @returns {ReadableStream<Uint8Array>}
  */
-export function fileStream({ url, name, parts = [], body = null, writer = null, sha256, signal, discard, commit }) {
+export function fileStream({ url, name, parts = [], checkParts = false, body = null, writer = null, sha256, signal, discard, commit }) {
   const whole = sha256 ? new Sha256() : null;
-  const checks = []; // one per cached part: null, or what was wrong
   let next = 0; // the next cached part
-  let ahead = parts.length ? read(0) : null; // its bytes, being read
+  const ahead = []; // the parts after it being read (and digested), in order
   let reader = null;
 
-  /** Reads cached part `k` whole and starts the check of its digest. */
+  /** Reads cached part `k` whole; with `checkParts`, with its digest (off this thread: cache-digest.js). */
   function read(k) {
-    return parts[k].blob.arrayBuffer().then((buffer) => {
-      const bytes = new Uint8Array(buffer);
-      checks.push(partDigest(bytes).then((digest) =>
-        digest === parts[k].sha256 ? null : `part ${k} has sha256 ${digest}, ${parts[k].sha256} was stored`,
-      ));
-      return bytes;
-    });
+    if (!checkParts) return parts[k].blob.arrayBuffer().then((buffer) => ({ bytes: new Uint8Array(buffer) }));
+    return readAndDigest(parts[k].blob).then(({ bytes, sha256: digest }) => ({
+      bytes, problem: digest === parts[k].sha256 ? null : `part ${k} has sha256 ${digest}, ${parts[k].sha256} was stored`,
+    }));
+  }
+  const readAhead = () => {
+    while (ahead.length < READ_AHEAD && next + ahead.length < parts.length) ahead.push(read(next + ahead.length));
+  };
+  readAhead();
+
+  /** A damaged entry: deleted, and the load fails before the bytes reach it. */
+  async function damaged(problem) {
+    await (writer ? writer.discard() : discard());
+    throw new LlamaError('format', `${name}: the browser cache's copy is damaged (${problem}); it was deleted, load it again to download it`);
   }
 
-  /** The end: every check, then the commit; a failure deletes the entry and errors the stream. */
+  /** The end: the whole file's digest, then the commit; a mismatch deletes the entry and errors the stream. */
   async function end() {
-    const damaged = (await Promise.all(checks)).find((problem) => problem !== null);
-    if (damaged) {
-      await (writer ? writer.discard() : discard());
-      throw new LlamaError('format', `${name}: the browser cache's copy is damaged (${damaged}); it was deleted, load it again to download it`);
-    }
     const digest = whole?.hex();
     if (digest !== undefined && digest !== sha256) {
       await (writer ? writer.discard() : discard());
@@ -62,9 +67,11 @@ export function fileStream({ url, name, parts = [], body = null, writer = null, 
     async pull(controller) {
       let bytes;
       if (next < parts.length) {
-        bytes = await ahead;
+        const part = await ahead.shift();
         next++;
-        ahead = next < parts.length ? read(next) : null;
+        readAhead();
+        if (part.problem) await damaged(part.problem);
+        bytes = part.bytes;
       } else if (body) {
         reader ??= body.getReader();
         let result;
@@ -89,7 +96,7 @@ export function fileStream({ url, name, parts = [], body = null, writer = null, 
       controller.enqueue(bytes);
     },
     async cancel(reason) {
-      ahead?.catch(() => {}); // a part being read ahead is not wanted any more
+      for (const part of ahead) part.catch(() => {}); // parts read ahead are not wanted any more
       await (reader ?? body)?.cancel(reason).catch(() => {});
       await writer?.abort();
     },

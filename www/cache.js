@@ -14,8 +14,9 @@
 //   file, which replaces it); offline, it is used as it is, and the note says so. An entry
 //   whose sha256 is the one asked for needs no request: those bytes are the ones wanted;
 // - a cut download resumes only with If-Range (the server's validator), else it starts over;
-// - every cached part is checked against its digest as it is read, and a given sha256 against
-//   the whole file as it downloads; a mismatch deletes the entry and fails the load;
+// - a given sha256 is checked over the bytes as they flow: hashed whole as a file downloads,
+//   and on a cached load each part against the digest stored with it when the file was
+//   verified; a mismatch deletes the entry and fails the load;
 // - a malformed entry (cache-entry.js) is deleted and downloaded again, with a note.
 // The parts: cache-layout.js (keys, records), cache-entry.js (reading an entry),
 // cache-fetch.js (requests), cache-stream.js (the one stream), cache-writer.js (storing).
@@ -159,12 +160,17 @@ export class WeightCache {
     return { message: `read from the browser cache; not checked: the server answered HTTP ${response.status}` };
   }
 
-  /** A complete entry's bytes, each part checked; with a sha256 not yet verified for it, the
-   * whole file is hashed once and the record then carries it. */
+  /**
+   * A complete entry's bytes. With a sha256 asked for: if it is the record's (verified when it
+   * was stored), each part is checked against its digest (WebCrypto, ~free); if the record has
+   * none, the whole file is hashed once (slow: cache-sha256.js) and the record then carries it.
+   * Without one, the bytes are not hashed: records and part lengths are checked, and the
+   * browser's disk cache has its own checksums.
+   */
   #fromCache({ record, parts }, { cache, url, name, signal, expect }) {
     const hash = expect.sha256 && record.sha256 !== expect.sha256 ? expect.sha256 : undefined;
     const stream = fileStream({
-      url, name, parts, signal, sha256: hash,
+      url, name, parts, checkParts: Boolean(expect.sha256) && !hash, signal, sha256: hash,
       discard: () => deleteEntry(cache, url),
       commit: async (sha256) => {
         if (sha256) await cache.put(keyOf(url, 'complete'), recordResponse({ ...record, sha256 }));
@@ -179,7 +185,7 @@ export class WeightCache {
     note('resumed', `${name}: resumed the download at ${(from / 1e6).toFixed(1)} MB`);
     const writer = new PartWriter(cache, record, parts.length, { name, note });
     const stream = fileStream({
-      url, name, parts, body: response.body, writer, signal, sha256: expect.sha256,
+      url, name, parts, checkParts: true, body: response.body, writer, signal, sha256: expect.sha256,
       discard: () => deleteEntry(cache, url), commit: (sha256) => writer.finish(sha256),
     });
     return { name, size: record.size, stream };

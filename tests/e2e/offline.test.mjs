@@ -319,6 +319,8 @@ test('the weight cache: a wrong sha256 is refused with both digests; changed byt
   assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
 
   assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['stored'] });
+  assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['hit'] });
+  assert.ok(page.workers().some((w) => w.url().endsWith('/cache-digest-worker.js')), 'parts were digested in their own worker');
   const part = await flipBit(url, 0, 12345);
   const damaged = await openInPage(url, { sha256: sha256(bytes) });
   assert.equal(damaged.kind, 'format');
