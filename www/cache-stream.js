@@ -10,6 +10,7 @@
 import { readAndDigest } from './cache-digest.js';
 import { Sha256 } from './cache-sha256.js';
 import { LlamaError, networkError } from './errors.js';
+import { shortRead } from './source.js';
 
 /** Cached parts read (and digested) ahead of the load: 3 x 4 MiB in flight. */
 const READ_AHEAD = 3;
@@ -18,6 +19,7 @@ const READ_AHEAD = 3;
  * @param {object} o
  * @param {string} o.url
  * @param {string} o.name for messages
+ * @param {number | null} o.size the file's size, when known: a stream that ends short fails
  * @param {import('./cache-entry.js').StoredPart[]} [o.parts] cached parts, first
  * @param {boolean} [o.checkParts] check each part's digest
  * @param {ReadableStream<Uint8Array> | null} [o.body] then the network's bytes
@@ -29,11 +31,12 @@ const READ_AHEAD = 3;
  *   the verified digest, when one was asked for)
  * @returns {ReadableStream<Uint8Array>}
  */
-export function fileStream({ url, name, parts = [], checkParts = false, body = null, writer = null, sha256, signal, discard, commit }) {
+export function fileStream({ url, name, size, parts = [], checkParts = false, body = null, writer = null, sha256, signal, discard, commit }) {
   const whole = sha256 ? new Sha256() : null;
   let next = 0; // the next cached part
   const ahead = []; // the parts after it being read (and digested), in order
   let reader = null;
+  let at = 0; // bytes so far
 
   /** Reads cached part `k` whole; with `checkParts`, with its digest (off this thread: cache-digest.js). */
   function read(k) {
@@ -53,8 +56,13 @@ export function fileStream({ url, name, parts = [], checkParts = false, body = n
     throw new LlamaError('format', `${name}: the browser cache's copy is damaged (${problem}); it was deleted, load it again to download it`);
   }
 
-  /** The end: the whole file's digest, then the commit; a mismatch deletes the entry and errors the stream. */
+  /** The end: the size, the whole file's digest, then the commit; a mismatch deletes the entry
+   * and errors the stream (a short one keeps the whole parts for a resume). */
   async function end() {
+    if (size !== null && size !== undefined && at !== size) {
+      await writer?.abort();
+      throw shortRead(name, at, size);
+    }
     const digest = whole?.hex();
     if (digest !== undefined && digest !== sha256) {
       await (writer ? writer.discard() : discard());
@@ -91,6 +99,11 @@ export function fileStream({ url, name, parts = [], checkParts = false, body = n
         await end();
         controller.close();
         return;
+      }
+      at += bytes.length;
+      if (size !== null && size !== undefined && at > size) {
+        await writer?.discard();
+        throw new LlamaError('format', `${name}: more data than the expected ${size} bytes (${url})`);
       }
       whole?.update(bytes);
       controller.enqueue(bytes);

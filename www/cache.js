@@ -170,7 +170,7 @@ export class WeightCache {
   #fromCache({ record, parts }, { cache, url, name, signal, expect }) {
     const hash = expect.sha256 && record.sha256 !== expect.sha256 ? expect.sha256 : undefined;
     const stream = fileStream({
-      url, name, parts, checkParts: Boolean(expect.sha256) && !hash, signal, sha256: hash,
+      url, name, size: record.size, parts, checkParts: Boolean(expect.sha256) && !hash, signal, sha256: hash,
       discard: () => deleteEntry(cache, url),
       commit: async (sha256) => {
         if (sha256) await cache.put(keyOf(url, 'complete'), recordResponse({ ...record, sha256 }));
@@ -185,7 +185,7 @@ export class WeightCache {
     note('resumed', `${name}: resumed the download at ${(from / 1e6).toFixed(1)} MB`);
     const writer = new PartWriter(cache, record, parts.length, { name, note });
     const stream = fileStream({
-      url, name, parts, checkParts: true, body: response.body, writer, signal, sha256: expect.sha256,
+      url, name, size: record.size, parts, checkParts: true, body: response.body, writer, signal, sha256: expect.sha256,
       discard: () => deleteEntry(cache, url), commit: (sha256) => writer.finish(sha256),
     });
     return { name, size: record.size, stream };
@@ -210,7 +210,7 @@ export class WeightCache {
       await writer.begin();
     }
     const stream = fileStream({
-      url, name, body: response.body, writer, signal, sha256: expect.sha256,
+      url, name, size: size ?? expect.size, body: response.body, writer, signal, sha256: expect.sha256,
       discard: () => (cache ? deleteEntry(cache, url) : Promise.resolve()), commit: (sha256) => writer?.finish(sha256),
     });
     return { name, size, stream };

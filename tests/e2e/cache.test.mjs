@@ -223,6 +223,25 @@ test('an expected size that differs from the cached one is not served from the c
   assert.equal(server.requests('/models/tok512-aidreams.bin').length, before + 1);
 });
 
+test('an expected size is checked even when the server announces none', async () => {
+  const bytes = randomBytes(100_000);
+  const chunked = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' }); // no Content-Length: chunked
+    res.end(bytes);
+  });
+  await new Promise((done) => chunked.listen(0, '127.0.0.1', done));
+  try {
+    const url = `http://127.0.0.1:${chunked.address().port}/chunked.bin`;
+    const cache = new WeightCache({ storage: new MemoryStorage() });
+    await assert.rejects(read(cache, url, { size: bytes.length + 1 }), { kind: 'network', message: `chunked.bin: download ended after ${bytes.length} of ${bytes.length + 1} bytes` });
+    await assert.rejects(read(cache, url, { size: bytes.length - 1 }), { kind: 'format', message: `chunked.bin: more data than the expected ${bytes.length - 1} bytes (${url})` });
+    assert.ok((await read(cache, url, { size: bytes.length })).equals(bytes));
+  } finally {
+    chunked.closeAllConnections();
+    await new Promise((done) => chunked.close(done));
+  }
+});
+
 // Issue 15, finding 4: a file changed on the server was served from the cache for ever.
 test('a cached file is revalidated once per page load: a 304 keeps it, a changed file replaces it', async () => {
   const storage = new MemoryStorage();
