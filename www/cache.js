@@ -23,7 +23,7 @@
 
 import { cachedUrls, deleteEntry, readEntry } from './cache-entry.js';
 import { conditionalHeaders, drop, get, isRest, resumeHeaders, sameFile, validatorsOf } from './cache-fetch.js';
-import { CACHE_NAME, isSha256, keyOf, OLD_CACHE_NAMES, recordResponse, SEGMENT_BYTES } from './cache-layout.js';
+import { CACHE_NAME, isSha256, keyOf, OLD_CACHE_NAMES, partCount, recordResponse, SEGMENT_BYTES } from './cache-layout.js';
 import { fileStream } from './cache-stream.js';
 import { PartWriter } from './cache-writer.js';
 import { httpError, LlamaError } from './errors.js';
@@ -113,12 +113,14 @@ export class WeightCache {
       note('changed', `${name}: changed on the server: downloading the new version`);
       response = checked.response;
     } else {
-      // A partial entry resumes after its whole parts, if the server confirms the same file.
+      // A partial entry resumes after its whole parts (at most all but the last: a Range past
+      // the end would be refused), if the server confirms it is the same file.
       const partial = entry.partial && fits(entry.partial.record, expect) ? entry.partial : null;
-      const from = partial ? partial.parts.length * partial.record.segmentBytes : 0;
+      const kept = partial ? partial.parts.slice(0, partCount(partial.record) - 1) : [];
+      const from = partial ? kept.length * partial.record.segmentBytes : 0;
       const headers = from > 0 ? resumeHeaders(partial.record, from) : null;
       response = await get(url, signal, headers ?? {});
-      if (headers && isRest(response, partial.record, from)) return this.#resume(partial, response, from, context);
+      if (headers && isRest(response, partial.record, from)) return this.#resume(partial.record, kept, response, context);
       if (response.status === 206) {
         drop(response); // not the range asked for: start over
         response = await get(url, signal);
@@ -179,10 +181,10 @@ export class WeightCache {
     return { name, size: record.size, stream };
   }
 
-  /** A 206 with the rest of a partial entry: its parts, then the network's bytes, stored. */
-  #resume({ record, parts }, response, from, { cache, url, name, signal, expect, note }) {
+  /** A 206 with the rest of a partial entry: its kept parts, then the network's bytes, stored. */
+  #resume(record, parts, response, { cache, url, name, signal, expect, note }) {
     this.#current.add(url);
-    note('resumed', `${name}: resumed the download at ${(from / 1e6).toFixed(1)} MB`);
+    note('resumed', `${name}: resumed the download at ${(parts.length * record.segmentBytes / 1e6).toFixed(1)} MB`);
     const writer = new PartWriter(cache, record, parts.length, { name, note });
     const stream = fileStream({
       url, name, size: record.size, parts, checkParts: true, body: response.body, writer, signal, sha256: expect.sha256,

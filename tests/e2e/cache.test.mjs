@@ -310,6 +310,18 @@ test('a cut download resumes only with If-Range: a file replaced meanwhile is do
   assert.ok((await read(new WeightCache({ storage }), url)).equals(replaced), 'the stored copy is the new file');
 });
 
+test('a download whose every part was stored, but not its complete record, resumes at its last part', async () => {
+  const storage = new MemoryStorage();
+  const bytes = randomBytes(200_000);
+  const url = serveFile('uncommitted.bin', bytes);
+  assert.ok((await read(new WeightCache({ storage, segmentBytes: 64 << 10 }), url)).equals(bytes));
+  const weights = await storage.open(CACHE_NAME);
+  await weights.delete([...weights.entries.keys()].find((k) => k.includes('uncommitted') && k.endsWith('/complete')));
+  assert.ok((await read(new WeightCache({ storage, segmentBytes: 64 << 10 }), url)).equals(bytes));
+  assert.deepEqual(server.requests('/files/uncommitted.bin').slice(1).map((r) => [r.range, r.status]), [[`bytes=${3 * (64 << 10)}-`, 206]]);
+  assert.ok('complete' in (await stored(storage, url)));
+});
+
 test('a cut download from a server without validators starts over', async () => {
   // A server that honours Range but sends no ETag or Last-Modified.
   const bytes = randomBytes(300_000);
