@@ -24,11 +24,16 @@ export function conditionalHeaders(record) {
   return headers;
 }
 
-/** Headers asking for the file from byte `from` on, if it is still `record`'s, else null
- * (no validator to send with If-Range: a resume would be a guess, so the download starts over). */
+/** The validator to send with If-Range, or null: then a resume would be a guess, and the
+ * download starts over. */
+const ifRange = (record) => strongEtag(record.etag) ?? record.lastModified ?? null;
+
+/** Whether a cut download of `record` can be resumed. */
+export const canResume = (record) => ifRange(record) !== null;
+
+/** Headers asking for the file from byte `from` on, if it is still `record`'s, else null. */
 export function resumeHeaders(record, from) {
-  const validator = strongEtag(record.etag) ?? record.lastModified;
-  return validator ? { Range: `bytes=${from}-`, 'If-Range': validator } : null;
+  return canResume(record) ? { Range: `bytes=${from}-`, 'If-Range': ifRange(record) } : null;
 }
 
 /** Whether a 200 is `record`'s file again (a server that ignores conditional requests). */

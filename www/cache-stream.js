@@ -86,8 +86,10 @@ export function fileStream({ url, name, size, parts = [], checkParts = false, bo
         try {
           result = await reader.read();
         } catch (err) {
-          await writer?.abort();
-          throw signal?.aborted || err?.name === 'AbortError' ? err : networkError(url, err);
+          const kept = await writer?.abort();
+          if (signal?.aborted || err?.name === 'AbortError') throw err;
+          const why = err?.message ?? String(err);
+          throw networkError(url, kept ? new Error(`${why}; ${(kept / 1e6).toFixed(1)} MB are kept, the next load resumes from there`, { cause: err }) : err);
         }
         if (result.done) body = null;
         else {

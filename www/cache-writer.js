@@ -4,6 +4,7 @@
 // off for this file, deletes what was stored and lets the load go on from the network.
 
 import { deleteEntry } from './cache-entry.js';
+import { canResume } from './cache-fetch.js';
 import { keyOf, partBytes, partCount, partDigest, partResponse, recordResponse } from './cache-layout.js';
 
 const isQuotaError = (err) => err?.name === 'QuotaExceededError' || err?.code === 22;
@@ -112,15 +113,25 @@ export class PartWriter {
     await this.#cleanup;
   }
 
-  /** The download failed or was cancelled: the part being filled is dropped, the whole parts
-   * stay for a resume, and there is no `complete` record. */
+  /**
+   * The download failed or was cancelled: the part being filled is dropped, the whole parts
+   * stay for a resume, and there is no `complete` record. Without a validator no resume is
+   * possible, so nothing is kept. Resolves with the bytes kept.
+   */
   async abort() {
     this.#chunks = [];
-    if (this.#failed) return this.#cleanup; // caching was already off: nothing is kept
+    if (this.#failed) {
+      await this.#cleanup; // caching was already off: nothing is kept
+      return 0;
+    }
     this.#failed = new Error('download aborted');
     await Promise.allSettled(this.#puts);
-    const kept = Math.min(this.#part * this.#record.segmentBytes, this.#record.size);
-    this.#note('partial', `${this.#name}: download interrupted; ${mb(kept)} kept, the next load resumes from there`);
+    const kept = canResume(this.#record) ? Math.min(this.#part * this.#record.segmentBytes, this.#record.size) : 0;
+    if (kept === 0) await deleteEntry(this.#cache, this.#record.url);
+    this.#note('partial', kept > 0
+      ? `${this.#name}: download interrupted; ${mb(kept)} kept, the next load resumes from there`
+      : `${this.#name}: download interrupted; nothing could be kept, the next load starts over`);
+    return kept;
   }
 
   /** The bytes were wrong (a digest mismatch): nothing of this download is kept. */
