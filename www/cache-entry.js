@@ -7,8 +7,8 @@ import { keyOf, parseKey, parseRecord, partBytes, partCount } from './cache-layo
 
 /**
  * A part as found: its bytes (a Blob: Chromium hands the stored body over without reading it)
- * and the digest stored with it.
- * @typedef {{ blob: Blob, sha256: string | null }} StoredPart
+ * and, in a complete entry, its digest from the record.
+ * @typedef {{ blob: Blob, sha256?: string }} StoredPart
  */
 
 /**
@@ -24,7 +24,7 @@ import { keyOf, parseKey, parseRecord, partBytes, partCount } from './cache-layo
 async function readRecord(cache, url, name) {
   const response = await cache.match(keyOf(url, name));
   if (!response) return {};
-  return parseRecord(await response.text(), url);
+  return parseRecord(await response.text(), url, name === 'complete');
 }
 
 /** Parts 0.. of `record` as long as each is present and sound; stops at the first that is
@@ -38,7 +38,7 @@ async function readParts(cache, url, record) {
     const blob = await response.blob();
     if (blob.size !== partBytes(record, k)) return { parts, problem: `part ${k} has ${blob.size} bytes, ${partBytes(record, k)} expected` };
     if (response.headers.get('x-download') !== record.id) return { parts, problem: `part ${k} is from another download` };
-    parts.push({ blob, sha256: response.headers.get('x-sha256') });
+    parts.push({ blob, sha256: record.parts?.[k] });
   }
   return { parts };
 }

@@ -5,14 +5,16 @@
 //
 // One entry per URL (cache CACHE_NAME, keys are synthetic same-origin URLs):
 //   KEY/meta       record: a download of the file began (written first)
-//   KEY/part-K     bytes [K * segmentBytes, (K + 1) * segmentBytes) of the file, with headers
-//                  x-download (the record's id) and x-sha256 (the part's digest)
-//   KEY/complete   the same record, written only after every part was stored: trusted
+//   KEY/part-K     bytes [K * segmentBytes, (K + 1) * segmentBytes) of the file, with header
+//                  x-download (the record's id)
+//   KEY/complete   the record with `parts` (each part's SHA-256), written only after every
+//                  part was stored: trusted
 // KEY = <origin>/__llama2-weights__/<encodeURIComponent(url)>.
 // A record is JSON { url, size, segmentBytes, id, stored, etag?, lastModified?, sha256? }:
 // `id` names one download (parts of another download, e.g. from a second tab, do not belong),
 // `etag`/`lastModified` are the server's validators (revalidation, If-Range), `sha256` is the
-// whole file's digest when it was verified.
+// whole file's digest when it was verified, and a complete record's `parts` lists the parts'
+// digests (checked on a cached load when a sha256 is asked for).
 
 export const CACHE_NAME = 'llama2-weights-v2';
 /** Caches of earlier layouts, deleted when the cache is first opened. */
@@ -59,8 +61,9 @@ const isString = (value) => value === undefined || typeof value === 'string';
  * The record stored under a key, or `{ problem }` when it is not one this code wrote for `url`.
  * @param {string} text
  * @param {string} url
+ * @param {boolean} complete whether it is a `complete` record (with `parts`)
  */
-export function parseRecord(text, url) {
+export function parseRecord(text, url, complete) {
   let record;
   try {
     record = JSON.parse(text);
@@ -72,7 +75,8 @@ export function parseRecord(text, url) {
     Number.isSafeInteger(record.segmentBytes) && record.segmentBytes > 0 &&
     typeof record.id === 'string' && Number.isFinite(record.stored) &&
     isString(record.etag) && isString(record.lastModified) &&
-    (record.sha256 === undefined || isSha256(record.sha256));
+    (record.sha256 === undefined || isSha256(record.sha256)) &&
+    (!complete || (Array.isArray(record.parts) && record.parts.length === partCount(record) && record.parts.every(isSha256)));
   return ok ? { record } : { problem: 'its record has missing or wrong fields' };
 }
 
@@ -81,9 +85,9 @@ export function recordResponse(record) {
   return new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } });
 }
 
-/** A part as stored: its bytes, the download it belongs to and its digest. */
-export function partResponse(bytes, record, sha256) {
-  return new Response(bytes, { headers: { 'x-download': record.id, 'x-sha256': sha256 } });
+/** A part as stored: its bytes (a stream) and the download it belongs to. */
+export function partResponse(body, record) {
+  return new Response(body, { headers: { 'x-download': record.id } });
 }
 
 /** The SHA-256 of a part, in hex. WebCrypto: native speed and off this thread, but one buffer

@@ -2,8 +2,9 @@
 // rest) as one stream of bytes, checked as they flow. Whatever its source, the stream closes
 // only after every check passed and the entry was committed, and errors otherwise, so a load
 // can never succeed on bytes that failed a check:
-// - with `checkParts`, each cached part's digest is checked against the one stored with it
-//   before its bytes go on (cache-digest.js: WebCrypto on another thread, a few parts ahead);
+// - with `digestParts`, each cached part is digested (cache-digest.js: WebCrypto on another
+//   thread, a few parts ahead) and, when its record lists its digest, checked before its bytes
+//   go on; the digests go to `commit` (a resumed download's record needs them);
 // - with `sha256`, the whole file is hashed as it flows (cache-sha256.js);
 // - network chunks are also given to the writer, which stores them (cache-writer.js).
 
@@ -21,29 +22,33 @@ const READ_AHEAD = 3;
  * @param {string} o.name for messages
  * @param {number | null} o.size the file's size, when known: a stream that ends short fails
  * @param {import('./cache-entry.js').StoredPart[]} [o.parts] cached parts, first
- * @param {boolean} [o.checkParts] check each part's digest
+ * @param {boolean} [o.digestParts] digest each cached part (and check it against `sha256` of its StoredPart)
  * @param {ReadableStream<Uint8Array> | null} [o.body] then the network's bytes
  * @param {import('./cache-writer.js').PartWriter | null} [o.writer] stores `body`
  * @param {string} [o.sha256] the whole file's expected digest: hashed as it flows
  * @param {AbortSignal} [o.signal] the load's (a cancelled read is not a network error)
  * @param {() => Promise<void>} o.discard deletes the entry (wrong bytes)
- * @param {(sha256?: string) => Promise<void>} [o.commit] after every check passed (`sha256`:
- *   the verified digest, when one was asked for)
+ * @param {(sha256?: string, digests?: string[]) => Promise<void>} [o.commit] after every check
+ *   passed (`sha256`: the verified digest, when one was asked for; `digests`: the cached parts')
  * @returns {ReadableStream<Uint8Array>}
  */
-export function fileStream({ url, name, size, parts = [], checkParts = false, body = null, writer = null, sha256, signal, discard, commit }) {
+export function fileStream({ url, name, size, parts = [], digestParts = false, body = null, writer = null, sha256, signal, discard, commit }) {
   const whole = sha256 ? new Sha256() : null;
   let next = 0; // the next cached part
   const ahead = []; // the parts after it being read (and digested), in order
   let reader = null;
   let at = 0; // bytes so far
 
-  /** Reads cached part `k` whole; with `checkParts`, with its digest (off this thread: cache-digest.js). */
+  const digests = []; // of the cached parts, with `digestParts`
+
+  /** Reads cached part `k` whole; with `digestParts`, with its digest (off this thread). */
   function read(k) {
-    if (!checkParts) return parts[k].blob.arrayBuffer().then((buffer) => ({ bytes: new Uint8Array(buffer) }));
-    return readAndDigest(parts[k].blob).then(({ bytes, sha256: digest }) => ({
-      bytes, problem: digest === parts[k].sha256 ? null : `part ${k} has sha256 ${digest}, ${parts[k].sha256} was stored`,
-    }));
+    if (!digestParts) return parts[k].blob.arrayBuffer().then((buffer) => ({ bytes: new Uint8Array(buffer) }));
+    return readAndDigest(parts[k].blob).then(({ bytes, sha256: digest }) => {
+      digests[k] = digest;
+      const stored = parts[k].sha256;
+      return { bytes, problem: stored === undefined || digest === stored ? null : `part ${k} has sha256 ${digest}, ${stored} was stored` };
+    });
   }
   const readAhead = () => {
     while (ahead.length < READ_AHEAD && next + ahead.length < parts.length) ahead.push(read(next + ahead.length));
@@ -68,7 +73,7 @@ export function fileStream({ url, name, size, parts = [], checkParts = false, bo
       await (writer ? writer.discard() : discard());
       throw new LlamaError('format', `${name}: its sha256 is ${digest}, but ${sha256} was expected (${url}); it was not kept`);
     }
-    await commit?.(digest);
+    await commit?.(digest, digests);
   }
 
   return new ReadableStream({
