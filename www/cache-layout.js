@@ -7,8 +7,8 @@
 //   KEY/meta       record: a download of the file began (written first)
 //   KEY/part-K     bytes [K * segmentBytes, (K + 1) * segmentBytes) of the file, with header
 //                  x-download (the record's id)
-//   KEY/complete   the record with `parts` (each part's SHA-256), written only after every
-//                  part was stored: trusted
+//   KEY/complete   the record (with `parts`, each part's SHA-256, when it has a sha256),
+//                  written only after every part was stored: trusted
 // KEY = <origin>/__llama2-weights__/<encodeURIComponent(url)>.
 // A record is JSON { url, size, segmentBytes, id, stored, etag?, lastModified?, sha256? }:
 // `id` names one download (parts of another download, e.g. from a second tab, do not belong),
@@ -61,7 +61,7 @@ const isString = (value) => value === undefined || typeof value === 'string';
  * The record stored under a key, or `{ problem }` when it is not one this code wrote for `url`.
  * @param {string} text
  * @param {string} url
- * @param {boolean} complete whether it is a `complete` record (with `parts`)
+ * @param {boolean} complete whether it is a `complete` record (with `parts` when it has a sha256)
  */
 export function parseRecord(text, url, complete) {
   let record;
@@ -76,7 +76,8 @@ export function parseRecord(text, url, complete) {
     typeof record.id === 'string' && Number.isFinite(record.stored) &&
     isString(record.etag) && isString(record.lastModified) &&
     (record.sha256 === undefined || isSha256(record.sha256)) &&
-    (!complete || (Array.isArray(record.parts) && record.parts.length === partCount(record) && record.parts.every(isSha256)));
+    (record.parts === undefined ? !(complete && record.sha256) :
+      Array.isArray(record.parts) && record.parts.length === partCount(record) && record.parts.every(isSha256));
   return ok ? { record } : { problem: 'its record has missing or wrong fields' };
 }
 

@@ -1,8 +1,8 @@
 // cache-writer.js: stores a download as it streams: cuts the chunks into parts, each stored by
 // one streaming `cache.put` fed as the chunks arrive (views, not copies; measured twice as fast
 // in Chromium as putting each part whole, and a put is still atomic: a part whose body fails
-// is not stored), digests each part once it is whole, and writes the `complete` record, with
-// the parts' digests, only after every part is stored. A failing put (quota) turns caching off
+// is not stored), digests each part once it is whole when a sha256 was asked for, and writes
+// the `complete` record, with those digests, only after every part is stored. A failing put (quota) turns caching off
 // for this file, deletes what was stored and lets the load go on from the network.
 
 import { digestAndDrop } from './cache-digest.js';
@@ -26,7 +26,7 @@ export class PartWriter {
   #chunks = []; // its bytes so far (views of the download's chunks), for its digest
   #filled = 0;
   #puts = []; // pending puts
-  #digests = []; // of the parts written here, in order (promises)
+  #digests = null; // of the parts written here, in order (promises), when asked for
   #failed = null;
   #cleanup = Promise.resolve(); // the deletion of the entry after a failure
 
@@ -34,9 +34,11 @@ export class PartWriter {
    * @param {Cache} cache
    * @param {object} record the entry's record (cache-layout.js)
    * @param {number} firstPart the part the download starts at (0, or the resumed one)
-   * @param {{ name: string, note: (status: string, message: string) => void }} options
+   * @param {{ name: string, note: (status: string, message: string) => void, digestParts?: boolean }} options
+   *   `digestParts`: list each part's digest in the record (a cached load with a sha256 checks them)
    */
-  constructor(cache, record, firstPart, { name, note }) {
+  constructor(cache, record, firstPart, { name, note, digestParts = false }) {
+    if (digestParts) this.#digests = [];
     this.#cache = cache;
     this.#record = record;
     this.#part = firstPart;
@@ -61,7 +63,7 @@ export class PartWriter {
       const n = Math.min(chunk.length - at, partBytes(this.#record, this.#part) - this.#filled);
       const bytes = chunk.subarray(at, at + n);
       this.#controller.enqueue(bytes);
-      this.#chunks.push(bytes);
+      if (this.#digests) this.#chunks.push(bytes);
       this.#filled += n;
       at += n;
       if (this.#filled === partBytes(this.#record, this.#part)) this.#close();
@@ -83,10 +85,12 @@ export class PartWriter {
   #close() {
     this.#controller.close();
     this.#controller = null;
-    const bytes = new Uint8Array(this.#filled);
-    this.#chunks.reduce((at, chunk) => (bytes.set(chunk, at), at + chunk.length), 0);
-    this.#digests.push(digestAndDrop(bytes));
-    this.#digests.at(-1).catch((err) => this.#fail(err));
+    if (this.#digests) {
+      const bytes = new Uint8Array(this.#filled);
+      this.#chunks.reduce((at, chunk) => (bytes.set(chunk, at), at + chunk.length), 0);
+      this.#digests.push(digestAndDrop(bytes));
+      this.#digests.at(-1).catch((err) => this.#fail(err));
+    }
     this.#part++;
     this.#chunks = [];
     this.#filled = 0;
@@ -124,12 +128,13 @@ export class PartWriter {
    */
   async finish(sha256, kept = []) {
     await Promise.all(this.#puts);
-    const digests = await Promise.all(this.#digests).catch(() => null);
+    const digests = this.#digests && (await Promise.all(this.#digests).catch(() => null)); // null: #fail'ed
     if (!this.#failed && this.#part !== partCount(this.#record)) {
       this.#fail(new Error(`the download ended inside part ${this.#part}`));
     }
-    if (!this.#failed && digests) {
-      const record = { ...this.#record, sha256, parts: [...kept, ...digests], stored: Date.now() };
+    if (!this.#failed) {
+      const parts = digests ? [...kept, ...digests] : undefined;
+      const record = { ...this.#record, sha256, parts, stored: Date.now() };
       try {
         await this.#cache.put(keyOf(this.#record.url, 'complete'), recordResponse(record));
         this.#note('stored', `${this.#name}: stored in the browser cache`);

@@ -165,17 +165,18 @@ export class WeightCache {
   /**
    * A complete entry's bytes. With a sha256 asked for: if it is the record's (verified when it
    * was stored), each part is checked against its digest in the record; if the record has
-   * none, the whole file is hashed once (slow: cache-sha256.js) and the record then carries it.
+   * none, the whole file is hashed once (slow: cache-sha256.js) and the record then carries it
+   * and the parts' digests.
    * Without one, the bytes are not hashed: records and part lengths are checked, and the
    * browser's disk cache has its own checksums.
    */
   #fromCache({ record, parts }, { cache, url, name, signal, expect }) {
     const hash = expect.sha256 && record.sha256 !== expect.sha256 ? expect.sha256 : undefined;
     const stream = fileStream({
-      url, name, size: record.size, parts, digestParts: Boolean(expect.sha256) && !hash, signal, sha256: hash,
+      url, name, size: record.size, parts, digestParts: Boolean(expect.sha256), signal, sha256: hash,
       discard: () => deleteEntry(cache, url),
-      commit: async (sha256) => {
-        if (sha256) await cache.put(keyOf(url, 'complete'), recordResponse({ ...record, sha256 }));
+      commit: async (sha256, digests) => {
+        if (hash) await cache.put(keyOf(url, 'complete'), recordResponse({ ...record, sha256, parts: digests }));
       },
     });
     return { name, size: record.size, stream };
@@ -185,9 +186,9 @@ export class WeightCache {
   #resume(record, parts, response, { cache, url, name, signal, expect, note }) {
     this.#current.add(url);
     note('resumed', `${name}: resumed the download at ${(parts.length * record.segmentBytes / 1e6).toFixed(1)} MB`);
-    const writer = new PartWriter(cache, record, parts.length, { name, note });
+    const writer = new PartWriter(cache, record, parts.length, { name, note, digestParts: Boolean(expect.sha256) });
     const stream = fileStream({
-      url, name, size: record.size, parts, digestParts: true, body: response.body, writer, signal, sha256: expect.sha256,
+      url, name, size: record.size, parts, digestParts: Boolean(expect.sha256), body: response.body, writer, signal, sha256: expect.sha256,
       discard: () => deleteEntry(cache, url), commit: (sha256, kept) => writer.finish(sha256, kept),
     });
     return { name, size: record.size, stream };
@@ -208,7 +209,7 @@ export class WeightCache {
       const record = {
         url, size, segmentBytes: this.#segmentBytes, id: crypto.randomUUID(), stored: Date.now(), ...validatorsOf(response),
       };
-      writer = new PartWriter(cache, record, 0, { name, note });
+      writer = new PartWriter(cache, record, 0, { name, note, digestParts: Boolean(expect.sha256) });
       await writer.begin();
     }
     const stream = fileStream({

@@ -386,6 +386,21 @@ test('an entry stored without a sha256 is hashed once when one is asked for', as
   assert.ok((await read(new WeightCache({ storage }), url)).equals(bytes));
   assert.ok((await read(new WeightCache({ storage }), url, { sha256: sha256(bytes) })).equals(bytes));
   assert.equal((await new WeightCache({ storage }).list())[0].sha256, sha256(bytes), 'the record now carries it');
+  assert.equal(JSON.parse(Buffer.from((await stored(storage, url)).complete.body).toString()).parts.length, 1, 'and its parts\' digests');
+});
+
+test('a resumed download with a sha256 is verified whole, and its record lists every part\'s digest', async () => {
+  const storage = new MemoryStorage();
+  const bytes = randomBytes(300_000);
+  const url = serveFile('resumed-digest.bin', bytes);
+  const notes = [];
+  const options = { sha256: sha256(bytes) };
+  assert.equal(await read(new WeightCache({ storage, segmentBytes: 64 << 10, onNote: (n) => notes.push(n) }), url, options, 150_000), null);
+  await until(() => notes.at(-1)?.status === 'partial');
+  assert.ok((await read(new WeightCache({ storage, segmentBytes: 64 << 10, onNote: (n) => notes.push(n) }), url, options)).equals(bytes));
+  assert.deepEqual(notes.slice(-2).map((n) => n.status), ['resumed', 'stored']);
+  const { parts } = JSON.parse(Buffer.from((await stored(storage, url)).complete.body).toString());
+  assert.deepEqual(parts, Array.from({ length: 5 }, (_, k) => sha256(bytes.subarray(k * (64 << 10), (k + 1) * (64 << 10)))));
 });
 
 // Issue 15, finding 6: flipped bytes in the cache gave silent garbage.
