@@ -92,6 +92,9 @@ export class WeightCache {
     if (sha256 !== undefined && !isSha256(sha256?.toLowerCase?.())) {
       throw new TypeError(`sha256 must be 64 hex digits, not ${JSON.stringify(sha256)}`);
     }
+    if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
+      throw new TypeError(`size must be a whole number of bytes, not ${JSON.stringify(size)}`);
+    }
     url = new URL(url, globalThis.location?.href).href;
     name ??= baseName(url);
     const expect = { size, sha256: sha256?.toLowerCase() };

@@ -373,6 +373,7 @@ test('a sha256 that differs is refused naming the file and both digests, and not
   assert.match(notes[0].message, /its sha256 is the one asked for/);
   assert.equal((await new WeightCache({ storage }).list())[0].sha256, sha256(bytes));
   await assert.rejects(new WeightCache({ storage }).open(url, { sha256: 'abc' }), { name: 'TypeError', message: /sha256 must be 64 hex digits/ });
+  await assert.rejects(new WeightCache({ storage }).open(url, { size: '200000' }), { name: 'TypeError', message: 'size must be a whole number of bytes, not "200000"' });
 });
 
 test('an entry stored without a sha256 is hashed once when one is asked for', async () => {
