@@ -18,7 +18,7 @@ export const STORY = golden.find(
 /**
  * Serves ROOT/www (or `root`) with /models = the test models and /fixtures = target/e2e.
  * `log` lists every request as { path, range, ifRange, ifNoneMatch, status } (status once
- * answered); `cutNext(path, bytes)` makes the next GET of `path` without Range send only
+ * the answer began); `cutNext(path, bytes)` makes the next GET of `path` without Range send only
  * `bytes` bytes (of the announced length, with serve.mjs's headers) and drop the connection;
  * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host).
  */
@@ -35,7 +35,11 @@ export async function startServer({ root = join(ROOT, 'www'), isolation = true, 
     const path = new URL(req.url, url).pathname;
     const entry = { path, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, ifNoneMatch: req.headers['if-none-match'] ?? null, status: null };
     log.push(entry);
-    res.on('close', () => { entry.status = res.statusCode; });
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, ...rest) => {
+      entry.status = status; // known as soon as the answer starts, before its body is read
+      return writeHead(status, ...rest);
+    };
     if (!isolation) {
       const setHeader = res.setHeader.bind(res);
       res.setHeader = (name, value) => (/^cross-origin-/i.test(name) ? res : setHeader(name, value));
