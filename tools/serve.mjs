@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // A static file server for www/ (used by `./build.sh serve` and the browser tests): the wasm
-// MIME type, cross-origin isolation headers (COOP/COEP), no caching, and nothing else.
+// MIME type, cross-origin isolation headers (COOP/COEP), no caching by the browser, and HTTP's
+// validators (ETag, Last-Modified; If-None-Match, If-Modified-Since, If-Range) so that the
+// weight cache (www/cache.js) can revalidate a file and resume a download as it would on a CDN.
 //
 //   node tools/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
 //
@@ -47,6 +49,27 @@ function parseArgs(argv) {
   return options;
 }
 
+/** A file's validators: a strong ETag that changes whenever the file is replaced or written
+ * (inode, size, mtime in µs), and Last-Modified (whole seconds, as HTTP dates are). */
+export function validators(info) {
+  const etag = `"${[info.ino, info.size, Math.round(info.mtimeMs * 1000)].map((n) => n.toString(36)).join('-')}"`;
+  return { etag, lastModified: new Date(info.mtimeMs).toUTCString() };
+}
+
+/** Whether a conditional GET may be answered 304 Not Modified (RFC 9110 13.2.2). */
+function notModified(req, { etag, lastModified }) {
+  const match = req.headers['if-none-match'];
+  if (match !== undefined) return match.trim() === '*' || match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+  const since = Date.parse(req.headers['if-modified-since'] ?? '');
+  return !Number.isNaN(since) && Date.parse(lastModified) <= since;
+}
+
+/** Whether a Range request's If-Range (an ETag, or a date) still names this file. */
+function sameFile(req, { etag, lastModified }) {
+  const ifRange = req.headers['if-range'];
+  return ifRange === undefined || ifRange === etag || ifRange === lastModified;
+}
+
 /** The file a URL path names, or null when it would leave its directory. */
 function filePath(options, urlPath) {
   const path = decodeURIComponent(urlPath);
@@ -75,8 +98,14 @@ export function serve(options) {
         file = join(file, 'index.html');
         info = await stat(file);
       }
-      // A single `Range: bytes=START-[END]` is answered with 206 (resumed model downloads).
-      const range = req.headers.range?.match(/^bytes=(\d+)-(\d*)$/);
+      const tags = validators(info);
+      if ((req.method === 'GET' || req.method === 'HEAD') && notModified(req, tags)) {
+        res.writeHead(304, { ETag: tags.etag, 'Last-Modified': tags.lastModified });
+        return res.end();
+      }
+      // A single `Range: bytes=START-[END]` is answered with 206 (resumed model downloads),
+      // unless its If-Range names another version of the file: then the whole file, 200.
+      const range = sameFile(req, tags) ? req.headers.range?.match(/^bytes=(\d+)-(\d*)$/) : null;
       const start = range ? Number(range[1]) : 0;
       const end = range && range[2] !== '' ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
       const partial = range !== undefined && range !== null && start <= end;
@@ -84,6 +113,8 @@ export function serve(options) {
         'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
         'Content-Length': end - start + 1,
         'Accept-Ranges': 'bytes',
+        ETag: tags.etag,
+        'Last-Modified': tags.lastModified,
         ...(partial && { 'Content-Range': `bytes ${start}-${end}/${info.size}` }),
       });
       if (req.method === 'HEAD') return res.end();

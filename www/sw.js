@@ -20,6 +20,8 @@ const SHELL = [
   'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
   'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
   'isolation.js',
+  'cache-layout.js', 'cache-entry.js', 'cache-fetch.js', 'cache-stream.js', 'cache-writer.js', 'cache-sha256.js',
+  'cache-digest.js', 'cache-digest-worker.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',
 ];
 /** Cached when present (a deployment may have no local models or no relaxed build). */

@@ -2,7 +2,7 @@
 // request log (what reached the network), optional COOP/COEP stripping, and a switch that
 // cuts one download midway; the test models mounted at /models and /fixtures.
 
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './browser.mjs';
 import { serve } from '../../tools/serve.mjs';
@@ -17,8 +17,9 @@ export const STORY = golden.find(
 
 /**
  * Serves ROOT/www (or `root`) with /models = the test models and /fixtures = target/e2e.
- * `log` lists every request as { path, range }; `cutNext(path, bytes)` makes the next GET of
- * `path` send only `bytes` bytes (of the announced length) and drop the connection;
+ * `log` lists every request as { path, range, ifRange, ifNoneMatch, status } (status once
+ * the answer began); `cutNext(path, bytes)` makes the next GET of `path` without Range send only
+ * `bytes` bytes (of the announced length, with serve.mjs's headers) and drop the connection;
  * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host); `cors: true`
  * lets pages of other origins read the files (a model host).
  */
@@ -33,20 +34,29 @@ export async function startServer({ root = join(ROOT, 'www'), isolation = true, 
   server.removeAllListeners('request');
   server.on('request', (req, res) => {
     const path = new URL(req.url, url).pathname;
-    log.push({ path, range: req.headers.range ?? null });
+    const entry = { path, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, ifNoneMatch: req.headers['if-none-match'] ?? null, status: null };
+    log.push(entry);
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, ...rest) => {
+      entry.status = status; // known as soon as the answer starts, before its body is read
+      return writeHead(status, ...rest);
+    };
     if (!isolation) {
       const setHeader = res.setHeader.bind(res);
       res.setHeader = (name, value) => (/^cross-origin-/i.test(name) ? res : setHeader(name, value));
     }
     const cut = cuts.get(path);
-    if (cut !== undefined && req.method === 'GET' && !req.headers.range) {
+    if (cut !== undefined && req.method === 'GET' && !req.headers.range && !req.headers['if-none-match']) {
+      // serve.mjs answers (its headers, validators included), but only `cut` bytes get through.
       cuts.delete(path);
-      const file = join(path.startsWith('/fixtures/') ? OUT : MODELS, path.replace(/^\/(fixtures|models)\//, ''));
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': statSync(file).size, 'Accept-Ranges': 'bytes' });
-      const stream = createReadStream(file, { end: cut - 1 });
-      stream.pipe(res, { end: false });
-      stream.on('end', () => setTimeout(() => res.destroy(), 50));
-      return;
+      let left = cut;
+      const write = res.write.bind(res);
+      res.write = (chunk) => {
+        if (left > 0) write(chunk.subarray(0, left));
+        if (left > 0 && (left -= Math.min(left, chunk.length)) === 0) setTimeout(() => res.destroy(), 50);
+        return true;
+      };
+      res.end = () => res;
     }
     handler(req, res);
   });

@@ -1,10 +1,14 @@
 // The weight cache and the offline app shell, end to end in headless Chromium (issue 5):
-// a second load makes no request; a download cut midway is never trusted and resumes with a
-// Range request; the page lists and deletes cached models; offline, the page reloads (service
-// worker) and generates from the cache. Run from tests/e2e: `node --test offline.test.mjs`.
+// a second load makes no request (and the next page load one 304); a download cut midway is
+// never trusted and resumes with a Range request; the page lists and deletes cached models;
+// offline, the page reloads (service worker) and generates from the cache. And with the real
+// Cache API (issue 15): a file changed on the server is downloaded again, a cut download whose
+// file was replaced is not mixed, a corrupt part or record is healed, a wrong sha256 refused.
+// Run from tests/e2e: `node --test offline.test.mjs`.
 
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, watchPage } from './browser.mjs';
@@ -53,9 +57,72 @@ async function noteOf(file) {
 /** The keys of the weight cache (cache.js's layout) that name `file`. */
 const cacheKeys = (file) =>
   page.evaluate(async (f) => {
-    const cache = await caches.open('llama2-weights-v1');
+    const cache = await caches.open('llama2-weights-v2');
     return (await cache.keys()).map((r) => decodeURIComponent(r.url)).filter((u) => u.includes(f)).map((u) => u.slice(u.lastIndexOf('/') + 1));
   }, file);
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** Writes (or replaces) a file the server has under /fixtures/; returns its URL. */
+function serveFile(name, bytes) {
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, name), bytes);
+  return `${server.url}fixtures/${name}`;
+}
+
+/**
+ * Opens `url` with a new WeightCache in the page (the real Cache API; a new one is what a new
+ * page load has) and reads it all: `{ sha256, size, notes }`, or `{ error, kind, notes }`.
+ */
+const openInPage = (url, options = {}) =>
+  page.evaluate(async ({ url, options }) => {
+    const { WeightCache } = await import('/cache.js');
+    const notes = [];
+    const cache = new WeightCache({ onNote: (n) => notes.push(n.status) });
+    try {
+      // Read by hand: a Response over the stream would replace its error with "Failed to fetch".
+      const reader = (await cache.open(url, options)).stream.getReader();
+      const chunks = [];
+      for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+      const bytes = await new Blob(chunks).arrayBuffer();
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+      return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), size: bytes.byteLength, notes };
+    } catch (err) {
+      return { error: err.message, kind: err.kind, notes };
+    }
+  }, { url, options });
+
+/** Replaces what the page's weight cache stores under one of `url`'s keys (`part-K`, `meta`,
+ * `complete`: cache-layout.js). */
+const tamper = (url, name, body, headers = {}) =>
+  page.evaluate(async ({ url, name, body, headers }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/${name}`));
+    await cache.put(key, new Response(body, { headers }));
+  }, { url, name, body, headers });
+
+/** Flips one bit of part `k` of `url` in the page's weight cache (same length, same headers):
+ * the part's sha256 before and after. */
+const flipBit = (url, k, at) =>
+  page.evaluate(async ({ url, k, at }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/part-${k}`));
+    const response = await cache.match(key);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const hex = async () => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const before = await hex();
+    bytes[at] ^= 0x80;
+    await cache.put(key, new Response(bytes, { headers: response.headers }));
+    return { before, after: await hex() };
+  }, { url, k, at });
+
+/** The headers stored with part `k` of `url`. */
+const partHeaders = (url, k) =>
+  page.evaluate(async ({ url, k }) => {
+    const cache = await caches.open('llama2-weights-v2');
+    const key = (await cache.keys()).find((r) => r.url.includes(`/${encodeURIComponent(url)}/`) && r.url.endsWith(`/part-${k}`));
+    return Object.fromEntries((await cache.match(key)).headers);
+  }, { url, k });
 
 before(async () => {
   assert.ok(STORY && GQA, 'golden cases not found');
@@ -72,7 +139,7 @@ after(async () => {
   await server?.close();
 });
 
-test('the second load of a model reads the cache and makes no network request', async () => {
+test('the second load of a model reads the cache: no request in the same page load, one 304 in the next', async () => {
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
   await assertNoError();
   assert.equal(server.requests('/models/aidreams260K.bin').length, 1);
@@ -89,14 +156,24 @@ test('the second load of a model reads the cache and makes no network request', 
   ]);
   assert.match(await page.textContent('#cache-list'), /aidreams260K\.bin: 0\.9 MB/);
 
-  // A new visit: same model, no request for it, same golden story.
+  // The same page load: no request at all.
+  await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
+  assert.equal(await noteOf('aidreams260K.bin'), 'hit');
+  assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
+
+  // A new visit: one conditional request per file (answered 304, no body), same golden story.
   await page.reload();
   await load('models/aidreams260K.bin', 'models/tok512-aidreams.bin');
   await assertNoError();
   assert.equal(await noteOf('aidreams260K.bin'), 'hit');
   assert.equal(await noteOf('tok512-aidreams.bin'), 'hit');
-  assert.equal(server.requests('/models/aidreams260K.bin').length, 1, 'the second load went to the network');
-  assert.equal(server.requests('/models/tok512-aidreams.bin').length, 1);
+  for (const file of ['aidreams260K.bin', 'tok512-aidreams.bin']) {
+    const [first, second, ...more] = server.requests(`/models/${file}`);
+    assert.deepEqual(more, []);
+    assert.equal(first.status, 200);
+    assert.deepEqual([second.status, second.range], [304, null], `${file}: the revalidation`);
+    assert.match(second.ifNoneMatch, /^".+"$/);
+  }
   assert.equal(await generate(), STORY.stdout);
 });
 
@@ -116,7 +193,8 @@ test('a download cut midway is never trusted; the next load resumes with a Range
   await assertNoError();
   const requests = server.requests('/models/gqa-v0.bin');
   assert.equal(requests.length, 2);
-  assert.equal(requests[1].range, `bytes=${PART}-`);
+  assert.deepEqual([requests[1].range, requests[1].status], [`bytes=${PART}-`, 206]);
+  assert.match(requests[1].ifRange, /^".+"$/, 'resumed with the ETag of the first response');
   assert.equal(await noteOf('gqa-v0.bin'), 'stored');
   assert.deepEqual((await cacheKeys('gqa-v0.bin')).sort(), ['complete', 'meta', 'part-0', 'part-1', 'part-2']);
   assert.equal(await generate({ steps: String(GQA.steps) }), GQA.stdout);
@@ -185,4 +263,70 @@ test('over the storage quota, the model loads into memory only and the page says
     page = previous;
     await small.close();
   }
+});
+
+test('the weight cache: a file changed on the server is downloaded again; unchanged, one 304', async () => {
+  const first = randomBytes(600_000);
+  const url = serveFile('cache-changed.bin', first);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(first), size: first.length, notes: ['stored'] });
+  assert.deepEqual(await openInPage(url), { sha256: sha256(first), size: first.length, notes: ['hit'] });
+  assert.deepEqual(server.requests('/fixtures/cache-changed.bin').map((r) => r.status), [200, 304]);
+  const same = randomBytes(600_000); // the same size: only the validators tell
+  serveFile('cache-changed.bin', same);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(same), size: same.length, notes: ['changed', 'stored'] });
+  assert.deepEqual(await openInPage(url), { sha256: sha256(same), size: same.length, notes: ['hit'] });
+});
+
+test('the weight cache: a download cut, then the file replaced with another of the same size, is not mixed', async () => {
+  const size = PART + 2_000_000;
+  const url = serveFile('cache-replaced.bin', randomBytes(size));
+  server.cutNext('/fixtures/cache-replaced.bin', PART + 1_000_000); // part 0 whole, then the connection drops
+  const cut = await openInPage(url);
+  assert.equal(cut.kind, 'network', cut.error);
+  await page.waitForFunction(async () => (await (await caches.open('llama2-weights-v2')).keys()).some((r) => r.url.includes('cache-replaced') && r.url.endsWith('/part-0')));
+  assert.deepEqual((await cacheKeys('cache-replaced.bin')).sort(), ['meta', 'part-0']);
+
+  const replaced = randomBytes(size);
+  serveFile('cache-replaced.bin', replaced);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(replaced), size, notes: ['stored'] });
+  const resume = server.requests('/fixtures/cache-replaced.bin')[1];
+  assert.deepEqual([resume.range, resume.status], [`bytes=${PART}-`, 200], 'If-Range named the old file: the whole new one');
+  assert.match(resume.ifRange, /^".+"$/);
+  assert.deepEqual(await openInPage(url), { sha256: sha256(replaced), size, notes: ['hit'] });
+});
+
+test('the weight cache: a part of the wrong length and an unparsable record are healed', async () => {
+  const bytes = randomBytes(PART + 300_000);
+  const url = serveFile('cache-healed.bin', bytes);
+  const whole = { sha256: sha256(bytes), size: bytes.length };
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
+  await tamper(url, 'part-1', 'twenty-eight bytes of junk..', await partHeaders(url, 1));
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
+  await tamper(url, 'complete', '{"url": ');
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
+  // The page's list survives one too (the entry is deleted), and the next load downloads it again.
+  await tamper(url, 'complete', 'not json');
+  const listed = await page.evaluate(async () => (await new (await import('/cache.js')).WeightCache().list()).map((f) => f.url));
+  assert.equal(listed.includes(url), false);
+  assert.deepEqual(await cacheKeys('cache-healed.bin'), []);
+  assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
+});
+
+test('the weight cache: a wrong sha256 is refused with both digests; changed bytes in a part are caught', async () => {
+  const bytes = randomBytes(PART + 300_000);
+  const url = serveFile('cache-digest.bin', bytes);
+  const wrong = sha256(Buffer.from('another model'));
+  const refused = await openInPage(url, { sha256: wrong });
+  assert.equal(refused.kind, 'format', refused.error);
+  assert.equal(refused.error, `cache-digest.bin: its sha256 is ${sha256(bytes)}, but ${wrong} was expected (${url}); it was not kept`);
+  assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
+
+  assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['stored'] });
+  assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['hit'] });
+  assert.ok(page.workers().some((w) => w.url().endsWith('/cache-digest-worker.js')), 'parts were digested in their own worker');
+  const part = await flipBit(url, 0, 12345);
+  const damaged = await openInPage(url, { sha256: sha256(bytes) });
+  assert.equal(damaged.kind, 'format');
+  assert.equal(damaged.error, `cache-digest.bin: the browser cache's copy is damaged (part 0 has sha256 ${part.after}, ${part.before} was stored); it was deleted, load it again to download it`);
+  assert.deepEqual(await cacheKeys('cache-digest.bin'), []);
 });
