@@ -138,14 +138,16 @@ download() {
   fi
 }
 
-# www/models/models.json: { "default": URL, "models": [{ "name", "model", "tokenizer", "size" }] }.
+# www/models/models.json: { "default": URL, "models": [{ "name", "model", "tokenizer", "size",
+# "sha256" }] }: the page passes size and sha256 on, and the weight cache checks them.
 write_models_json() {
-  local dir=$1 name model tokenizer entries="" default=""
+  local dir=$1 name model tokenizer entries="" default="" sha
   while read -r name model tokenizer; do
     [ -f "$dir/$model" ] && [ -f "$dir/$tokenizer" ] || continue
     [ -n "$default" ] || default="models/$model"
+    sha=$(sha256sum "$dir/$model" | cut -d' ' -f1)
     entries="$entries${entries:+,}
-    {\"name\": \"$name\", \"model\": \"models/$model\", \"tokenizer\": \"models/$tokenizer\", \"size\": $(stat -c %s "$dir/$model")}"
+    {\"name\": \"$name\", \"model\": \"models/$model\", \"tokenizer\": \"models/$tokenizer\", \"size\": $(stat -c %s "$dir/$model"), \"sha256\": \"$sha\"}"
   done <<< "$LOCAL_MODELS"
   printf '{\n  "default": "%s",\n  "models": [%s\n  ]\n}\n' "$default" "$entries" > "$dir/models.json"
 }
