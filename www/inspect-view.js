@@ -78,9 +78,10 @@ export class InspectView {
   #pieces = [];
   /**
    * The story: chip k = { pos: k, token (fed at k), id (chosen), text, prob, rank, top,
-   * attention, prompt, branched? }; `first` is the id fed at position 0 (BOS).
+   * attention, prompt, branched? }; `first` is the id fed at position 0 (BOS); `paused`:
+   * the engine waits for Step.
    */
-  #story = { first: null, chips: [], paused: false, reason: null };
+  #story = { first: null, chips: [], paused: false };
   /** The continuation the last branch replaced: { from, chips }, or null. */
   #previous = null;
   #selected = null;
@@ -142,9 +143,9 @@ export class InspectView {
     story.addEventListener('pointerleave', () => (popover.hidden = true));
   }
 
-  /** The chips (read by tests and curious hosts). */
-  get chips() {
-    return this.#story.chips;
+  /** The story's text, as `generate` writes it. */
+  get text() {
+    return this.#story.chips.map((c) => c.text).join('');
   }
 
   /** Whether a story of this view waits for Step (and the engine still holds it). */
@@ -163,7 +164,7 @@ export class InspectView {
   start(client, options, { take } = {}) {
     const pieces = client.vocab();
     pieces.then((p) => (this.#pieces = p), () => {}); // replied before the first token
-    this.#story = { first: null, chips: [], paused: false, reason: null };
+    this.#story = { first: null, chips: [], paused: false };
     this.#previous = null;
     this.#selected = null;
     this.#lens.clear();
@@ -188,7 +189,6 @@ export class InspectView {
     chips.length = index;
     chips.push({ ...chip, id, text, prob: chip.top[at]?.[1] ?? NaN, rank: at, prompt: false, branched: true });
     this.#story.paused = false;
-    this.#story.reason = null;
     this.#lens.clear();
     this.#truncate(index);
     this.#schedule();
@@ -205,7 +205,6 @@ export class InspectView {
     this.#status('');
     const done = Promise.all([before, run.done]).then(([, done]) => {
       this.#story.paused = done.reason === 'paused';
-      this.#story.reason = done.reason;
       this.#finish(done);
       return done;
     }, (err) => {

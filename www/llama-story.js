@@ -411,7 +411,7 @@ export class LlamaStory extends HTMLElement {
       this.#ui.progress.hidden = true;
       if (!done) return this.#setState('ready', 'stopped');
       this.#showDone(done);
-      const text = this.#view && this.hasAttribute('inspect') ? this.#view.chips.map((c) => c.text).join('') : this.#text;
+      const text = this.#view && this.hasAttribute('inspect') ? this.#view.text : this.#text;
       this.dispatchEvent(new CustomEvent('llama-story-done', {
         detail: { text, reason: done.reason, tokens: done.tokens, seed: done.seed },
       }));

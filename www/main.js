@@ -336,6 +336,9 @@ function inspectRun(start, what) {
 
 /** A story, a branch or a step has ended: its figures, and why it ended. */
 function inspectEnded(done) {
+  // The Story mode shows the same story as text.
+  ui.output.textContent = readable(inspect.text);
+  ui.output.classList.remove('stale');
   ui.stats.textContent = `${done.tokens} tokens · ${(done.tokens / Math.max(done.ms / 1000, 1e-3)).toFixed(1)} tok/s · seed ${done.seed}`;
   const config = state.loaded?.config;
   ui.endNote.hidden = done.reason === 'paused' || !config; // the view says it is paused
