@@ -4,7 +4,9 @@
 // selected chip's top 10 and its attention heatmap (one cell per previous position, every
 // weight) are the native numbers to 1e-6; its logit lens and a branch from one of its
 // alternatives are what the JS API gives in Node (llama2.js `lens`, `branch`); Step writes one
-// token per click. Screenshots (desktop, 390 px, dark) go to target/e2e/inspect-*.png; with
+// token per click; once the engine ran another story, the view says so instead of branching.
+// The worker's inspect requests (tokens with take, more, branch, lens, vocab) keep their order
+// and refuse bad arguments. Screenshots (desktop, 390 px, dark) go to target/e2e/inspect-*.png; with
 // UPDATE_SCREENSHOT=1 the desktop one also replaces the README's docs/inspect.png.
 // Run from tests/e2e: `node --test --test-concurrency=1 inspect-page.test.mjs`.
 
@@ -344,4 +346,73 @@ test('<llama-story inspect>: a sampled story with a seed is the native one, pass
     await page.close();
     await plain.close();
   }
+});
+
+test('page: once the engine has run another story, the view says so instead of branching', async () => {
+  const lines = nativeInspect(GREEDY);
+  const page = await inspectPage();
+  const view = viewOf(page, '#inspect-view');
+  await pageRun(page, '#generate', lines.length);
+  await page.check('input[name="mode"][value="story"]');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#output').dataset.done && document.body.dataset.busy === 'idle');
+  await page.check('input[name="mode"][value="inspect"]');
+  await view.click(`.chip[data-index="${CHIP}"]`);
+  assert.deepEqual((await view.bars('.inspect-alternatives')).filter((b) => b.button), [], 'no alternative is a button');
+  assert.match(await page.textContent('.inspect-alternatives .inspect-hint'), /run something else since/);
+  await view.click('.inspect-lens > summary');
+  await page.locator('.inspect-lens-body .inspect-hint').waitFor(); // the toggle event comes a task later
+  assert.match(await page.textContent('.inspect-lens-body'), /run something else since/);
+  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.next), 'the view keeps its story');
+  await page.context().close();
+});
+
+test('worker requests: tokens with take, more, branch and lens in order; bad arguments and a missing story are errors', async () => {
+  const page = await browser.newPage();
+  watchPage(page, 'requests');
+  await page.goto(`${server.url}embed.html`);
+  const r = await page.evaluate(async () => {
+    const { EngineClient } = await import('/client.js');
+    const engine = new EngineClient();
+    const kind = (promise) => promise.then(() => 'ok', (err) => err.kind);
+    const out = { before: await kind(engine.vocab()) };
+    await engine.load({ model: '/models/aidreams260K.bin', tokenizer: '/models/tok512-aidreams.bin' }).done;
+    const pieces = await engine.vocab();
+    const seen = [];
+    const onToken = (t) => seen.push(t);
+    const paused = await engine.tokens({ prompt: 'Once upon a time', temperature: 0, steps: 64, take: 2 }, { onToken }).done;
+    const more = await engine.more({ take: 1 }, { onToken }).done;
+    const lens = await engine.lens(5, 3);
+    const rest = await engine.more({}, { onToken }).done;
+    out.noStory = await kind(engine.more({}).done);
+    out.badTake = await kind(engine.tokens({ prompt: '', take: 0 }).done);
+    out.badPos = await kind(engine.branch({ pos: 'x', token: 3 }).done);
+    out.farPos = await kind(engine.branch({ pos: 9999, token: 3 }).done);
+    out.badLens = await kind(engine.lens(-1));
+    // A paused story ends when another request takes the engine.
+    await engine.tokens({ prompt: 'Once upon a time', temperature: 0, steps: 64, take: 1 }).done;
+    await engine.generate({ prompt: 'x', steps: 4 }).done;
+    out.afterGenerate = await kind(engine.more({}).done);
+    // A lens queued behind a plain story looks into that story.
+    const plain = engine.generate({ prompt: 'Once upon a time', temperature: 0, steps: 64 });
+    const queued = engine.lens(3, 2);
+    out.ids = (await plain.done).ids.length;
+    out.plainLens = (await queued).map((l) => l.length);
+    engine.terminate();
+    return {
+      ...out, vocab: pieces.length, paused: paused.reason, more: more.reason, rest: rest.reason,
+      tokens: seen.filter((t) => t.pos !== undefined).map((t) => [t.pos, t.prompt]), lens: lens.map((l) => l.length),
+    };
+  });
+  assert.equal(r.before, 'state', 'vocab before a load');
+  assert.equal(r.vocab, 512);
+  assert.deepEqual([r.paused, r.more, r.rest], ['paused', 'paused', 'steps']);
+  assert.deepEqual(r.tokens.map(([pos]) => pos), [...Array(64).keys()], 'each position once, in order, over the pauses');
+  assert.deepEqual(r.tokens.filter(([, prompt]) => prompt).length, 12, "the prompt's positions are marked");
+  assert.deepEqual(r.lens, [3, 3, 3, 3], 'a lens between two steps');
+  assert.deepEqual([r.noStory, r.badTake, r.badPos, r.farPos, r.badLens], ['state', 'options', 'options', 'options', 'options']);
+  assert.equal(r.afterGenerate, 'state');
+  assert.equal(r.ids, 65, 'BOS and 64 tokens');
+  assert.deepEqual(r.plainLens, [2, 2, 2, 2]);
+  await page.close();
 });
