@@ -7,6 +7,10 @@
 //   const run = engine.generate({ prompt: 'Once upon a time' }, { onPiece: (text) => ... });
 //   run.stop();                    // this generation only
 //   const done = await run.done;   // { reason, tokens, ms, ttftMs, seed, ids }
+//
+// Looking inside (the inspect view): `tokens` is `generate` with a Token per forward pass,
+// `branch` takes another token at a position of that story, `more` goes on with a story paused
+// by `take`, `lens` and `vocab` answer with their data.
 
 import { LlamaError } from './errors.js';
 import { FINAL } from './protocol.js';
@@ -127,6 +131,35 @@ export class EngineClient {
   /** A chat turn: `{ message, system?, temperature?, ... }`; `onPiece(text)` per token. */
   chat(options, { onPiece } = {}) {
     return this.#request({ ...options, type: 'chat' }, (data) => data.type === 'piece' && onPiece?.(data.text));
+  }
+
+  /**
+   * A story seen from inside: `{ prompt, temperature?, topp?, seed?, steps?, topK?,
+   * attention?, take? }`; `onToken(token)` per forward pass (protocol.js `token`). With `take`,
+   * the story pauses after that many new tokens (done.reason 'paused'); `more` goes on.
+   */
+  tokens(options, { onToken } = {}) {
+    return this.#request({ ...options, type: 'tokens' }, (data) => data.type === 'token' && onToken?.(data.token));
+  }
+
+  /** The last story from position `pos` with `token` fed there (`{ pos, token, take? }`). */
+  branch(options, { onToken } = {}) {
+    return this.#request({ ...options, type: 'branch' }, (data) => data.type === 'token' && onToken?.(data.token));
+  }
+
+  /** The paused story goes on (`{ take? }`: that many new tokens, else to its end). */
+  more(options, { onToken } = {}) {
+    return this.#request({ ...options, type: 'more' }, (data) => data.type === 'token' && onToken?.(data.token));
+  }
+
+  /** The logit lens at position `pos` of the last story: per layer, `[[id, prob], ...]` (top `k`). */
+  async lens(pos, k = 5) {
+    return (await this.#request({ type: 'lens', pos, k }).done).layers;
+  }
+
+  /** The loaded tokenizer's pieces, index = token id. */
+  async vocab() {
+    return (await this.#request({ type: 'vocab' }).done).pieces;
   }
 
   /** Ends the conversation: the next `chat` starts a new one. */

@@ -2,7 +2,8 @@
 
 import type { ModelConfig } from './llama2.js';
 
-export type LlamaStoryState = 'idle' | 'loading' | 'ready' | 'waiting' | 'generating' | 'done' | 'error';
+/** `paused`: an `inspect` story waits for Step. */
+export type LlamaStoryState = 'idle' | 'loading' | 'ready' | 'waiting' | 'generating' | 'done' | 'paused' | 'error';
 
 /** The detail of `llama-story-loaded`: the model's config, with how it runs. */
 export type LlamaStoryLoaded = ModelConfig & {
@@ -16,22 +17,28 @@ export type LlamaStoryLoaded = ModelConfig & {
 
 export interface LlamaStoryDone {
   text: string;
-  /** 'bos' (the model ended the story), 'steps', 'context' or 'stopped'. */
+  /** 'bos' (the model ended the story), 'steps', 'context', 'stopped', or 'paused' (an
+   * `inspect` story after Step). */
   reason: string;
   tokens: number;
   seed: string;
 }
 
 /**
- * <llama-story model tokenizer prompt steps temperature topp seed workers>.
+ * <llama-story model tokenizer prompt steps temperature topp seed workers inspect>.
  * `workers`: 'auto' or a number of workers to split the model over (messages between them
  * unless the page is cross-origin isolated; the element never changes the page's headers).
+ * `inspect` (boolean): the story token by token, with each token's top 10, attention, logit
+ * lens, branches and Step (part `inspect`).
  */
 export class LlamaStory extends HTMLElement {
   /** What the page's elements asked of their shared worker. */
   static readonly stats: { workers: number; loads: number; generations: number };
   load(): Promise<LlamaStoryLoaded>;
-  generate(): Promise<void>;
+  /** A story; with `inspect` and `take`, only its first `take` new tokens (state `paused`). */
+  generate(options?: { take?: number }): Promise<void>;
+  /** With `inspect`: the paused story's next token, or a new story's first. */
+  step(): Promise<void>;
   stop(): void;
 }
 

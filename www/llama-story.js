@@ -17,10 +17,17 @@
 // Styling: the parts `container controls prompt button generate stop retry progress status
 // output` (`llama-story::part(output) { ... }`) and the custom properties --llama-story-font,
 // --llama-story-background, --llama-story-color, --llama-story-accent, --llama-story-border.
-// State: the host's `state` attribute (idle, loading, ready, waiting, generating, done, error);
-// events `llama-story-loaded` and `llama-story-done` (detail: { text, reason, tokens, seed }).
+// State: the host's `state` attribute (idle, loading, ready, waiting, generating, done, paused,
+// error); events `llama-story-loaded` and `llama-story-done` (detail: { text, reason, tokens, seed }).
+//
+// `inspect`: the story token by token instead of plain text (inspect-view.js, for docs that
+// teach transformers): chips tinted by probability, each token's top 10, attention and logit
+// lens, branches from any alternative, and Step (one token per click; state `paused` between).
+// The part `inspect` holds the view.
 
 import { EngineClient } from './client.js';
+import { LlamaError } from './errors.js';
+import { InspectView, STYLESHEET } from './inspect-view.js';
 import { STORY_DEFAULTS } from './story-settings.js';
 import { formatBytes, readable } from './wording.js';
 
@@ -36,6 +43,8 @@ const shared = {
   tail: Promise.resolve(),
   /** what was asked of the worker (read by tests and curious embedders) */
   stats: { workers: 0, loads: 0, generations: 0 },
+  /** the element whose story the engine holds (an inspect view branches and looks into it) */
+  story: null,
 };
 
 /** Forgets a dead worker and what it held; the next `engine()` starts a new one. */
@@ -44,6 +53,7 @@ function forgetDeadEngine() {
   shared.current = null;
   shared.loads.clear();
   shared.engine = null;
+  shared.story = null;
 }
 
 /** The engine worker (worker.js next to this file), started on first use and after a death. */
@@ -68,6 +78,7 @@ async function holdModel(key, load) {
   const client = engine(); // first: a dead worker's model is gone with it
   if (shared.current === key) return load.config;
   shared.current = null;
+  shared.story = null;
   const [model, tokenizer, workers] = key.split('\n');
   shared.stats.loads++;
   // A bad value goes to the engine as it is, which names it in its error.
@@ -127,6 +138,7 @@ const TEMPLATE = `
   [part~="status"] { font-size: 0.85em; opacity: 0.75; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; min-width: 0; }
   [part~="output"] { white-space: pre-wrap; overflow-wrap: anywhere; font: var(--llama-story-output-font, 1.05rem/1.5 Georgia, serif);
     margin: 0.5rem 0 0; min-height: 3em; }
+  [part~="inspect"] { --inspect-accent: var(--llama-story-accent, #2f6fde); margin-top: 0.5rem; }
   [hidden] { display: none !important; }
 </style>
 <div part="container">
@@ -134,16 +146,18 @@ const TEMPLATE = `
     <input part="prompt" aria-label="Prompt">
     <button part="button generate" type="button">Generate</button>
     <button part="button stop" type="button" disabled>Stop</button>
+    <button part="button step" type="button" title="One token per click" hidden>Step</button>
     <button part="button retry" type="button" hidden>Retry</button>
     <progress part="progress" max="1" value="0" hidden></progress>
     <span part="status" aria-live="polite"></span>
   </div>
   <pre part="output"></pre>
+  <div part="inspect" hidden></div>
 </div>`;
 
-/** <llama-story model tokenizer prompt steps temperature topp seed workers>: see the top of this file. */
+/** <llama-story model tokenizer prompt steps temperature topp seed workers inspect>: see the top of this file. */
 export class LlamaStory extends HTMLElement {
-  static observedAttributes = ['prompt'];
+  static observedAttributes = ['prompt', 'inspect'];
 
   /** What the elements of this page asked of their shared worker: { workers, loads, generations }. */
   static get stats() {
@@ -159,6 +173,8 @@ export class LlamaStory extends HTMLElement {
   #run = null;
   #text = '';
   #frame = 0;
+  /** The inspect view, made when the `inspect` attribute first asks for it. */
+  #view = null;
 
   constructor() {
     super();
@@ -167,14 +183,77 @@ export class LlamaStory extends HTMLElement {
     const part = (name) => root.querySelector(`[part~="${name}"]`);
     this.#ui = {
       prompt: part('prompt'), generate: part('generate'), stop: part('stop'), retry: part('retry'),
-      progress: part('progress'), status: part('status'), output: part('output'),
+      progress: part('progress'), status: part('status'), output: part('output'), step: part('step'),
+      inspect: part('inspect'),
     };
     this.#ui.generate.onclick = () => this.generate();
     this.#ui.stop.onclick = () => this.stop();
+    this.#ui.step.onclick = () => this.step();
+  }
+
+  /** Shows the inspect view (made on first use) or the plain text, as the attribute says. */
+  #showInspect() {
+    const on = this.hasAttribute('inspect');
+    if (on && !this.#view) {
+      const sheet = document.createElement('link');
+      sheet.rel = 'stylesheet';
+      sheet.href = STYLESHEET;
+      this.shadowRoot.prepend(sheet);
+      this.#view = new InspectView(this.#ui.inspect, {
+        run: (start, what) => this.#inspectRun(start, what),
+        holds: () => shared.story === this && !shared.engine?.dead,
+        showError: (err) => this.#failed(err, null),
+        ended: (done) => this.#showDone(done),
+      });
+    }
+    this.#ui.inspect.hidden = !on;
+    this.#ui.output.hidden = on;
+    this.#ui.step.hidden = !on;
+  }
+
+  /** Runs an inspect view's branch, step or lens in the queue, on this element's story. */
+  #inspectRun(start, what) {
+    if (this.#generating) return null;
+    const story = what !== 'lens';
+    if (story) {
+      this.#generating = true;
+      this.#setState('generating', '');
+    }
+    const done = exclusive(() => {
+      if (shared.story !== this || shared.engine?.dead) {
+        throw new LlamaError('state', 'Another story ran since: Generate this one again to look into it.');
+      }
+      const run = start(engine());
+      if (story) this.#run = run;
+      return run.done;
+    });
+    if (!story) return done;
+    return done.finally(() => {
+      this.#generating = false;
+      if (this.getAttribute('state') === 'generating') this.#setState('ready', '');
+    });
+  }
+
+  /** Step: the paused story's next token, or a new story's first one. */
+  async step() {
+    if (!this.#view?.paused) return this.generate({ take: 1 });
+    try {
+      await this.#inspectRun((client) => this.#view.more(client, 1), 'more');
+    } catch (err) {
+      this.#failed(err, null);
+    }
+  }
+
+  /** The end of a story (or of a step): its figures, `done` or `paused`. */
+  #showDone(done) {
+    const seconds = done.ms / 1000;
+    const rate = `${done.tokens} tokens · ${(done.tokens / Math.max(seconds, 1e-3)).toFixed(0)} tok/s · seed ${done.seed}`;
+    this.#setState(done.reason === 'paused' ? 'paused' : 'done', rate);
   }
 
   connectedCallback() {
     this.#ui.prompt.value = this.getAttribute('prompt') ?? STORY_DEFAULTS.prompt;
+    this.#showInspect();
     if (!this.hasAttribute('state')) this.#setState('idle');
     // Lazy: the model loads when the element first comes near the viewport.
     this.#observer = new IntersectionObserver((entries) => {
@@ -194,6 +273,7 @@ export class LlamaStory extends HTMLElement {
 
   attributeChangedCallback(name, _old, value) {
     if (name === 'prompt') this.#ui.prompt.value = value ?? '';
+    if (name === 'inspect') this.#showInspect();
   }
 
   /** `retry`: what the Retry button does in state `error` (none: no button). */
@@ -201,6 +281,7 @@ export class LlamaStory extends HTMLElement {
     this.setAttribute('state', state);
     if (status !== undefined) this.#ui.status.textContent = status;
     this.#ui.generate.disabled = state === 'generating' || state === 'waiting';
+    this.#ui.step.disabled = state === 'generating' || state === 'waiting';
     this.#ui.stop.disabled = state !== 'generating' && state !== 'waiting';
     this.#ui.retry.hidden = !retry;
     this.#ui.retry.onclick = retry;
@@ -267,8 +348,11 @@ export class LlamaStory extends HTMLElement {
     return options;
   }
 
-  /** Generates a story with the element's attributes (the prompt from its input). */
-  async generate() {
+  /**
+   * Generates a story with the element's attributes (the prompt from its input); with
+   * `inspect`, token by token, and with `take` only that many new tokens (Step goes on).
+   */
+  async generate({ take } = {}) {
     if (this.#generating) return;
     this.#generating = true;
     this.#cancelled = false;
@@ -300,6 +384,12 @@ export class LlamaStory extends HTMLElement {
         }
         this.#setState('generating', '');
         shared.stats.generations++;
+        shared.story = this;
+        if (this.#view && this.hasAttribute('inspect')) {
+          const run = this.#view.start(client, options, { take });
+          this.#run = run;
+          return run.done;
+        }
         let tokens = 0;
         const run = client.generate(options, {
           onPiece: (text) => {
@@ -320,10 +410,10 @@ export class LlamaStory extends HTMLElement {
       this.#ui.output.textContent = readable(this.#text);
       this.#ui.progress.hidden = true;
       if (!done) return this.#setState('ready', 'stopped');
-      const seconds = done.ms / 1000;
-      this.#setState('done', `${done.tokens} tokens · ${(done.tokens / Math.max(seconds, 1e-3)).toFixed(0)} tok/s · seed ${done.seed}`);
+      this.#showDone(done);
+      const text = this.#view && this.hasAttribute('inspect') ? this.#view.text : this.#text;
       this.dispatchEvent(new CustomEvent('llama-story-done', {
-        detail: { text: this.#text, reason: done.reason, tokens: done.tokens, seed: done.seed },
+        detail: { text, reason: done.reason, tokens: done.tokens, seed: done.seed },
       }));
     } catch (err) {
       cancelAnimationFrame(this.#frame);

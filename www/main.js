@@ -1,11 +1,13 @@
 // main.js: the page. A story first: the prompt, Generate and the text; the first Generate
 // loads the chosen model (the server's best story model unless the reader picks another).
+// Inspect mode shows the same story token by token (inspect-view.js), with Step.
 // All model work happens in the engine's worker (client.js); this file keeps the page's
 // state in one place (`state`) and every control consistent with it. Model text goes into
 // the page with textContent only.
 
 import { ChatView } from './chat.js';
 import { EngineClient } from './client.js'; // the engine worker's protocol
+import { InspectView } from './inspect-view.js'; // the story token by token
 import { RETRYABLE } from './errors.js';
 import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
 import { ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
@@ -19,6 +21,7 @@ const ui = {
   prompt: $('prompt'), generate: $('generate'), stop: $('stop'), stats: $('stats'),
   progressRow: $('progress-row'), progress: $('progress'), progressText: $('progress-text'),
   linkCheck: $('link-check'), output: $('output'), endNote: $('end-note'), permalink: $('permalink'),
+  step: $('step'), inspectView: $('inspect-view'),
   temperature: $('temperature'), topp: $('topp'), steps: $('steps'), seed: $('seed'),
   settingsSummary: $('settings-summary'), storyPanel: $('story-panel'), chatPanel: $('chat-panel'),
 };
@@ -36,6 +39,9 @@ const state = {
   epoch: 0,
   /** The settings of the last story of the loaded model (for the address bar), or null. */
   story: null,
+  /** Whether the engine holds the Inspect view's story (branch and lens need it): nothing
+   * else ran since. */
+  inspected: false,
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
@@ -94,6 +100,7 @@ function updateControls() {
   const origin = state.busy?.origin ?? null;
   const dead = state.dead !== null;
   ui.generate.disabled = dead || busy !== null;
+  ui.step.disabled = dead || busy !== null;
   ui.stop.disabled = !(busy === 'generate' || (busy === 'load' && origin === 'story'));
   panel.setControls({ loading: busy === 'load', dead });
   chat.setControls({ busy, origin, dead });
@@ -153,6 +160,7 @@ function load(selection, origin, retry = () => load(selection, origin)) {
   hideLinkCheck();
   state.loaded = null;
   state.story = null;
+  state.inspected = false;
   state.epoch++;
   const workers = panel.workers();
   panel.showLoading(selection);
@@ -230,15 +238,20 @@ function render() {
   showStats(null);
 }
 
-/** Generate: loads the chosen model if the worker does not hold it, then writes a story. */
-async function generate() {
+/**
+ * Generate: loads the chosen model if the worker does not hold it, then writes a story (in
+ * Inspect mode, token by token; with `take`, only that many new tokens, for Step).
+ */
+async function generate({ take } = {}) {
   if (state.busy || state.dead) return;
   clearErrors();
   hideLinkCheck();
   if (!(await ensureModel('story'))) return;
   const options = { prompt: ui.prompt.value, ...sampling() };
+  if (mode() === 'inspect') return inspectStory(options, take);
   const { config } = state.loaded;
   state.epoch++;
+  state.inspected = false;
   ui.progressRow.hidden = true;
   story = { raw: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
   ui.output.textContent = '';
@@ -298,6 +311,72 @@ async function generate() {
 function stop() {
   const busy = state.busy;
   if (busy?.kind === 'generate' || (busy?.kind === 'load' && busy.origin === 'story')) busy.run.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// Inspect: the story token by token (inspect-view.js runs its requests through `inspectRun`)
+// ---------------------------------------------------------------------------------------
+
+/** Runs one of the view's requests when the engine is free; resolves with its reply. */
+function inspectRun(start, what) {
+  if (state.busy || state.dead || !state.loaded) return null;
+  clearErrors();
+  const run = start(engine);
+  if (what !== 'lens') {
+    // The engine's story is now the view's (a chat in the engine is over).
+    state.epoch++;
+    state.inspected = true;
+    ui.progressRow.hidden = true;
+    ui.endNote.hidden = true;
+    ui.stats.textContent = '';
+  }
+  setBusy({ kind: what === 'lens' ? 'lens' : 'generate', run, origin: 'story' });
+  return run.done.finally(() => endRun(run));
+}
+
+/** A story, a branch or a step has ended: its figures, and why it ended. */
+function inspectEnded(done) {
+  // The Story mode shows the same story as text.
+  ui.output.textContent = readable(inspect.text);
+  ui.output.classList.remove('stale');
+  ui.stats.textContent = `${done.tokens} tokens · ${(done.tokens / Math.max(done.ms / 1000, 1e-3)).toFixed(1)} tok/s · seed ${done.seed}`;
+  const config = state.loaded?.config;
+  ui.endNote.hidden = done.reason === 'paused' || !config; // the view says it is paused
+  if (!ui.endNote.hidden) {
+    ui.endNote.textContent = endInWords(done, { context: config.context, seqLen: config.seq_len, steps: number(ui.steps) ?? 0 });
+    ui.endNote.dataset.reason = done.reason;
+  }
+}
+
+const inspect = new InspectView(ui.inspectView, {
+  run: inspectRun,
+  holds: () => state.inspected && state.loaded !== null,
+  showError: (err) => state.dead || showError('story', err),
+  ended: inspectEnded,
+});
+
+/** A new story in the Inspect view (`take`: paused after that many new tokens). */
+async function inspectStory(options, take) {
+  const config = state.loaded.config;
+  try {
+    const done = await inspectRun((client) => inspect.start(client, options, { take }), 'story');
+    if (done && state.loaded?.config === config) {
+      state.story = { ...options, seed: done.seed };
+      syncAddress();
+    }
+  } catch (err) {
+    if (!state.dead) showError('story', err);
+  }
+}
+
+/** Step: the paused story's next token, or a new story's first one. */
+async function step() {
+  if (!inspect.paused) return generate({ take: 1 });
+  try {
+    await inspectRun((client) => inspect.more(client, 1), 'more');
+  } catch (err) {
+    if (!state.dead) showError('story', err);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -431,6 +510,7 @@ function replaceEngine() {
 function restart() {
   replaceEngine();
   state.dead = null;
+  state.inspected = false;
   state.epoch++;
   clearErrors();
   panel.showChosen(panel.selection());
@@ -441,15 +521,22 @@ function restart() {
 // Modes, settings, files
 // ---------------------------------------------------------------------------------------
 
-const chatMode = () => document.querySelector('input[name="mode"]:checked')?.value === 'chat';
+/** @returns {'story' | 'chat' | 'inspect'} */
+const mode = () => document.querySelector('input[name="mode"]:checked')?.value ?? 'story';
+const chatMode = () => mode() === 'chat';
 
 function showMode() {
   const isChat = chatMode();
+  const inspecting = mode() === 'inspect';
   ui.storyPanel.hidden = isChat;
   ui.chatPanel.hidden = !isChat;
+  // Inspect is the story panel with the view in place of the text.
+  ui.output.hidden = inspecting;
+  ui.inspectView.hidden = !inspecting;
+  ui.step.hidden = !inspecting;
   // The progress bar stays where the reader acts.
   (isChat ? ui.chatPanel : ui.storyPanel).querySelector('.status').prepend(ui.progressRow);
-  document.body.dataset.mode = isChat ? 'chat' : 'story';
+  document.body.dataset.mode = mode();
 }
 
 function showSettings() {
@@ -488,6 +575,7 @@ const chat = new ChatView({
   epoch: () => state.epoch,
   begin: (run, kind) => {
     ui.progressRow.hidden = true;
+    state.inspected = false;
     setBusy({ kind, run, origin: 'chat' });
   },
   end: endRun,
@@ -500,8 +588,9 @@ const chat = new ChatView({
   dead: () => state.dead !== null,
 });
 
-ui.generate.onclick = generate;
+ui.generate.onclick = () => generate();
 ui.stop.onclick = stop;
+ui.step.onclick = step;
 ui.prompt.onkeydown = (event) => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) generate();
 };

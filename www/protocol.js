@@ -14,6 +14,17 @@
 //        'new-chat') the first, with `system`
 //   { type: 'new-chat', id }
 //   { type: 'defaults', id }   the engine's option defaults (run.c's), for the page to show
+// Looking inside a story (the inspect view: inspect-view.js; the numbers: llama2.js `tokens`):
+//   { type: 'tokens', id, prompt, temperature?, topp?, seed?, steps?, topK?, attention?, take? }
+//        `generate` seen from inside: a `token` reply per forward pass, then `done`. With
+//        `take`, the story pauses after that many new (not prompt) tokens: `done` has reason
+//        'paused', and the story waits in the engine for `more` (any other request but `lens`
+//        and `vocab` ends it)
+//   { type: 'branch', id, pos, token, take? }   the last story from position `pos` with
+//        `token` fed there (llama2.js `branch`): `token` replies, then `done`
+//   { type: 'more', id, take? }   the paused story goes on: `token` replies, then `done`
+//   { type: 'lens', id, pos, k? }   the logit lens at position `pos` of the last story
+//   { type: 'vocab', id }   the loaded tokenizer's pieces, to show ids as text
 // page -> worker, controls (no reply of their own):
 //   { type: 'stop', id }     end generation `id` after the current token, or drop it if queued
 //   { type: 'cancel', id }   abort load `id` (its reply is an `error` of kind `cancelled`)
@@ -27,6 +38,12 @@
 //   { type: 'error', id, message, kind }             kind: see errors.js
 //   { type: 'cache', url, status, message }          where a URL came from / went to (cache.js)
 //   { type: 'defaults', id, defaults: { temperature, topp, steps } }
+//   { type: 'token', id, token: Token }   one forward pass (llama2.js `tokens`: text, id, pos,
+//        token, top, prob, rank, attention?) and `prompt`: whether `id` was the prompt's; or
+//        `{ text }` alone (text completed at the end, with no pass of its own)
+//   { type: 'done', id, reason: StopReason | 'paused', ... }   as above
+//   { type: 'lens', id, layers: [[[id, prob], ...] per layer] }
+//   { type: 'vocab', id, pieces: string[] }   index = token id, the tokenizer's bytes as UTF-8
 //   { type: 'alive', lock }   once at start: the worker holds Web Lock `lock` for its whole
 //        life, so the page learns that it ended (closed, terminated, crashed) by waiting for
 //        that lock, with no timeout (client.js)
@@ -34,8 +51,13 @@
 //   unusable after one, and the page's `error` event (client.js: kind `engine`) reports it.
 
 /** Requests that get replies, in turn. */
-export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults'];
+export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'vocab'];
 /** Controls, acted on at once. */
 export const CONTROLS = ['stop', 'cancel', 'kill-shard'];
 /** The reply that ends each request. */
-export const FINAL = { load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done', defaults: 'defaults' };
+export const FINAL = {
+  load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done', defaults: 'defaults',
+  tokens: 'done', branch: 'done', more: 'done', lens: 'lens', vocab: 'vocab',
+};
+/** Requests that leave the engine's story as it is (a paused one stays paused). */
+export const KEEPS_STORY = ['defaults', 'lens', 'vocab', 'more'];

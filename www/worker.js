@@ -3,8 +3,9 @@
 
 import { createEngine, defaults } from './llama2.js';
 import { WeightCache } from './cache.js';
-import { errorKind } from './errors.js';
-import { CONTROLS, REQUESTS } from './protocol.js';
+import { errorKind, LlamaError } from './errors.js';
+import { CONTROLS, FINAL, KEEPS_STORY, REQUESTS } from './protocol.js';
+import { Vocabulary } from './vocab.js';
 
 const llama = createEngine();
 
@@ -20,6 +21,15 @@ if (globalThis.navigator?.locks) {
 }
 /** URLs are read from and stored to the browser's weight cache (cache.js). */
 const cache = new WeightCache({ onNote: (note) => postMessage({ type: 'cache', ...note }) });
+/** The same cache, silent: the inspect view's second read of a tokenizer is not news. */
+const quietCache = new WeightCache();
+
+/** The loaded model's tokenizer for the inspect view: { source, name, cache, size }, read
+ * (vocab.js) on first use into `vocabulary` (a promise of a Vocabulary). */
+let tokenizer = null;
+let vocabulary = null;
+/** The story a `tokens` or `branch` request with `take` paused: { iterator, promptLength }. */
+let paused = null;
 
 /** The requests waiting, and the one running: `{ id, type, abort?: AbortController }`. */
 const queue = [];
@@ -41,8 +51,11 @@ const run = {
     const onProgress = progressOf(data.id);
     const { workers, transport, context, size, sha256 } = data;
     const through = data.cache === false ? undefined : cache;
+    tokenizer = null;
+    vocabulary = null;
     await engine.loadCheckpoint(data.model, { name: data.modelName, onProgress, signal, cache: through, workers, transport, context, size, sha256 });
     await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache: through });
+    tokenizer = { source: data.tokenizer, name: data.tokenizerName, cache: through && quietCache, size: engine.config.vocab_size };
     postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
   },
   generate(data, engine) {
@@ -55,6 +68,35 @@ const run = {
   },
   async defaults(data) {
     postMessage({ type: 'defaults', id: data.id, defaults: await defaults() });
+  },
+  async tokens(data, engine) {
+    const { prompt, temperature, topp, seed, steps, topK, attention, take } = data;
+    count('take', take, 1);
+    const iterator = engine.tokens(prompt, { temperature, topp, seed, steps, topK, attention });
+    const promptLength = (await (await vocab()).promptIds(prompt ?? '')).length;
+    return inspected(data.id, engine, { iterator, promptLength }, take);
+  },
+  branch(data, engine) {
+    const { pos, token, take } = data;
+    count('pos', pos, 0);
+    count('token', token, 0);
+    count('take', take, 1);
+    return inspected(data.id, engine, { iterator: engine.branch(pos, token), promptLength: 0 }, take);
+  },
+  more(data, engine) {
+    if (!paused) throw new LlamaError('state', 'more: no story is paused (a tokens or branch request with take pauses one)');
+    count('take', data.take, 1);
+    const story = paused;
+    paused = null;
+    return inspected(data.id, engine, story, data.take);
+  },
+  async lens(data, engine) {
+    count('pos', data.pos, 0);
+    count('k', data.k, 1);
+    postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k ?? 5) });
+  },
+  async vocab(data) {
+    postMessage({ type: 'vocab', id: data.id, pieces: (await vocab()).pieces() });
   },
   'new-chat'(data, engine) {
     engine.newChat();
@@ -76,6 +118,51 @@ async function stream(id, engine, start) {
   postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
 }
 
+/** Checks a whole-number argument of at least `min` (undefined: its default). */
+function count(name, value, min) {
+  if (value === undefined || (Number.isInteger(value) && value >= min && value < 2 ** 32)) return;
+  throw new LlamaError('options', `options: ${name} must be a whole number from ${min}, not ${JSON.stringify(value)}`);
+}
+
+/** The loaded tokenizer's Vocabulary (read once per load, on first use). */
+function vocab() {
+  if (!tokenizer) throw new LlamaError('state', 'no model loaded: load a checkpoint and its tokenizer first');
+  vocabulary ??= Vocabulary.read(tokenizer.source, tokenizer).catch((err) => {
+    vocabulary = null;
+    throw err;
+  });
+  return vocabulary;
+}
+
+/**
+ * Streams an inspected story's tokens (the attention weights moved, not copied), then its
+ * `done`; with `take`, pauses it after that many new tokens (reason 'paused', see `more`).
+ * The iterator is driven by hand: a `for await` would end the story on leaving it.
+ */
+async function inspected(id, engine, story, take) {
+  const t0 = performance.now();
+  let tokens = 0;
+  let fresh = 0;
+  let ttftMs = null;
+  for (;;) {
+    // (A story the engine has ended already is not paused: it is done.)
+    if (take !== undefined && fresh >= take && engine.stopReason === undefined) {
+      paused = story;
+      break;
+    }
+    const { value, done } = await story.iterator.next();
+    if (done) break;
+    ttftMs ??= performance.now() - t0;
+    const token = value.pos === undefined ? value : { ...value, prompt: value.pos + 1 < story.promptLength };
+    if (token.pos !== undefined) tokens++;
+    if (token.prompt === false) fresh++;
+    postMessage({ type: 'token', id, token }, token.attention ? [token.attention.weights.buffer] : []);
+  }
+  const ms = performance.now() - t0;
+  const reason = paused === story ? 'paused' : engine.stopReason;
+  postMessage({ type: 'done', id, reason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
+}
+
 /** Runs the queue, one request after another. */
 async function drain() {
   if (running) return;
@@ -83,6 +170,12 @@ async function drain() {
     running = queue.shift();
     const { data, abort } = running;
     try {
+      if (paused && !KEEPS_STORY.includes(data.type)) {
+        // The paused story ends here: another request takes the engine.
+        const { iterator } = paused;
+        paused = null;
+        await iterator.return();
+      }
       await run[data.type](data, await llama, abort.signal);
     } catch (err) {
       if (err instanceof WebAssembly.RuntimeError) {
@@ -99,9 +192,9 @@ async function drain() {
   }
 }
 
-/** The reply to a request dropped before it ran. */
+/** The reply to a request dropped before it ran: a story's `done`, else a cancellation. */
 function dropped(data) {
-  if (data.type === 'load') postMessage({ type: 'error', id: data.id, message: 'cancelled', kind: 'cancelled' });
+  if (FINAL[data.type] !== 'done') postMessage({ type: 'error', id: data.id, message: 'cancelled', kind: 'cancelled' });
   else postMessage({ type: 'done', id: data.id, reason: 'stopped', tokens: 0, ms: 0, ttftMs: null, seed: null, ids: [] });
 }
 
