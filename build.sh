@@ -5,7 +5,7 @@
 #   ./build.sh build                 native release tools + the wasm builds into www/pkg/
 #   ./build.sh serve                 build if needed, stage default models, serve www/ on :8080
 #   ./build.sh test [native|wasm|e2e]   every test (or one layer), then one summary line
-#   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|all]
+#   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|firefox|webkit|all]
 #                                    [--workers N] [--transport shared|messages]
 #   ./build.sh bench [--quick]       side-by-side speed table (target/bench/results.json)
 #   ./build.sh fuzz [SECONDS]        every cargo-fuzz target for SECONDS each (tools/fuzz.sh)
@@ -163,7 +163,7 @@ cmd_serve() {
 # ---------------------------------------------------------------------------------------
 
 cmd_conformance() {
-  [ $# -ge 1 ] || die "usage: ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|all] [--workers N] [--transport shared|messages]"
+  [ $# -ge 1 ] || die "usage: ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|firefox|webkit|all] [--workers N] [--transport shared|messages]"
   local file=$1; shift
   local models target=native workers=1 transport=auto
   models=$(models_dir)
@@ -177,25 +177,31 @@ cmd_conformance() {
     esac
   done
   local targets=$target rc=0 t
-  [ "$target" = all ] && targets="native node chrome"
+  [ "$target" = all ] && targets="native node chrome firefox webkit"
   cargo build --release --bin conformance -q
   for t in $targets; do
     case $t in
       native) target/release/conformance "$file" --models "$models" --threads "$workers" || rc=1 ;;
-      node|chrome) conformance_wasm "$t" "$file" "$models" "$workers" "$transport" || rc=1 ;;
-      *) die "conformance: unknown target '$t' (native, node, chrome or all)" ;;
+      node|chrome|firefox|webkit) conformance_wasm "$t" "$file" "$models" "$workers" "$transport" || rc=1 ;;
+      *) die "conformance: unknown target '$t' (native, node, chrome, firefox, webkit or all)" ;;
     esac
   done
   return $rc
 }
 
-# Golden FILE through the wasm build: node = www/llama2.js in Node; chrome = the page's own
-# worker.js in headless Chromium. Judged by the native runner's rules (conformance --check).
+# Golden FILE through the wasm build: node = www/llama2.js in Node; chrome, firefox, webkit =
+# the page's own worker.js in headless Chromium, Firefox ESR (puppeteer-core over WebDriver
+# BiDi) or WebKitGTK (WebKitWebDriver under its own Xvfb). Judged by the native runner's rules
+# (conformance --check).
 conformance_wasm() {
   local target=$1 file=$2 models=$3 workers=$4 transport=$5
   build_wasm
   tools/install.sh e2e
-  [ "$target" = chrome ] && tools/install.sh chromium
+  case $target in
+    chrome) tools/install.sh chromium ;;
+    firefox) tools/install.sh firefox ;;
+    webkit) tools/install.sh webkit ;;
+  esac
   local flags=()
   # Node 20 needs a flag for relaxed SIMD (later versions have it on by default).
   if [ "${LLAMA2_WASM_VARIANT:-}" = relaxed ] &&
