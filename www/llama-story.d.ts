@@ -1,6 +1,6 @@
 // TypeScript declarations of llama-story.js: the <llama-story> custom element.
 
-import type { ModelConfig } from './llama2.js';
+import type { ModelConfig, StopReason } from './llama2.js';
 
 export type LlamaStoryState = 'idle' | 'loading' | 'ready' | 'waiting' | 'generating' | 'done' | 'error';
 
@@ -17,7 +17,7 @@ export type LlamaStoryLoaded = ModelConfig & {
 export interface LlamaStoryDone {
   text: string;
   /** 'bos' (the model ended the story), 'steps', 'context' or 'stopped'. */
-  reason: string;
+  reason: StopReason;
   tokens: number;
   seed: string;
 }

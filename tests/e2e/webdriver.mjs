@@ -19,7 +19,7 @@ const START_MS = 30_000;
 const COMMAND_MS = 300_000;
 
 /** A TCP port that was free a moment ago. */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on('error', reject);
