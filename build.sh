@@ -5,6 +5,7 @@
 #   ./build.sh build                 native release tools + the wasm builds into www/pkg/
 #   ./build.sh serve                 build if needed, stage default models, serve www/ on :8080
 #   ./build.sh test [native|wasm|e2e]   every test (or one layer), then one summary line
+#                                    (browsers: Chromium, Firefox ESR, WebKitGTK under Xvfb)
 #   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|firefox|webkit|all]
 #                                    [--workers N] [--transport shared|messages]
 #   ./build.sh bench [--quick]       side-by-side speed table (target/bench/results.json)
@@ -247,26 +248,34 @@ test_native() {
 }
 
 # The wasm-bindgen tests (tests/wasm_node.rs, tests/wasm_browser.rs) exactly as a developer
-# runs them from the repo root. wasm-pack finds wasm-bindgen-cli and Debian's chromedriver, so
-# it downloads nothing. The runner's 20 s per-test timeout is raised for the golden cases.
+# runs them from the repo root. wasm-pack finds wasm-bindgen-cli, Debian's chromedriver and
+# geckodriver from crates.io (which starts Debian's Firefox ESR), so it downloads nothing. The
+# runner's 20 s per-test timeout is raised for the golden cases.
 wasm_pack_test() {
-  if [ "$1" = chrome ]; then
-    WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)"
-  else
-    WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --node
-  fi
+  case $1 in
+    chrome) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" ;;
+    firefox) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" ;;
+    node) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --node ;;
+  esac
 }
 
-# Wasm: the wasm-bindgen tests in Node and Chromium, and the golden files through the JS API
-# in Node and through the page's worker in Chromium: one worker, and split over 2 and 3
-# workers with shared memory and over 2 with messages (the same ids).
+# Wasm: the wasm-bindgen tests in Node, Chromium and Firefox, and the golden files through the
+# JS API in Node and through the page's worker in Chromium: one worker, and split over 2 and 3
+# workers with shared memory and over 2 with messages (the same ids); in Firefox and WebKit,
+# each golden file once (their workers are the e2e essentials' and the package test's).
 test_wasm() {
   build_wasm
-  tools/install.sh wasm-pack chromium e2e
+  tools/install.sh wasm-pack chromium firefox geckodriver webkit e2e
   cargo build --release --bin conformance --bin gen-checkpoint -q
   step "wasm-pack test --node" wasm_pack_test node
   step "wasm-pack test --headless --chrome" wasm_pack_test chrome
+  step "wasm-pack test --headless --firefox" wasm_pack_test firefox
   local t f
+  for t in firefox webkit; do
+    for f in generate tokenizer chat; do
+      step "conformance $t $f.json" cmd_conformance "$(golden_dir)/$f.json" --target "$t"
+    done
+  done
   for t in node chrome; do
     for f in generate tokenizer chat; do
       step "conformance $t $f.json" cmd_conformance "$(golden_dir)/$f.json" --target "$t"
@@ -286,10 +295,11 @@ test_wasm() {
     env LLAMA2_WASM_VARIANT=relaxed "$0" conformance "$(golden_dir)/generate.json" --target node
 }
 
-# End to end: every tests/e2e/*.test.mjs (npm test), the page in headless Chromium.
+# End to end: every tests/e2e/*.test.mjs (npm test): the page in headless Chromium, its
+# essentials in Firefox and WebKit, the npm package in Vite and webpack apps.
 test_e2e() {
   build_wasm
-  tools/install.sh chromium e2e
+  tools/install.sh chromium firefox webkit e2e bundlers
   cargo build --release --bin gen-checkpoint --bin conformance -q
   step "e2e (tests/e2e: npm test)" env LLAMA2_MODELS="$(models_dir)" npm --prefix tests/e2e test
 }
@@ -337,7 +347,7 @@ cmd_bench() {
   esac
   tokenizer="$(models_dir)/tokenizer.bin"
   [ -f "$tokenizer" ] || die "bench: no $tokenizer (the 32000-token tokenizer.bin; set LLAMA2_MODELS)"
-  tools/install.sh chromium e2e
+  tools/install.sh chromium firefox e2e
   build_native
   build_wasm
   # The native engine: the bench tool built for this CPU, in its own target dir (RUSTFLAGS).
@@ -362,7 +372,7 @@ main() {
     bench) cmd_bench "$@" ;;
     fuzz) exec tools/fuzz.sh "$@" ;;
     deps) tools/install.sh all ;;
-    *) sed -n '2,17p' "$0"; [ -z "$cmd" ] || die "unknown command '$cmd'" ;;
+    *) sed -n '2,16p' "$0"; [ -z "$cmd" ] || die "unknown command '$cmd'" ;;
   esac
 }
 
