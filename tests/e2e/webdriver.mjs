@@ -18,6 +18,22 @@ const MINIBROWSER = process.env.WEBKIT_BROWSER ?? '/usr/lib/x86_64-linux-gnu/web
 const START_MS = 30_000;
 const COMMAND_MS = 300_000;
 
+/** The displays and drivers running, ended when this process exits however it ends (a test
+ * that fails before `close()`, the runner's timeout), so that none outlives the run. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill();
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+
+/** Spawns a helper process that is ended with this one. */
+function spawnHelper(command, args, options) {
+  const child = spawn(command, args, options);
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  return child;
+}
+
 /** A TCP port that was free a moment ago. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -41,7 +57,7 @@ function within(promise, ms, what) {
 
 /** Starts Xvfb on a display it picks itself (-displayfd); resolves with { display, process }. */
 function startXvfb() {
-  const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], {
+  const xvfb = spawnHelper('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -60,7 +76,7 @@ function startXvfb() {
 /** Starts WebKitWebDriver on a free port under `display`; resolves with { url, process }. */
 async function startDriver(display, env) {
   const port = await freePort();
-  const driver = spawn(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], {
+  const driver = spawnHelper(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], {
     env: { ...process.env, ...env, DISPLAY: display },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
