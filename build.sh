@@ -256,10 +256,23 @@ wasm_pack_test() {
     chrome) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" ;;
     firefox) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" ;;
     node) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --node ;;
+    # wasm-pack drives no WebKit on Linux, but its runner (wasm-bindgen-test-runner) speaks W3C
+    # WebDriver to any `safaridriver`: WebKitWebDriver, which starts WebKitGTK's MiniBrowser,
+    # on a display of xvfb-run's own; bounded in time like the rest.
+    # The runner takes the first driver named in its environment: no other may be named.
+    webkit)
+      local driver
+      driver=$(command -v WebKitWebDriver) || die "no WebKitWebDriver (tools/install.sh webkit)"
+      timeout 900 xvfb-run -a env -u GECKODRIVER -u GECKODRIVER_REMOTE -u SAFARIDRIVER_REMOTE \
+        -u CHROMEDRIVER -u CHROMEDRIVER_REMOTE -u MSEDGEDRIVER -u MSEDGEDRIVER_REMOTE \
+        WASM_BINDGEN_TEST_TIMEOUT=900 SAFARIDRIVER="$driver" \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --target wasm32-unknown-unknown --test wasm_browser
+      ;;
   esac
 }
 
-# Wasm: the wasm-bindgen tests in Node, Chromium and Firefox, and the golden files through the
+# Wasm: the wasm-bindgen tests in Node, Chromium, Firefox and WebKit, and the golden files through the
 # JS API in Node and through the page's worker in Chromium: one worker, and split over 2 and 3
 # workers with shared memory and over 2 with messages (the same ids); in Firefox and WebKit,
 # each golden file once (their workers are the e2e essentials' and the package test's).
@@ -270,6 +283,7 @@ test_wasm() {
   step "wasm-pack test --node" wasm_pack_test node
   step "wasm-pack test --headless --chrome" wasm_pack_test chrome
   step "wasm-pack test --headless --firefox" wasm_pack_test firefox
+  step "wasm-bindgen tests in WebKit (wasm_browser.rs)" wasm_pack_test webkit
   local t f
   for t in firefox webkit; do
     for f in generate tokenizer chat; do
