@@ -8,7 +8,7 @@
 // - a Vite app and a webpack 5 app (tests/e2e/apps/app.js, bundlers pinned in
 //   tests/e2e/bundlers), production builds served as static files, in Chromium and Firefox:
 //   the golden story on the page's thread, over 2 workers, and from <llama-story>; and the
-//   same app on Vite's dev server (Chromium);
+//   same app on Vite's dev server;
 // - TypeScript: `tsc --strict` with the documented lib (ES2020, DOM) accepts an example using
 //   every declaration, the worker protocol included, and rejects a misspelled stop reason,
 //   a wrong option type and the relaxed build without its module.
@@ -385,7 +385,7 @@ for (const [bundler, app] of Object.entries(BUNDLED)) {
   });
 }
 
-test('the Vite app on Vite\'s dev server (no optimizeDeps configuration): the golden story three ways (Chromium)', async () => {
+test('the Vite app on Vite\'s dev server (no optimizeDeps configuration): the golden story three ways in Chromium and Firefox', async () => {
   const dir = join(NPM, 'vite-app');
   assert.ok(existsSync(join(dir, 'src/main.js')), 'the vite build test makes the app');
   const models = await startServer({ isolation: false, cors: true });
@@ -394,16 +394,21 @@ test('the Vite app on Vite\'s dev server (no optimizeDeps configuration): the go
   let log = '';
   vite.stdout.on('data', (chunk) => (log += chunk));
   vite.stderr.on('data', (chunk) => (log += chunk));
-  const browser = await launch('chromium');
   try {
     const start = Date.now();
     while (!/ready in/.test(log)) {
       assert.ok(Date.now() - start < 60_000 && vite.exitCode === null, `vite did not start:\n${log}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await checkApp(await browser.newPage(), `http://127.0.0.1:${port}/?models=${encodeURIComponent(`${models.url}models/`)}`);
+    for (const name of ['chromium', 'firefox']) {
+      const browser = await launch(name);
+      try {
+        await checkApp(await browser.newPage(), `http://127.0.0.1:${port}/?models=${encodeURIComponent(`${models.url}models/`)}`);
+      } finally {
+        await browser.close();
+      }
+    }
   } finally {
-    await browser.close();
     process.kill(-vite.pid);
     await models.close();
   }
