@@ -5,7 +5,8 @@
 #   ./build.sh build                 native release tools + the wasm builds into www/pkg/
 #   ./build.sh serve                 build if needed, stage default models, serve www/ on :8080
 #   ./build.sh test [native|wasm|e2e]   every test (or one layer), then one summary line
-#   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|all]
+#                                    (browsers: Chromium, Firefox ESR, WebKitGTK under Xvfb)
+#   ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|firefox|webkit|all]
 #                                    [--workers N] [--transport shared|messages]
 #   ./build.sh bench [--quick|--big] side-by-side speed table (target/bench/results.json)
 #   ./build.sh fuzz [SECONDS]        every cargo-fuzz target for SECONDS each (tools/fuzz.sh)
@@ -165,7 +166,7 @@ cmd_serve() {
 # ---------------------------------------------------------------------------------------
 
 cmd_conformance() {
-  [ $# -ge 1 ] || die "usage: ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|all] [--workers N] [--transport shared|messages]"
+  [ $# -ge 1 ] || die "usage: ./build.sh conformance FILE [--models DIR] [--target native|node|chrome|firefox|webkit|all] [--workers N] [--transport shared|messages]"
   local file=$1; shift
   local models target=native workers=1 transport=auto
   models=$(models_dir)
@@ -179,25 +180,31 @@ cmd_conformance() {
     esac
   done
   local targets=$target rc=0 t
-  [ "$target" = all ] && targets="native node chrome"
+  [ "$target" = all ] && targets="native node chrome firefox webkit"
   cargo build --release --bin conformance -q
   for t in $targets; do
     case $t in
       native) target/release/conformance "$file" --models "$models" --threads "$workers" || rc=1 ;;
-      node|chrome) conformance_wasm "$t" "$file" "$models" "$workers" "$transport" || rc=1 ;;
-      *) die "conformance: unknown target '$t' (native, node, chrome or all)" ;;
+      node|chrome|firefox|webkit) conformance_wasm "$t" "$file" "$models" "$workers" "$transport" || rc=1 ;;
+      *) die "conformance: unknown target '$t' (native, node, chrome, firefox, webkit or all)" ;;
     esac
   done
   return $rc
 }
 
-# Golden FILE through the wasm build: node = www/llama2.js in Node; chrome = the page's own
-# worker.js in headless Chromium. Judged by the native runner's rules (conformance --check).
+# Golden FILE through the wasm build: node = www/llama2.js in Node; chrome, firefox, webkit =
+# the page's own worker.js in headless Chromium, Firefox ESR (puppeteer-core over WebDriver
+# BiDi) or WebKitGTK (WebKitWebDriver under its own Xvfb). Judged by the native runner's rules
+# (conformance --check).
 conformance_wasm() {
   local target=$1 file=$2 models=$3 workers=$4 transport=$5
   build_wasm
   tools/install.sh e2e
-  [ "$target" = chrome ] && tools/install.sh chromium
+  case $target in
+    chrome) tools/install.sh chromium ;;
+    firefox) tools/install.sh firefox ;;
+    webkit) tools/install.sh webkit ;;
+  esac
   local flags=()
   # Node 20 needs a flag for relaxed SIMD (later versions have it on by default).
   if [ "${LLAMA2_WASM_VARIANT:-}" = relaxed ] &&
@@ -243,26 +250,48 @@ test_native() {
 }
 
 # The wasm-bindgen tests (tests/wasm_node.rs, tests/wasm_browser.rs) exactly as a developer
-# runs them from the repo root. wasm-pack finds wasm-bindgen-cli and Debian's chromedriver, so
-# it downloads nothing. The runner's 20 s per-test timeout is raised for the golden cases.
+# runs them from the repo root. wasm-pack finds wasm-bindgen-cli, Debian's chromedriver and
+# geckodriver from crates.io (which starts Debian's Firefox ESR), so it downloads nothing. The
+# runner's 20 s per-test timeout is raised for the golden cases.
 wasm_pack_test() {
-  if [ "$1" = chrome ]; then
-    WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)"
-  else
-    WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --node
-  fi
+  case $1 in
+    chrome) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" ;;
+    firefox) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" ;;
+    node) WASM_BINDGEN_TEST_TIMEOUT=900 wasm-pack test --node ;;
+    # wasm-pack drives no WebKit on Linux, but its runner (wasm-bindgen-test-runner) speaks W3C
+    # WebDriver to any `safaridriver`: WebKitWebDriver, which starts WebKitGTK's MiniBrowser,
+    # on a display of xvfb-run's own; bounded in time like the rest.
+    # The runner takes the first driver named in its environment: no other may be named.
+    webkit)
+      local driver
+      driver=$(command -v WebKitWebDriver) || die "no WebKitWebDriver (tools/install.sh webkit)"
+      timeout 900 xvfb-run -a env -u GECKODRIVER -u GECKODRIVER_REMOTE -u SAFARIDRIVER_REMOTE \
+        -u CHROMEDRIVER -u CHROMEDRIVER_REMOTE -u MSEDGEDRIVER -u MSEDGEDRIVER_REMOTE \
+        WASM_BINDGEN_TEST_TIMEOUT=900 SAFARIDRIVER="$driver" \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --target wasm32-unknown-unknown --test wasm_browser
+      ;;
+  esac
 }
 
-# Wasm: the wasm-bindgen tests in Node and Chromium, and the golden files through the JS API
-# in Node and through the page's worker in Chromium: one worker, and split over 2 and 3
-# workers with shared memory and over 2 with messages (the same ids).
+# Wasm: the wasm-bindgen tests in Node, Chromium, Firefox and WebKit, and the golden files through the
+# JS API in Node and through the page's worker in Chromium: one worker, and split over 2 and 3
+# workers with shared memory and over 2 with messages (the same ids); in Firefox and WebKit,
+# each golden file once (their workers are the e2e essentials' and the package test's).
 test_wasm() {
   build_wasm
-  tools/install.sh wasm-pack chromium e2e
+  tools/install.sh wasm-pack chromium firefox geckodriver webkit e2e
   cargo build --release --bin conformance --bin gen-checkpoint -q
   step "wasm-pack test --node" wasm_pack_test node
   step "wasm-pack test --headless --chrome" wasm_pack_test chrome
+  step "wasm-pack test --headless --firefox" wasm_pack_test firefox
+  step "wasm-bindgen tests in WebKit (wasm_browser.rs)" wasm_pack_test webkit
   local t f
+  for t in firefox webkit; do
+    for f in generate tokenizer chat; do
+      step "conformance $t $f.json" cmd_conformance "$(golden_dir)/$f.json" --target "$t"
+    done
+  done
   for t in node chrome; do
     for f in generate tokenizer chat; do
       step "conformance $t $f.json" cmd_conformance "$(golden_dir)/$f.json" --target "$t"
@@ -282,10 +311,11 @@ test_wasm() {
     env LLAMA2_WASM_VARIANT=relaxed "$0" conformance "$(golden_dir)/generate.json" --target node
 }
 
-# End to end: every tests/e2e/*.test.mjs (npm test), the page in headless Chromium.
+# End to end: every tests/e2e/*.test.mjs (npm test): the page in headless Chromium, its
+# essentials in Firefox and WebKit, the npm package in Vite and webpack apps.
 test_e2e() {
   build_wasm
-  tools/install.sh chromium e2e
+  tools/install.sh chromium firefox webkit e2e bundlers
   cargo build --release --bin gen-checkpoint --bin conformance -q
   step "e2e (tests/e2e: npm test)" env LLAMA2_MODELS="$(models_dir)" npm --prefix tests/e2e test
 }
@@ -341,7 +371,7 @@ cmd_bench() {
   esac
   tokenizer="$(models_dir)/tokenizer.bin"
   [ -f "$tokenizer" ] || die "bench: no $tokenizer (the 32000-token tokenizer.bin; set LLAMA2_MODELS)"
-  tools/install.sh chromium e2e
+  tools/install.sh chromium firefox e2e
   build_native
   build_wasm
   # The native engine: the bench tool built for this CPU, in its own target dir (RUSTFLAGS).
@@ -366,7 +396,7 @@ main() {
     bench) cmd_bench "$@" ;;
     fuzz) exec tools/fuzz.sh "$@" ;;
     deps) tools/install.sh all ;;
-    *) sed -n '2,17p' "$0"; [ -z "$cmd" ] || die "unknown command '$cmd'" ;;
+    *) sed -n '2,16p' "$0"; [ -z "$cmd" ] || die "unknown command '$cmd'" ;;
   esac
 }
 

@@ -7,8 +7,9 @@
 //   node bench/bench.mjs --report-only [--dir target/bench]   (the table of the last run)
 //
 // Engines: native (the `bench` binary; native-tN: the model over N threads), node-VARIANT
-// (www/pkg/VARIANT in Node, one process per measurement), chrome-VARIANT (the same build in a
-// module Web Worker of headless Chromium, a fresh page per measurement); a `-wN` suffix splits
+// (www/pkg/VARIANT in Node, one process per measurement), chrome-VARIANT and firefox-VARIANT
+// (the same build in a module Web Worker of headless Chromium or Firefox ESR, a fresh page per
+// measurement, tests/e2e/drive.mjs); a `-wN` suffix splits
 // the model over N workers meeting through shared memory, `-wNm` through messages. Optional
 // anchors built by you: runc (RUNC=path, run.c, fp32 decode, one thread), runomp (RUNOMP=path,
 // run.c built with OpenMP, OMP_NUM_THREADS=2), runq (RUNQ=path, runq.c on the v2 files,
@@ -30,7 +31,7 @@ function parseArgs(argv) {
   const o = {
     dir: join(ROOT, 'target/bench'), runs: 3, steps: 256, promptTokens: 64,
     models: ['15M', '42M', '110M'], formats: ['v0', 'v2'], scalarAll: false,
-    engines: ['native', 'node-simd', 'node-relaxed', 'node-scalar', 'chrome-simd', 'chrome-relaxed', 'chrome-scalar'],
+    engines: ['native', 'node-simd', 'node-relaxed', 'node-scalar', 'chrome-simd', 'chrome-relaxed', 'chrome-scalar', 'firefox-simd', 'firefox-simd-w2'],
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -67,7 +68,7 @@ function parseArgs(argv) {
 function engineOf(name) {
   const native = name.match(/^native(?:-t(\d+))?$/);
   if (native) return { host: 'native', workers: Number(native[1] ?? 1) };
-  const wasm = name.match(/^(node|chrome)-(simd|relaxed|scalar)(?:-w(\d+)(m?))?$/);
+  const wasm = name.match(/^(node|chrome|firefox)-(simd|relaxed|scalar)(?:-w(\d+)(m?))?$/);
   if (wasm) {
     return { host: wasm[1], variant: wasm[2], workers: Number(wasm[3] ?? 1), transport: wasm[4] ? 'messages' : 'shared' };
   }
@@ -100,15 +101,16 @@ function runJson(cmd, args, input) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-/** The browser: one headless Chromium, a fresh page (and worker) per measurement. */
-async function startChrome(dir, tokenizerDir) {
-  const { launchBrowser, startServer } = await import('../tests/e2e/browser.mjs');
+/** A browser (`chrome`: Chromium, `firefox`): one headless instance, a fresh page (and
+ * worker) per measurement. */
+async function startBrowser(host, dir, tokenizerDir) {
+  const { startServer } = await import('../tests/e2e/browser.mjs');
+  const { launch } = await import('../tests/e2e/drive.mjs');
   const server = await startServer([{ prefix: '/bench', dir: join(ROOT, 'bench') }, { prefix: '/models', dir }, { prefix: '/tok', dir: tokenizerDir }]);
-  const browser = await launchBrowser();
+  const browser = await launch(host === 'chrome' ? 'chromium' : host);
   return {
     async measure(options) {
       const page = await browser.newPage();
-      page.on('pageerror', (err) => console.error(`[chrome] ${err.message}`));
       try {
         await page.goto(`${server.url}bench/index.html`);
         const reply = await page.evaluate(
@@ -150,7 +152,11 @@ async function main() {
   }
   const o = parseArgs(process.argv.slice(2));
   const prompt = execFileSync(o.native, ['--prompt-of', String(o.promptTokens), o.tokenizer], { encoding: 'utf8' }).trim();
-  const chrome = o.engines.some((e) => e.startsWith('chrome-')) ? await startChrome(o.dir, dirname(o.tokenizer)) : null;
+  // The browsers the engines run in, each started once.
+  const browsers = {};
+  for (const host of new Set(o.engines.map((e) => engineOf(e).host).filter((h) => ['chrome', 'firefox'].includes(h)))) {
+    browsers[host] = await startBrowser(host, o.dir, dirname(o.tokenizer));
+  }
   const runs = new Map(); // "engine model format" -> [measurement]
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.error(`bench: ${o.runs} runs x ${o.models.join(',')} x ${o.formats.join(',')} x ${o.engines.join(',')} on ${cpu}`);
@@ -183,7 +189,7 @@ async function main() {
             const args = [...flags, join(ROOT, 'bench/node.mjs'), variant, file, o.tokenizer, String(o.promptTokens), String(o.steps), String(workers), transport];
             m = runJson(process.execPath, args, prompt);
           } else {
-            m = await chrome.measure({
+            m = await browsers[host].measure({
               variant, workers, transport, context: o.context,
               wasm: variant === 'relaxed' ? '/pkg/relaxed/llama2_wasm_bg.wasm' : undefined,
               model: `/models/${model}-${format}.bin`, tokenizer: `/tok/${basename(o.tokenizer)}`,
@@ -202,7 +208,7 @@ async function main() {
       }
     }
   }
-  await chrome?.close();
+  for (const browser of Object.values(browsers)) await browser.close();
 
   const results = [...runs].map(([key, ms]) => {
     const [engine, model, format] = key.split(' ');
@@ -239,12 +245,12 @@ function report(o, results, cpu) {
   lines.push('');
   lines.push('Ratios of decode tok/s (medians, measured side by side):');
   lines.push('');
-  lines.push('| model | fmt | chrome-simd / native | node-simd / native | chrome-simd / chrome-scalar | chrome-relaxed / chrome-simd | native / runc | chrome-simd v2 / v0 |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  lines.push('| model | fmt | chrome-simd / native | node-simd / native | chrome-simd / chrome-scalar | chrome-relaxed / chrome-simd | firefox-simd / chrome-simd | native / runc | chrome-simd v2 / v0 |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const model of o.models) {
     for (const format of o.formats) {
       const d = (e, f = format) => get(e, model, f)?.decode_tok_s;
-      lines.push(`| ${model} | ${format} | ${ratio(d('chrome-simd'), d('native'))} | ${ratio(d('node-simd'), d('native'))} | ${ratio(d('chrome-simd'), d('chrome-scalar'))} | ${ratio(d('chrome-relaxed'), d('chrome-simd'))} | ${format === 'v0' ? ratio(d('native'), d('runc')) : '-'} | ${format === 'v2' ? ratio(d('chrome-simd', 'v2'), d('chrome-simd', 'v0')) : '-'} |`);
+      lines.push(`| ${model} | ${format} | ${ratio(d('chrome-simd'), d('native'))} | ${ratio(d('node-simd'), d('native'))} | ${ratio(d('chrome-simd'), d('chrome-scalar'))} | ${ratio(d('chrome-relaxed'), d('chrome-simd'))} | ${ratio(d('firefox-simd'), d('chrome-simd'))} | ${format === 'v0' ? ratio(d('native'), d('runc')) : '-'} | ${format === 'v2' ? ratio(d('chrome-simd', 'v2'), d('chrome-simd', 'v0')) : '-'} |`);
     }
   }
   lines.push('');

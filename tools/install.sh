@@ -6,6 +6,10 @@
 #   tools/install.sh wasm-pack  wasm-pack (the wasm-bindgen tests)
 #   tools/install.sh tools      node, and npm's binaryen (wasm-opt) in tools/node_modules
 #   tools/install.sh chromium   Debian's chromium and chromedriver
+#   tools/install.sh firefox    Debian's firefox-esr (puppeteer-core drives it over WebDriver BiDi)
+#   tools/install.sh geckodriver  geckodriver from crates.io (wasm-pack test --firefox)
+#   tools/install.sh webkit     Debian's WebKitGTK driver and MiniBrowser, and Xvfb
+#   tools/install.sh bundlers   Vite and webpack for the package test (target/bundlers)
 #   tools/install.sh e2e        the browser tests' npm packages (tests/e2e/node_modules)
 #   tools/install.sh fuzz       nightly Rust and cargo-fuzz (./build.sh fuzz only)
 #   tools/install.sh all        everything ./build.sh test needs
@@ -70,6 +74,31 @@ install_chromium() {
   fi
 }
 
+install_firefox() {
+  command -v firefox-esr >/dev/null || apt_install firefox-esr
+}
+
+install_geckodriver() {
+  command -v geckodriver >/dev/null || { log "installing geckodriver"; cargo install geckodriver --locked; }
+}
+
+# WebKitWebDriver starts the MiniBrowser of webkit2gtk-4.1 (tests/e2e/webdriver.mjs); WebKitGTK
+# has no headless mode, so it draws on an Xvfb display of its own.
+install_webkit() {
+  if ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null; then
+    apt_install webkit2gtk-driver xvfb
+  fi
+}
+
+# The bundlers of the package test, pinned by tests/e2e/bundlers/package-lock.json, installed
+# into target/bundlers (build output, not the source tree).
+install_bundlers() {
+  install_node
+  mkdir -p target/bundlers
+  cp tests/e2e/bundlers/package.json tests/e2e/bundlers/package-lock.json target/bundlers/
+  npm_ci target/bundlers
+}
+
 install_e2e() {
   install_node
   npm_ci tests/e2e
@@ -80,16 +109,23 @@ install_fuzz() {
   command -v cargo-fuzz >/dev/null || { log "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
 }
 
-[ $# -gt 0 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,15p' "$0"; exit 2; }
 for what in "$@"; do
   case $what in
     wasm) install_wasm ;;
     wasm-pack) install_wasm_pack ;;
     tools) install_tools ;;
     chromium) install_chromium ;;
+    firefox) install_firefox ;;
+    geckodriver) install_geckodriver ;;
+    webkit) install_webkit ;;
+    bundlers) install_bundlers ;;
     e2e) install_e2e ;;
     fuzz) install_fuzz ;;
-    all) install_wasm; install_wasm_pack; install_tools; install_chromium; install_e2e ;;
+    all)
+      install_wasm; install_wasm_pack; install_tools; install_chromium; install_firefox
+      install_geckodriver; install_webkit; install_e2e; install_bundlers
+      ;;
     *) echo "install.sh: unknown '$what'" >&2; exit 2 ;;
   esac
 done

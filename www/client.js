@@ -15,6 +15,13 @@
 import { LlamaError } from './errors.js';
 import { FINAL } from './protocol.js';
 
+/** worker.js and this file's URL, for the fallback below, kept out of the
+ * `new URL('…', import.meta.url)` form: bundlers (Vite, webpack) bundle the worker of the
+ * `new Worker(…)` above, and would also copy the unbundled file as an asset for a second such
+ * URL (or, for a variable, warn of a module request they cannot see). */
+const WORKER_SCRIPT = './worker.js';
+const HERE = import.meta.url;
+
 /** The page's engine worker (worker.js next to this file; a same-origin blob module imports
  * it when this file comes from another origin, as a worker script must be same-origin). */
 export function startWorker() {
@@ -22,7 +29,7 @@ export function startWorker() {
     return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   } catch (err) {
     if (err?.name !== 'SecurityError') throw err;
-    const url = new URL('./worker.js', import.meta.url).href;
+    const url = new URL(WORKER_SCRIPT, HERE).href;
     const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
     return new Worker(URL.createObjectURL(blob), { type: 'module' });
   }

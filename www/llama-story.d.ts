@@ -1,6 +1,6 @@
 // TypeScript declarations of llama-story.js: the <llama-story> custom element.
 
-import type { ModelConfig } from './llama2.js';
+import type { ModelConfig, StopReason } from './llama2.js';
 
 /** `paused`: an `inspect` story waits for Step. */
 export type LlamaStoryState = 'idle' | 'loading' | 'ready' | 'waiting' | 'generating' | 'done' | 'paused' | 'error';
@@ -19,7 +19,7 @@ export interface LlamaStoryDone {
   text: string;
   /** 'bos' (the model ended the story), 'steps', 'context', 'stopped', or 'paused' (an
    * `inspect` story after Step). */
-  reason: string;
+  reason: StopReason | 'paused';
   tokens: number;
   seed: string;
 }

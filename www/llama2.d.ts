@@ -1,6 +1,7 @@
 // TypeScript declarations of llama2.js, the JavaScript API of llama2-wasm.
-// They use ES2018 features (async iterators, BigInt in `seed`): compile with "lib": ["ES2020",
-// "DOM"] or later (BigInt needs ES2020's lib; a worker-only project adds "WebWorker").
+// The lib requirement: they use async iterators and BigInt (`seed`), so compile with at least
+// "lib": ["ES2020", "DOM"] (a worker-only project: "ES2020", "WebWorker"); client.d.ts's
+// `AsyncGenerator`s need the same.
 
 /** A checkpoint or tokenizer: a URL (fetched, streamed), a File/Blob (`blob.stream()`), or bytes. */
 export type Source = string | URL | Blob | ArrayBuffer | Uint8Array;
@@ -109,14 +110,21 @@ export interface ModelConfig {
  * multiply-add) is the benchmark's and not in the package: it needs `wasm`. */
 export type Variant = 'simd' | 'scalar' | 'relaxed';
 
-/** Which wasm build to run, and where its bytes come from (Node, custom locations). */
-export interface WasmOptions {
-  /** Default: `wasmVariant()`. */
-  variant?: Variant;
-  /** The `.wasm` (bytes, a compiled module, or its URL), bypassing the lookup next to
-   * llama2.js. Node reads the package's own builds without it. */
-  wasm?: BufferSource | WebAssembly.Module | URL | string;
-}
+/** A `.wasm` given directly: bytes, a compiled module, or its URL (a string is relative to
+ * the page, or the worker's script; in Node, to the package's wasm.js). */
+export type WasmModuleSource = BufferSource | WebAssembly.Module | URL | string;
+
+/** Which wasm build to run, and where its bytes come from (Node, custom locations). `relaxed`
+ * is not in the package, so it needs `wasm`. */
+export type WasmOptions =
+  | {
+      /** Default: `wasmVariant()`. */
+      variant?: 'simd' | 'scalar';
+      /** The `.wasm`, bypassing the lookup next to llama2.js (no request for the package's
+       * own build). Node reads the package's own builds without it. */
+      wasm?: WasmModuleSource;
+    }
+  | { variant: 'relaxed'; wasm: WasmModuleSource };
 
 /** The kinds of errors (errors.js): decide on them, never on message text. */
 export type ErrorKind =
@@ -133,6 +141,33 @@ export function errorKind(err: unknown): ErrorKind;
 
 /** The most workers a model may be split over. */
 export const MAX_WORKERS: 64;
+
+/** One forward pass, seen from inside (`tokens`). */
+export interface Token {
+  /** The text of `id`. */
+  text: string;
+  /** The token that came next (sampled, or the prompt's). */
+  id: number;
+  /** The position of this pass. */
+  pos: number;
+  /** The token fed at `pos`. */
+  token: number;
+  /** The `topK` most probable next tokens at temperature 1, as [id, probability], most probable first. */
+  top: Array<[number, number]>;
+  /** The probability and rank of `id` there. */
+  prob: number;
+  rank: number;
+  /** With `attention: true`: the weights, `(layer, head, position)`. */
+  attention?: { layers: number; heads: number; positions: number; weights: Float32Array };
+}
+
+/** Options of `tokens`. */
+export interface TokensOptions extends GenerateOptions {
+  /** How many of the most probable next tokens each pass reports. Default 10. */
+  topK?: number;
+  /** Report the attention weights too. Default false. */
+  attention?: boolean;
+}
 
 /** A model in wasm memory that writes stories. */
 export class Llama2 {
@@ -152,6 +187,13 @@ export class Llama2 {
   /** Text, one piece per token (the prompt's first); breaking out, `stop()` or the signal end it.
    * Arguments of the wrong type throw a TypeError (kind `type`). */
   generate(prompt?: string, options?: GenerateOptions): AsyncGenerator<string, void, void>;
+  /** `generate`, seen from inside: one `Token` per forward pass (same ids as `generate`). */
+  tokens(prompt?: string, options?: TokensOptions): AsyncGenerator<Token, void, void>;
+  /** Another branch of the last story: from position `pos` with token `id` there. Yields
+   * `Token`s when the story was inspected (`tokens`), else text pieces. */
+  branch(pos: number, id: number, options?: { signal?: AbortSignal }): AsyncGenerator<Token | string, void, void>;
+  /** The logit lens at position `pos`: per layer, the `k` most probable tokens [id, probability]. */
+  lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
   /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call
    * continues the conversation until `newChat()`, a `generate` or a load. */
   chat(message: string, options?: ChatOptions): AsyncGenerator<string, void, void>;
@@ -165,7 +207,8 @@ export class Llama2 {
   readonly stopReason: StopReason | undefined;
   /** The seed of the last generation, as a decimal string (the time when none was given). */
   readonly seed: string | undefined;
-  /** Frees the engine, its model and its workers; later use throws (kind `state`). */
+  /** Frees the engine, its model and its workers; later use throws a LlamaError of kind
+   * `state` ("this engine was freed"). */
   free(): void;
 }
 

@@ -21,11 +21,9 @@ import { instantiate } from './wasm.js';
 import { COMMAND, PortLink, SharedLink } from './transport.js';
 import { errorKind } from './errors.js';
 
-/** This thread's messaging: a worker's global scope, or Node's parentPort. */
+/** This thread's messaging: a worker's global scope, or Node's parentPort (set below). */
 const NODE_WORKERS = 'node:worker_threads';
-const host = typeof WorkerGlobalScope !== 'undefined'
-  ? globalThis
-  : (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS)).parentPort;
+let host = globalThis;
 
 let wasm = null; // { glue, memory }
 let engine = null;
@@ -123,7 +121,18 @@ async function handle(data) {
 }
 
 let requests = Promise.resolve();
-host.onmessage = (event) => {
+const onmessage = (event) => {
   const data = event.data ?? event; // Node's parentPort may pass the data itself
   requests = requests.then(() => handle(data));
 };
+// No top-level await: bundlers may build this worker as a classic script (Vite's default
+// worker format, iife, has none). Node's parentPort keeps the messages that arrive before it
+// is listened to.
+if (typeof WorkerGlobalScope !== 'undefined') {
+  host.onmessage = onmessage;
+} else {
+  import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS).then(({ parentPort }) => {
+    host = parentPort;
+    host.onmessage = onmessage;
+  });
+}

@@ -13,6 +13,12 @@ import { COMMAND, MAX_COMMAND_TOKENS, PortLink, SharedLink } from './transport.j
 
 /** Hidden from bundlers: only Node takes this path. */
 const NODE_WORKERS = 'node:worker_threads';
+/** shard-worker.js and this file's URL, for the fallbacks below, kept out of the
+ * `new URL('…', import.meta.url)` form: bundlers (Vite, webpack) bundle the worker of the
+ * `new Worker(…)` in spawn(), and would also copy the unbundled file as an asset for a second
+ * such URL (or, for a variable, warn of a module request they cannot see). */
+const SHARD_SCRIPT = './shard-worker.js';
+const HERE = import.meta.url;
 
 /** Whether this thread can use shared memory: SharedArrayBuffer exists (a crossOriginIsolated
  * page, or Node) and it may block in Atomics.wait (a worker, or Node; not a page's main thread). */
@@ -36,13 +42,13 @@ async function spawn() {
       // Loaded from another origin (a CDN): a worker script must be same-origin, so a
       // same-origin blob module imports it.
       if (err?.name !== 'SecurityError') throw err;
-      const url = new URL('./shard-worker.js', import.meta.url).href;
+      const url = new URL(SHARD_SCRIPT, HERE).href;
       const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
       return new Worker(URL.createObjectURL(blob), { type: 'module' });
     }
   }
   const { Worker: NodeWorker } = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS);
-  const worker = new NodeWorker(new URL('./shard-worker.js', import.meta.url));
+  const worker = new NodeWorker(new URL(SHARD_SCRIPT, HERE));
   const face = {
     postMessage: (message, transfer) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate(),

@@ -30,7 +30,7 @@ export function wasmVariant() {
 /** Hidden from bundlers: only Node takes this path. */
 const NODE_FS = 'node:fs/promises';
 
-/** The bytes (or a Response) of a build's .wasm. */
+/** The bytes (or a Response) of a .wasm: file: URLs in Node, else fetched. */
 async function fetchBuild(url) {
   if (url.protocol === 'file:') {
     const { readFile } = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_FS);
@@ -70,7 +70,11 @@ export async function instantiate({ variant, wasm } = {}) {
     compiled.set(key, (async () => {
       let source = wasm ?? BUILDS[variant]();
       if (source instanceof WebAssembly.Module) return source;
-      if (typeof source === 'string' || source instanceof URL) source = await fetchBuild(new URL(source, import.meta.url));
+      // A string is relative to the page (or worker); in Node, to this file. (Not to
+      // import.meta.url in a browser: webpack replaces it with the file's path at build time.)
+      if (typeof source === 'string' || source instanceof URL) {
+        source = await fetchBuild(new URL(source, globalThis.location?.href ?? import.meta.url));
+      }
       if (typeof Response === 'function' && source instanceof Response) {
         if (!source.ok) throw new Error(`cannot load the engine ${source.url}: HTTP ${source.status}`);
         // compileStreaming needs the application/wasm type; a plain compile does not.

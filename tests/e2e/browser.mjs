@@ -1,7 +1,10 @@
-// Shared by the browser tests and the chrome conformance runner: the server and headless
-// Debian Chromium driven by playwright-core (no downloaded browsers).
+// Shared by the browser tests and the conformance runner: the server, headless Debian
+// Chromium driven by playwright-core and headless Debian Firefox ESR driven by puppeteer-core
+// over WebDriver BiDi (no downloaded browsers). WebKit is webdriver.mjs; drive.mjs puts one
+// face over the three.
 
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 import { serve } from '../../tools/serve.mjs';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -20,6 +23,24 @@ export function launchBrowser() {
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run',
     ],
+  });
+}
+
+/** Headless Firefox ESR from /usr/bin (FIREFOX to override), a puppeteer-core Browser. */
+export function launchFirefox() {
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr',
+    headless: true,
+    // No updates, telemetry or other background connections (the network is closed here).
+    extraPrefsFirefox: {
+      'app.update.enabled': false,
+      'browser.shell.checkDefaultBrowser': false,
+      'datareporting.policy.dataSubmissionEnabled': false,
+      'toolkit.telemetry.enabled': false,
+      'network.captive-portal-service.enabled': false,
+      'network.connectivity-service.enabled': false,
+    },
   });
 }
 

@@ -4,9 +4,10 @@
 // runs its user turns through chat() (run.c's last line again once they are used up, as its
 // stdin does), turn by turn:
 //   node:   www/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
-//   chrome: headless Chromium, through the page's own worker (www/client.js -> worker.js).
+//   chrome, firefox, webkit: headless Chromium, Firefox ESR or WebKit (drive.mjs), through
+//   the page's own worker (www/client.js -> worker.js).
 //
-//   node tests/e2e/conformance.mjs --target node|chrome [--workers N] [--transport T] GOLDEN.json MODELS_DIR
+//   node tests/e2e/conformance.mjs --target node|chrome|firefox|webkit [--workers N] [--transport T] GOLDEN.json MODELS_DIR
 //
 // Writes the outcomes to target/conformance/TARGET-….jsonl, then prints what
 // `target/release/conformance GOLDEN --check FILE` says: a FAIL line per failing case and
@@ -17,15 +18,16 @@ import { mkdirSync, openAsBlob, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createEngine, encode } from '../../www/llama2.js';
-import { launchBrowser, ROOT, startServer, watchPage } from './browser.mjs';
+import { ROOT, startServer } from './browser.mjs';
+import { launch } from './drive.mjs';
 
 const { values: opts, positionals } = parseArgs({
   options: { target: { type: 'string' }, workers: { type: 'string', default: '1' }, transport: { type: 'string', default: 'auto' } },
   allowPositionals: true,
 });
 const [golden, models] = positionals;
-if (!['node', 'chrome'].includes(opts.target) || !golden || !models) {
-  console.error('usage: conformance.mjs --target node|chrome [--workers N] [--transport auto|shared|messages] GOLDEN.json MODELS_DIR');
+if (!['node', 'chrome', 'firefox', 'webkit'].includes(opts.target) || !golden || !models) {
+  console.error('usage: conformance.mjs --target node|chrome|firefox|webkit [--workers N] [--transport auto|shared|messages] GOLDEN.json MODELS_DIR');
   process.exit(2);
 }
 const workers = Number(opts.workers);
@@ -69,60 +71,67 @@ async function nodeRunner() {
   };
 }
 
-/** Chrome: the page's worker over its protocol (www/client.js); tokenizer cases in the page. */
-async function chromeRunner() {
-  const server = await startServer([{ prefix: '/fixtures', dir: models }]);
-  const browser = await launchBrowser();
-  const page = await browser.newPage();
-  watchPage(page, 'chrome');
-  // An empty page of the server's origin, cross-origin isolated as serve.mjs makes every page.
-  await page.route('**/blank.html', (route) => route.fulfill({
-    contentType: 'text/html',
-    body: '<!doctype html><title>conformance</title>',
-    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-  }));
-  await page.goto(`${server.url}blank.html`);
-  return {
-    label: 'chrome',
-    run: (c) =>
-      page.evaluate(async ({ c, workers, transport }) => {
-        const fixture = (name) => `/fixtures/${encodeURIComponent(name)}`;
-        if (!('checkpoint' in c)) {
-          const { encode } = await import('/llama2.js');
-          return { ids: await encode(fixture(c.tokenizer), c.vocab_size, c.text, { bos: c.bos, eos: c.eos }) };
-        }
-        const { EngineClient } = await import('/client.js');
-        window.engine ??= new EngineClient();
-        await window.engine.load({ model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint, workers, transport }).done;
-        if (c.mode === 'chat') {
-          const turns = [];
-          let ids = [];
-          await window.engine.newChat().done;
-          for (const message of c.user.concat(Array(8).fill(c.user.at(-1)))) {
-            let text = '';
-            const options = { message, temperature: Number(c.temperature), topp: Number(c.topp), seed: c.seed, steps: Number(c.steps), system: c.system ?? '' };
-            const done = await window.engine.chat(options, { onPiece: (piece) => (text += piece) }).done;
-            turns.push({ text, reason: done.reason });
-            ids = done.ids;
-            if (done.reason !== 'eos') break;
-          }
-          return { ids, turns };
-        }
-        let text = '';
-        const { temperature, topp, seed, steps } = c;
-        const options = { prompt: c.prompt ?? '', temperature, topp, seed: String(seed), steps };
-        const done = await window.engine.generate(options, { onPiece: (piece) => (text += piece) }).done;
-        return { ids: done.ids, text };
-      }, { c, workers, transport }),
-    async close() {
-      await browser.close();
-      await server.close();
-    },
-  };
+/** A browser: the page's worker over its protocol (www/client.js); tokenizer cases in the page. */
+async function browserRunner(name, label) {
+  const server = await startServer([{ prefix: '/fixtures', dir: models }, { prefix: '/test', dir: join(ROOT, 'tests/e2e/pages') }]);
+  let browser;
+  try {
+    // WebKitGTK keeps SharedArrayBuffer off unless asked (webdriver.mjs); Safari has it.
+    browser = await launch(name, { sharedArrayBuffer: transport === 'shared' });
+    const page = await browser.newPage();
+    // An empty page of the server's origin, cross-origin isolated as serve.mjs makes every page.
+    await page.goto(`${server.url}test/blank.html`);
+    return {
+      label,
+      run: (c) => page.evaluate(runInPage, { c, workers, transport }),
+      async close() {
+        await browser.close();
+        await server.close();
+      },
+    };
+  } catch (err) {
+    await browser?.close();
+    await server.close();
+    throw err;
+  }
 }
 
+/** One golden case in a page of the test server (serialized into it: no closure). */
+async function runInPage({ c, workers, transport }) {
+  const fixture = (name) => `/fixtures/${encodeURIComponent(name)}`;
+  if (!('checkpoint' in c)) {
+    const { encode } = await import('/llama2.js');
+    return { ids: await encode(fixture(c.tokenizer), c.vocab_size, c.text, { bos: c.bos, eos: c.eos }) };
+  }
+  const { EngineClient } = await import('/client.js');
+  window.engine ??= new EngineClient();
+  await window.engine.load({ model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint, workers, transport }).done;
+  if (c.mode === 'chat') {
+    const turns = [];
+    let ids = [];
+    await window.engine.newChat().done;
+    for (const message of c.user.concat(Array(8).fill(c.user.at(-1)))) {
+      let text = '';
+      const options = { message, temperature: Number(c.temperature), topp: Number(c.topp), seed: c.seed, steps: Number(c.steps), system: c.system ?? '' };
+      const done = await window.engine.chat(options, { onPiece: (piece) => (text += piece) }).done;
+      turns.push({ text, reason: done.reason });
+      ids = done.ids;
+      if (done.reason !== 'eos') break;
+    }
+    return { ids, turns };
+  }
+  let text = '';
+  const { temperature, topp, seed, steps } = c;
+  const options = { prompt: c.prompt ?? '', temperature, topp, seed: String(seed), steps };
+  const done = await window.engine.generate(options, { onPiece: (piece) => (text += piece) }).done;
+  return { ids: done.ids, text };
+}
+
+/** The browser each target runs in, and its label in the outcomes. */
+const BROWSER_TARGETS = { chrome: 'chromium', firefox: 'firefox', webkit: 'webkit' };
+
 const cases = JSON.parse(readFileSync(golden, 'utf8'));
-const runner = opts.target === 'node' ? await nodeRunner() : await chromeRunner();
+const runner = opts.target === 'node' ? await nodeRunner() : await browserRunner(BROWSER_TARGETS[opts.target], opts.target);
 const lines = [];
 for (const [index, c] of cases.entries()) {
   try {

@@ -1,0 +1,149 @@
+// TypeScript declarations of protocol.js: the messages between a page and its engine worker
+// (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
+
+import type { ErrorKind, ModelConfig, Source, StopReason, Variant } from './llama2.js';
+import type { CacheNote } from './cache.js';
+
+/** Sampling options of a request (as `GenerateOptions`, without the signal). */
+export interface SamplingFields {
+  temperature?: number;
+  topp?: number;
+  /** Any u64 as a number or a decimal string (a worker message cannot carry a BigInt reliably). */
+  seed?: number | string;
+  steps?: number;
+}
+
+/** Loads a model; answered by `progress` messages, then `loaded` (or `error`). */
+export interface LoadRequest {
+  type: 'load';
+  id: number;
+  model: Source;
+  tokenizer: Source;
+  modelName?: string;
+  tokenizerName?: string;
+  workers?: 'auto' | number;
+  transport?: 'auto' | 'shared' | 'messages';
+  context?: number;
+  size?: number;
+  sha256?: string;
+  /** false: URLs are read without the weight cache (nothing stored). */
+  cache?: boolean;
+}
+
+/** A story; answered by `piece` messages, then `done`. */
+export interface GenerateRequest extends SamplingFields {
+  type: 'generate';
+  id: number;
+  prompt: string;
+}
+
+/** One chat turn; answered by `piece` messages, then `done`. */
+export interface ChatRequest extends SamplingFields {
+  type: 'chat';
+  id: number;
+  message: string;
+  /** The system prompt of a conversation's first turn. */
+  system?: string;
+}
+
+/** Ends the conversation; answered by `done` (reason `stopped`). */
+export interface NewChatRequest {
+  type: 'new-chat';
+  id: number;
+}
+
+/** The engine's option defaults; answered by `defaults`. */
+export interface DefaultsRequest {
+  type: 'defaults';
+  id: number;
+}
+
+/** Requests: run strictly in order, each answered with its `id`. */
+export type Request = LoadRequest | GenerateRequest | ChatRequest | NewChatRequest | DefaultsRequest;
+
+/** Controls: acted on at once, no reply of their own. `stop` ends generation `id` (or drops it
+ * if queued); `cancel` aborts load `id` (its reply is an `error` of kind `cancelled`). */
+export type Control =
+  | { type: 'stop'; id?: number }
+  | { type: 'cancel'; id?: number }
+  | { type: 'kill-shard'; shard: number };
+
+/** Everything a page may post to the worker. */
+export type PageMessage = Request | Control;
+
+export interface ProgressReply {
+  type: 'progress';
+  id: number;
+  file: 'model' | 'tokenizer';
+  name: string;
+  loaded: number;
+  total: number;
+}
+
+export interface LoadedReply {
+  type: 'loaded';
+  id: number;
+  config: ModelConfig;
+  variant: Variant;
+  wasmMemoryBytes: number;
+}
+
+/** One token's text ('' while a UTF-8 character is partial). */
+export interface PieceReply {
+  type: 'piece';
+  id: number;
+  text: string;
+}
+
+export interface DoneReply {
+  type: 'done';
+  id: number;
+  reason: StopReason;
+  tokens: number;
+  ms: number;
+  /** Time to the first piece, or null when there was none. */
+  ttftMs: number | null;
+  /** The seed used, as a decimal string (null for a request dropped before it ran). */
+  seed: string | null;
+  ids: number[];
+}
+
+export interface ErrorReply {
+  type: 'error';
+  /** The request's id (undefined for a message that was not a request). */
+  id: number | undefined;
+  message: string;
+  kind: ErrorKind;
+}
+
+export interface DefaultsReply {
+  type: 'defaults';
+  id: number;
+  defaults: { temperature: number; topp: number; steps: number };
+}
+
+/** Where a URL came from or went to (the weight cache's note). */
+export type CacheReply = { type: 'cache' } & CacheNote;
+
+/** Once at start: the worker holds Web Lock `lock` for its whole life. */
+export interface AliveReply {
+  type: 'alive';
+  lock: string;
+}
+
+/** Everything the worker posts. */
+export type WorkerMessage =
+  | ProgressReply | LoadedReply | PieceReply | DoneReply | ErrorReply | DefaultsReply | CacheReply | AliveReply;
+
+/** The request types that get replies, in turn. */
+export const REQUESTS: ReadonlyArray<Request['type']>;
+/** The controls, acted on at once. */
+export const CONTROLS: ReadonlyArray<Control['type']>;
+/** The reply that ends each request. */
+export const FINAL: {
+  readonly load: 'loaded';
+  readonly generate: 'done';
+  readonly chat: 'done';
+  readonly 'new-chat': 'done';
+  readonly defaults: 'defaults';
+};
