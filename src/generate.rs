@@ -453,6 +453,7 @@ impl Generator {
             pos: self.pos,
             token,
             next,
+            forced: forced.is_some(),
             top: inspect::top(&probs, options.top_k),
             next_prob: probs[next as usize],
             next_rank: inspect::rank(&probs, next),

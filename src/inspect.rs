@@ -22,6 +22,8 @@ pub struct Inspection {
     pub token: u32,
     /// The token that came next: sampled, or the prompt's.
     pub next: u32,
+    /// Whether `next` was the prompt's (fed, not sampled).
+    pub forced: bool,
     /// The `top_k` most probable next tokens under the model's own distribution (softmax of
     /// the logits at temperature 1), most probable first, ties by lower id.
     pub top: Vec<(u32, f32)>,
@@ -42,6 +44,7 @@ pub fn probabilities(logits: &[f32]) -> Vec<f32> {
 
 /// The `k` most probable ids of `probs`, most probable first, ties by lower id.
 pub fn top(probs: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let k = k.min(probs.len());
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (id, &p) in probs.iter().enumerate() {
         let beats = |worst: f32| p.partial_cmp(&worst) == Some(std::cmp::Ordering::Greater);

@@ -89,6 +89,21 @@ fn string(value: &JsValue, what: &str, default: &str) -> Result<String> {
     })
 }
 
+/// A whole-number argument (0 to 2^32 - 1), or a TypeError naming it: wasm-bindgen would
+/// turn `'x'` into 0 and `-1` into 4294967295.
+fn whole(value: &JsValue, what: &str) -> Result<u32> {
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) => Ok(n as u32),
+        _ => Err(Failure::type_error(&format!(
+            "{what} must be a whole number from 0, not {}",
+            js_sys::JSON::stringify(value)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_else(|| type_of(value))
+        ))),
+    }
+}
+
 /// Where the engine is in its life: each state owns exactly what it needs, so the weights
 /// move from state to state instead of being copied.
 #[allow(clippy::large_enum_variant)] // one Engine per worker: a few hundred bytes do not matter
@@ -341,7 +356,8 @@ impl Engine {
         Ok(())
     }
 
-    /// What the last forward pass captured: `{ pos, token, next, nextProb, nextRank, top:
+    /// What the last forward pass captured: `{ pos, token, next, forced (next was the
+    /// prompt's), nextProb, nextRank, top:
     /// [[id, prob], ...], attention: Float32Array | undefined, layers, heads }` (attention is
     /// `(layer, head, pos + 1)`), or `undefined`.
     pub fn inspection(&self) -> Result<JsValue> {
@@ -361,6 +377,7 @@ impl Engine {
             ("pos", seen.pos.into()),
             ("token", seen.token.into()),
             ("next", seen.next.into()),
+            ("forced", seen.forced.into()),
             ("nextProb", (seen.next_prob as f64).into()),
             ("nextRank", seen.next_rank.into()),
             ("top", top.into()),
@@ -372,7 +389,8 @@ impl Engine {
 
     /// Continues the story from position `pos` with token `token` fed there (see
     /// `Generator::branch`: the KV cache below `pos` is kept; sampling restarts from the seed).
-    pub fn branch(&mut self, pos: u32, token: u32) -> Result<()> {
+    pub fn branch(&mut self, pos: JsValue, token: JsValue) -> Result<()> {
+        let (pos, token) = (whole(&pos, "branch: pos")?, whole(&token, "branch: token")?);
         self.stop_reason = None;
         self.generator()?.branch(pos as usize, token)?;
         Ok(())
@@ -380,7 +398,8 @@ impl Engine {
 
     /// Starts the logit lens of position `pos` (top `k` per layer); then `poll_lens()` until it
     /// is done (the shards may have to meet: `pending()`), and `lens()`.
-    pub fn lens_start(&mut self, pos: u32, k: u32) -> Result<bool> {
+    pub fn lens_start(&mut self, pos: JsValue, k: JsValue) -> Result<bool> {
+        let (pos, k) = (whole(&pos, "lens: pos")?, whole(&k, "lens: k")?);
         let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
             Slot::Ready(generator) => generator,
             other => {
@@ -442,6 +461,18 @@ impl Engine {
     /// `undefined`.
     pub fn stop_reason(&self) -> Option<String> {
         self.stop_reason.map(|reason| reason.to_string())
+    }
+
+    /// Each token id's piece as `tokenizer.bin` has it (`" upon"`, `"<0x0A>"`), as text
+    /// (invalid UTF-8 replaced): what an inspect view shows for an id.
+    pub fn vocab(&self) -> Result<Vec<String>> {
+        let Slot::Ready(generator) = &self.slot else {
+            return Err(Failure::state("vocab: no model ready (or a step is running)"));
+        };
+        let tokenizer = generator.tokenizer();
+        Ok((0..tokenizer.vocab_size() as u32)
+            .map(|id| String::from_utf8_lossy(tokenizer.piece(id)).into_owned())
+            .collect())
     }
 
     /// The seed of the current or last generation (the time when none was given), as a string

@@ -3,7 +3,10 @@
 
 import type { LlamaError } from './llama2.js';
 import type { CacheNote } from './cache.js';
-import type { DoneReply, GenerateRequest, ChatRequest, LoadedReply, LoadRequest, ProgressReply } from './protocol.js';
+import type {
+  BranchRequest, ChatRequest, DoneReply, GenerateRequest, LoadedReply, LoadRequest, MoreRequest, ProgressReply,
+  TokenReply, TokensRequest,
+} from './protocol.js';
 
 /** A request in flight: its id, its final reply, and how to end it. */
 export interface Run<T> {
@@ -33,6 +36,16 @@ export class EngineClient {
   generate(options: Omit<GenerateRequest, 'type' | 'id'>, events?: { onPiece?: (text: string) => void }): Run<DoneReply>;
   /** A chat turn, `onPiece` per token. */
   chat(options: Omit<ChatRequest, 'type' | 'id'>, events?: { onPiece?: (text: string) => void }): Run<DoneReply>;
+  /** A story seen from inside, `onToken` per forward pass; with `take` it pauses (`more`). */
+  tokens(options: Omit<TokensRequest, 'type' | 'id'>, events?: { onToken?: (token: TokenReply['token']) => void }): Run<DoneReply>;
+  /** The last story from position `pos` with `token` fed there. */
+  branch(options: Omit<BranchRequest, 'type' | 'id'>, events?: { onToken?: (token: TokenReply['token']) => void }): Run<DoneReply>;
+  /** The paused story goes on (`take`: that many new tokens, else to its end). */
+  more(options?: Omit<MoreRequest, 'type' | 'id'>, events?: { onToken?: (token: TokenReply['token']) => void }): Run<DoneReply>;
+  /** The logit lens at position `pos` of the last story: per layer, the top `k` [id, probability]. */
+  lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
+  /** The loaded tokenizer's pieces, index = token id. */
+  vocab(): Promise<string[]>;
   /** Ends the conversation: the next `chat` starts a new one. */
   newChat(): Run<DoneReply>;
   /** The engine's option defaults (run.c's). */

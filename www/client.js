@@ -155,7 +155,7 @@ export class EngineClient {
   }
 
   /** The paused story goes on (`{ take? }`: that many new tokens, else to its end). */
-  more(options, { onToken } = {}) {
+  more(options = {}, { onToken } = {}) {
     return this.#request({ ...options, type: 'more' }, (data) => data.type === 'token' && onToken?.(data.token));
   }
 

@@ -148,6 +148,8 @@ export interface Token {
   text: string;
   /** The token that came next (sampled, or the prompt's). */
   id: number;
+  /** Whether `id` was the prompt's (fed, not sampled). */
+  prompt: boolean;
   /** The position of this pass. */
   pos: number;
   /** The token fed at `pos`. */
@@ -192,6 +194,8 @@ export class Llama2 {
   /** Another branch of the last story: from position `pos` with token `id` there. Yields
    * `Token`s when the story was inspected (`tokens`), else text pieces. */
   branch(pos: number, id: number, options?: { signal?: AbortSignal }): AsyncGenerator<Token | string, void, void>;
+  /** Each token id's piece as tokenizer.bin has it (`' upon'`, `'<0x0A>'`). */
+  readonly vocab: string[];
   /** The logit lens at position `pos`: per layer, the `k` most probable tokens [id, probability]. */
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
   /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call

@@ -270,6 +270,11 @@ export class Llama2 {
     return { ...this.#engine.config(), workers: this.#placement.workers, transport: this.#placement.transport };
   }
 
+  /** @returns {string[]} each token id's piece, as tokenizer.bin has it (`' upon'`, `'<0x0A>'`) */
+  get vocab() {
+    return this.#engine.vocab();
+  }
+
   /** @returns {number} bytes of wasm memory: this thread's, plus the other shards' workers' */
   get wasmMemoryBytes() {
     return this.#wasm.memory.buffer.byteLength + this.#placement.shardsMemoryBytes;
@@ -288,7 +293,7 @@ export class Llama2 {
       const s = engine.inspection();
       if (!s || s.pos === seenPos) return null;
       seenPos = s.pos;
-      return { text, id: s.next, pos: s.pos, token: s.token, top: s.top, prob: s.nextProb, rank: s.nextRank, attention: attentionOf(s) };
+      return { text, id: s.next, prompt: s.forced, pos: s.pos, token: s.token, top: s.top, prob: s.nextProb, rank: s.nextRank, attention: attentionOf(s) };
     };
     try {
       let slice = performance.now();
@@ -337,9 +342,9 @@ export class Llama2 {
   }
 
   /**
-   * `generate`, seen from inside: one `Token` per forward pass, `{ text, id, pos, token, top,
-   * prob, rank, attention }`: the text of the token `id` that came next (sampled, or the
-   * prompt's), the `topK` most probable next tokens under the model's own distribution
+   * `generate`, seen from inside: one `Token` per forward pass, `{ text, id, prompt, pos, token,
+   * top, prob, rank, attention }`: the text of the token `id` that came next (sampled, or the
+   * prompt's: `prompt` true), the `topK` most probable next tokens under the model's own distribution
    * (softmax of the logits at temperature 1) as `[id, probability]` most probable first, the
    * probability and rank of `id` there, and with `attention: true` the attention weights the
    * pass used (`{ layers, heads, positions, weights }`, weights `(layer, head, position)`).

@@ -1,7 +1,7 @@
 // TypeScript declarations of protocol.js: the messages between a page and its engine worker
 // (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
 
-import type { ErrorKind, ModelConfig, Source, StopReason, Variant } from './llama2.js';
+import type { ErrorKind, ModelConfig, Source, StopReason, Token, Variant } from './llama2.js';
 import type { CacheNote } from './cache.js';
 
 /** Sampling options of a request (as `GenerateOptions`, without the signal). */
@@ -58,8 +58,53 @@ export interface DefaultsRequest {
   id: number;
 }
 
+/** A story seen from inside; answered by `token` messages, then `done`. With `take`, the
+ * story pauses after that many new (not prompt) tokens (`done` reason `paused`). */
+export interface TokensRequest extends SamplingFields {
+  type: 'tokens';
+  id: number;
+  prompt: string;
+  /** How many of the most probable next tokens each pass reports. Default 10. */
+  topK?: number;
+  attention?: boolean;
+  take?: number;
+}
+
+/** The last story from position `pos` with `token` fed there; `token` messages, then `done`. */
+export interface BranchRequest {
+  type: 'branch';
+  id: number;
+  pos: number;
+  token: number;
+  take?: number;
+}
+
+/** A paused story goes on; `token` messages, then `done`. */
+export interface MoreRequest {
+  type: 'more';
+  id: number;
+  take?: number;
+}
+
+/** The logit lens at position `pos` of the last story; answered by `lens`. */
+export interface LensRequest {
+  type: 'lens';
+  id: number;
+  pos: number;
+  /** Tokens per layer. Default 5. */
+  k?: number;
+}
+
+/** The loaded tokenizer's pieces; answered by `vocab`. */
+export interface VocabRequest {
+  type: 'vocab';
+  id: number;
+}
+
 /** Requests: run strictly in order, each answered with its `id`. */
-export type Request = LoadRequest | GenerateRequest | ChatRequest | NewChatRequest | DefaultsRequest;
+export type Request =
+  | LoadRequest | GenerateRequest | ChatRequest | NewChatRequest | DefaultsRequest
+  | TokensRequest | BranchRequest | MoreRequest | LensRequest | VocabRequest;
 
 /** Controls: acted on at once, no reply of their own. `stop` ends generation `id` (or drops it
  * if queued); `cancel` aborts load `id` (its reply is an `error` of kind `cancelled`). */
@@ -98,7 +143,8 @@ export interface PieceReply {
 export interface DoneReply {
   type: 'done';
   id: number;
-  reason: StopReason;
+  /** `paused`: a `tokens`, `branch` or `more` request's `take` was reached. */
+  reason: StopReason | 'paused';
   tokens: number;
   ms: number;
   /** Time to the first piece, or null when there was none. */
@@ -122,6 +168,28 @@ export interface DefaultsReply {
   defaults: { temperature: number; topp: number; steps: number };
 }
 
+/** One forward pass of an inspected story, or `{ text }` alone (text completed at the end,
+ * with no pass of its own). The attention weights are moved, not copied. */
+export interface TokenReply {
+  type: 'token';
+  id: number;
+  token: Token | { text: string };
+}
+
+export interface LensReply {
+  type: 'lens';
+  id: number;
+  /** Per layer, the top `k` tokens as [id, probability]. */
+  layers: Array<Array<[number, number]>>;
+}
+
+export interface VocabReply {
+  type: 'vocab';
+  id: number;
+  /** Index = token id. */
+  pieces: string[];
+}
+
 /** Where a URL came from or went to (the weight cache's note). */
 export type CacheReply = { type: 'cache' } & CacheNote;
 
@@ -133,7 +201,8 @@ export interface AliveReply {
 
 /** Everything the worker posts. */
 export type WorkerMessage =
-  | ProgressReply | LoadedReply | PieceReply | DoneReply | ErrorReply | DefaultsReply | CacheReply | AliveReply;
+  | ProgressReply | LoadedReply | PieceReply | DoneReply | ErrorReply | DefaultsReply | CacheReply | AliveReply
+  | TokenReply | LensReply | VocabReply;
 
 /** The request types that get replies, in turn. */
 export const REQUESTS: ReadonlyArray<Request['type']>;
@@ -146,4 +215,11 @@ export const FINAL: {
   readonly chat: 'done';
   readonly 'new-chat': 'done';
   readonly defaults: 'defaults';
+  readonly tokens: 'done';
+  readonly branch: 'done';
+  readonly more: 'done';
+  readonly lens: 'lens';
+  readonly vocab: 'vocab';
 };
+/** Requests that leave the engine's story as it is (a paused one stays paused). */
+export const KEEPS_STORY: ReadonlyArray<Request['type']>;

@@ -19,7 +19,7 @@ const SHELL = [
   'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
   'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
   'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
-  'isolation.js', 'inspect-view.js', 'inspect-view.css', 'vocab.js',
+  'isolation.js', 'inspect-view.js', 'inspect-view.css',
   'cache-layout.js', 'cache-entry.js', 'cache-fetch.js', 'cache-stream.js', 'cache-writer.js', 'cache-sha256.js',
   'cache-digest.js', 'cache-digest-worker.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',

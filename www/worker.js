@@ -5,7 +5,6 @@ import { createEngine, defaults } from './llama2.js';
 import { WeightCache } from './cache.js';
 import { errorKind, LlamaError } from './errors.js';
 import { CONTROLS, FINAL, KEEPS_STORY, REQUESTS } from './protocol.js';
-import { Vocabulary } from './vocab.js';
 
 const llama = createEngine();
 
@@ -21,14 +20,7 @@ if (globalThis.navigator?.locks) {
 }
 /** URLs are read from and stored to the browser's weight cache (cache.js). */
 const cache = new WeightCache({ onNote: (note) => postMessage({ type: 'cache', ...note }) });
-/** The same cache, silent: the inspect view's second read of a tokenizer is not news. */
-const quietCache = new WeightCache();
-
-/** The loaded model's tokenizer for the inspect view: { source, name, cache, size }, read
- * (vocab.js) on first use into `vocabulary` (a promise of a Vocabulary). */
-let tokenizer = null;
-let vocabulary = null;
-/** The story a `tokens` or `branch` request with `take` paused: { iterator, promptLength }. */
+/** The story a `tokens` or `branch` request with `take` paused: { iterator }. */
 let paused = null;
 
 /** The requests waiting, and the one running: `{ id, type, abort?: AbortController }`. */
@@ -51,11 +43,8 @@ const run = {
     const onProgress = progressOf(data.id);
     const { workers, transport, context, size, sha256 } = data;
     const through = data.cache === false ? undefined : cache;
-    tokenizer = null;
-    vocabulary = null;
     await engine.loadCheckpoint(data.model, { name: data.modelName, onProgress, signal, cache: through, workers, transport, context, size, sha256 });
     await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache: through });
-    tokenizer = { source: data.tokenizer, name: data.tokenizerName, cache: through && quietCache, size: engine.config.vocab_size };
     postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
   },
   generate(data, engine) {
@@ -73,15 +62,14 @@ const run = {
     const { prompt, temperature, topp, seed, steps, topK, attention, take } = data;
     count('take', take, 1);
     const iterator = engine.tokens(prompt, { temperature, topp, seed, steps, topK, attention });
-    const promptLength = (await (await vocab()).promptIds(prompt ?? '')).length;
-    return inspected(data.id, engine, { iterator, promptLength }, take);
+    return inspected(data.id, engine, { iterator }, take);
   },
   branch(data, engine) {
     const { pos, token, take } = data;
     count('pos', pos, 0);
     count('token', token, 0);
     count('take', take, 1);
-    return inspected(data.id, engine, { iterator: engine.branch(pos, token), promptLength: 0 }, take);
+    return inspected(data.id, engine, { iterator: engine.branch(pos, token) }, take);
   },
   more(data, engine) {
     if (!paused) throw new LlamaError('state', 'more: no story is paused (a tokens or branch request with take pauses one)');
@@ -95,8 +83,8 @@ const run = {
     count('k', data.k, 1);
     postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k ?? 5) });
   },
-  async vocab(data) {
-    postMessage({ type: 'vocab', id: data.id, pieces: (await vocab()).pieces() });
+  vocab(data, engine) {
+    postMessage({ type: 'vocab', id: data.id, pieces: engine.vocab });
   },
   'new-chat'(data, engine) {
     engine.newChat();
@@ -124,16 +112,6 @@ function count(name, value, min) {
   throw new LlamaError('options', `options: ${name} must be a whole number from ${min}, not ${JSON.stringify(value)}`);
 }
 
-/** The loaded tokenizer's Vocabulary (read once per load, on first use). */
-function vocab() {
-  if (!tokenizer) throw new LlamaError('state', 'no model loaded: load a checkpoint and its tokenizer first');
-  vocabulary ??= Vocabulary.read(tokenizer.source, tokenizer).catch((err) => {
-    vocabulary = null;
-    throw err;
-  });
-  return vocabulary;
-}
-
 /**
  * Streams an inspected story's tokens (the attention weights moved, not copied), then its
  * `done`; with `take`, pauses it after that many new tokens (reason 'paused', see `more`).
@@ -150,10 +128,9 @@ async function inspected(id, engine, story, take) {
       paused = story;
       break;
     }
-    const { value, done } = await story.iterator.next();
+    const { value: token, done } = await story.iterator.next();
     if (done) break;
     ttftMs ??= performance.now() - t0;
-    const token = value.pos === undefined ? value : { ...value, prompt: value.pos + 1 < story.promptLength };
     if (token.pos !== undefined) tokens++;
     if (token.prompt === false) fresh++;
     postMessage({ type: 'token', id, token }, token.attention ? [token.attention.weights.buffer] : []);

@@ -142,7 +142,7 @@ export async function main(output: HTMLElement): Promise<string> {
   const inspect: TokensOptions = { topK: 5, attention: true };
   for await (const token of llama.tokens('Once', inspect)) {
     const t: Token = token;
-    console.log(t.id, t.pos, t.token, t.top[0][1], t.prob, t.rank, t.attention?.weights.length);
+    console.log(t.id, t.prompt, t.pos, t.token, t.top[0][1], t.prob, t.rank, t.attention?.weights.length, llama.vocab[t.id]);
   }
   for await (const step of llama.branch(1, 2)) console.log(typeof step === 'string' ? step : step.text);
   const lens: Array<Array<[number, number]>> = await llama.lens(1, 3);
@@ -174,6 +174,13 @@ export async function main(output: HTMLElement): Promise<string> {
   const done: DoneReply = await run.done;
   const turn = await client.chat({ message: 'Hi', system: 'Be brief.' }).done;
   await client.newChat().done;
+  const paused: DoneReply = await client.tokens({ prompt: 'Once', topK: 3, attention: true, take: 2 }, {
+    onToken: (token) => console.log(token.text, 'pos' in token ? token.top.length : 0),
+  }).done;
+  await client.more({ take: 1 }).done;
+  await client.more().done;
+  await client.branch({ pos: 1, token: 2 }, { onToken: (token) => console.log(token.text) }).done;
+  console.log(paused.reason, (await client.lens(1, 3)).length, (await client.vocab()).length);
   console.log((await client.defaults()).topp, client.dead, loaded.config.workers, done.reason, turn.ids);
   client.killShard(1);
   stopListening();
@@ -194,9 +201,11 @@ export async function main(output: HTMLElement): Promise<string> {
   const story: LlamaStory | null = document.querySelector('llama-story');
   story?.addEventListener('llama-story-done', (e) => {
     const detail: LlamaStoryDone = e.detail;
-    console.log(detail.text, detail.reason satisfies StopReason);
+    console.log(detail.text, detail.reason satisfies StopReason | 'paused');
   });
   story?.addEventListener('llama-story-loaded', (e) => console.log((e.detail satisfies LlamaStoryLoaded).workers));
+  await story?.generate({ take: 3 });
+  await story?.step();
   const state: LlamaStoryState = 'idle';
   return \`\${llama.tokenIds.length} \${files.length} \${ids.length} \${temperature} \${state} \${notes.length}\`;
 }

@@ -55,6 +55,15 @@ test('arguments of the wrong type are TypeErrors that name them, and the engine 
   await llama.loadCheckpoint(await openAsBlob(join(MODELS, 'aidreams260K.bin')), { name: 'aidreams260K.bin' });
   await llama.loadTokenizer(readFileSync(join(MODELS, 'tok512-aidreams.bin')));
   assert.equal(await drain(llama.generate('Once upon a time', greedy)), STORY.stdout);
+  // Positions, ids and counts: whole numbers (wasm would read 'x' as 0 and -1 as 4294967295).
+  const named = (pattern) => (err) => err instanceof TypeError && err.kind === 'type' && pattern.test(err.message);
+  assert.throws(() => llama.branch('x', 1), named(/branch: pos must be a whole number from 0, not "x"/));
+  assert.throws(() => llama.branch(3, -1), named(/branch: token must be a whole number from 0, not -1/));
+  await assert.rejects(llama.lens(1.5), named(/lens: pos must be a whole number from 0, not 1.5/));
+  await assert.rejects(llama.lens(1, 2 ** 40), named(/lens: k must be a whole number/));
+  const lens = await llama.lens(1, 1e6); // more than the vocabulary: all of it
+  assert.equal(lens[0].length, llama.config.vocab_size);
+  assert.equal(llama.vocab.length, llama.config.vocab_size);
 });
 
 test('after free(), every use says the engine was freed', async () => {
