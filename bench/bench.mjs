@@ -31,7 +31,10 @@ function parseArgs(argv) {
   const o = {
     dir: join(ROOT, 'target/bench'), runs: 3, steps: 256, promptTokens: 64,
     models: ['15M', '42M', '110M'], formats: ['v0', 'v2'], scalarAll: false,
-    engines: ['native', 'node-simd', 'node-relaxed', 'node-scalar', 'chrome-simd', 'chrome-relaxed', 'chrome-scalar', 'firefox-simd', 'firefox-simd-w2'],
+    engines: [
+      'native', 'native-t2', 'node-simd', 'node-relaxed', 'node-scalar', 'chrome-simd', 'chrome-simd-w2', 'chrome-simd-w2m',
+      'chrome-relaxed', 'chrome-scalar', 'firefox-simd', 'firefox-simd-w2',
+    ],
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -245,12 +248,22 @@ function report(o, results, cpu) {
   lines.push('');
   lines.push('Ratios of decode tok/s (medians, measured side by side):');
   lines.push('');
-  lines.push('| model | fmt | chrome-simd / native | node-simd / native | chrome-simd / chrome-scalar | chrome-relaxed / chrome-simd | firefox-simd / chrome-simd | native / runc | chrome-simd v2 / v0 |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  // [engine, over engine]: a column when both ran (the wN engines: the parallel speedups).
+  const pairs = [
+    ['chrome-simd', 'native'], ['node-simd', 'native'], ['chrome-simd', 'chrome-scalar'], ['chrome-relaxed', 'chrome-simd'],
+    ['firefox-simd', 'chrome-simd'], ['chrome-simd-w2', 'chrome-simd'], ['chrome-simd-w2m', 'chrome-simd'],
+    ['firefox-simd-w2', 'firefox-simd'], ['native-t2', 'native'], ['chrome-simd', 'runc'], ['chrome-simd-w2', 'runomp'],
+    ['native', 'runc'], ['chrome-simd', 'runq'], ['chrome-simd-w2', 'runq'],
+  ].filter(([a, b]) => o.engines.includes(a) && o.engines.includes(b));
+  const v2OverV0 = o.engines.includes('chrome-simd') && o.formats.includes('v0') && o.formats.includes('v2');
+  lines.push(`| model | fmt | ${pairs.map(([a, b]) => `${a} / ${b}`).join(' | ')}${v2OverV0 ? ' | chrome-simd v2 / v0' : ''} |`);
+  lines.push(`|---|---|${pairs.map(() => '---:|').join('')}${v2OverV0 ? '---:|' : ''}`);
   for (const model of o.models) {
     for (const format of o.formats) {
       const d = (e, f = format) => get(e, model, f)?.decode_tok_s;
-      lines.push(`| ${model} | ${format} | ${ratio(d('chrome-simd'), d('native'))} | ${ratio(d('node-simd'), d('native'))} | ${ratio(d('chrome-simd'), d('chrome-scalar'))} | ${ratio(d('chrome-relaxed'), d('chrome-simd'))} | ${ratio(d('firefox-simd'), d('chrome-simd'))} | ${format === 'v0' ? ratio(d('native'), d('runc')) : '-'} | ${format === 'v2' ? ratio(d('chrome-simd', 'v2'), d('chrome-simd', 'v0')) : '-'} |`);
+      const cells = pairs.map(([a, b]) => ratio(d(a), d(b)));
+      if (v2OverV0) cells.push(format === 'v2' ? ratio(d('chrome-simd', 'v2'), d('chrome-simd', 'v0')) : '-');
+      lines.push(`| ${model} | ${format} | ${cells.join(' | ')} |`);
     }
   }
   lines.push('');
