@@ -242,7 +242,7 @@ test('an expected size is checked even when the server announces none', async ()
   }
 });
 
-// Issue 15, finding 4: a file changed on the server was served from the cache for ever.
+// Found by an adversarial pass: a file changed on the server was served from the cache for ever.
 test('a cached file is revalidated once per page load: a 304 keeps it, a changed file replaces it', async () => {
   const storage = new MemoryStorage();
   const notes = [];
@@ -290,7 +290,7 @@ test('offline, the cached copy is used and the note says it was not checked', as
   assert.match(notes[0].message, /the server could not be reached to check it \(offline\?\)/);
 });
 
-// Issue 15, finding 5: a download cut, the file replaced with one of the same size, resumed
+// Found by an adversarial pass: a download cut, the file replaced with one of the same size, resumed
 // with Range and no If-Range, was stored as complete: a mix of two files.
 test('a cut download resumes only with If-Range: a file replaced meanwhile is downloaded whole, never mixed', async () => {
   const storage = new MemoryStorage();
@@ -351,7 +351,7 @@ test('a cut download from a server without validators starts over', async () => 
   }
 });
 
-// Issue 15, integrity: a given sha256 was part of the key, but the bytes were never hashed.
+// Integrity: a given sha256 used to be part of the key only; the bytes were never hashed.
 test('a sha256 that differs is refused naming the file and both digests, and nothing is kept', async () => {
   const storage = new MemoryStorage();
   const bytes = randomBytes(200_000);
@@ -404,7 +404,7 @@ test('a resumed download with a sha256 is verified whole, and its record lists e
   assert.deepEqual(parts, Array.from({ length: 5 }, (_, k) => sha256(bytes.subarray(k * (64 << 10), (k + 1) * (64 << 10)))));
 });
 
-// Issue 15, finding 6: flipped bytes in the cache gave silent garbage.
+// Found by an adversarial pass: flipped bytes in the cache gave silent garbage.
 test('with a sha256, bytes changed inside a cached part fail the load with both digests, and the entry is deleted', async () => {
   const storage = new MemoryStorage();
   const bytes = randomBytes(200_000);
@@ -425,7 +425,7 @@ test('with a sha256, bytes changed inside a cached part fail the load with both 
   assert.ok((await read(cache, url, options)).equals(bytes));
 });
 
-// Issue 15, finding 6: a part of the wrong length failed every reload while the list said
+// Found by an adversarial pass: a part of the wrong length failed every reload while the list said
 // "complete"; a `complete` record that is not JSON broke open() and list(), so it could not be deleted.
 for (const [what, name, body, headers] of [
   ['a part of the wrong length', 'part-1', 'twenty-eight bytes of junk..'],

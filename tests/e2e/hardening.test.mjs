@@ -1,4 +1,4 @@
-// Hardening of the page (issue 6, parts 2-5), in headless Chromium, everything served under a
+// Hardening of the page, in headless Chromium, everything served under a
 // strict Content-Security-Policy (`script-src 'self' 'wasm-unsafe-eval'`):
 // - the bad-input matrix (tests/bad_input.json, also run natively by tests/bad_input.rs):
 //   every row's message as the page shows it, and the page usable after each;
@@ -424,7 +424,7 @@ test('a network error offers Retry, which loads the model', async () => {
   assert.equal(shown.action, 'Retry', 'no Retry button');
   assert.equal(shown.where, 'model-error', 'Retry is not next to Load');
   // Said in plain words when the cache says it was the network (a same-origin file: the
-  // server did not answer). cache.js before the issue 15 rework throws errors without a kind.
+  // server did not answer).
   if (shown.kind === 'network') assert.match(shown.hint, /^The server did not answer or the connection dropped/);
   console.log(`| download-network-error (kind ${shown.kind}, hint) | ${shown.hint || '(none: no kind)'} |`);
   failing.delete(path); // the network is back
@@ -434,7 +434,7 @@ test('a network error offers Retry, which loads the model', async () => {
   assert.equal((await generateUI()).text, STORY.stdout);
 });
 
-test('a download cut midway offers Retry, which resumes it', async () => {
+test('a download cut midway offers Retry, which loads the model', async () => {
   mkdirSync(join(OUT, 'cut'), { recursive: true });
   writeFileSync(join(OUT, 'cut/aidreams260K.bin'), readFileSync(join(MODELS, 'aidreams260K.bin')));
   const path = '/fixtures/cut/aidreams260K.bin';

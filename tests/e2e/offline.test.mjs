@@ -1,8 +1,8 @@
-// The weight cache and the offline app shell, end to end in headless Chromium (issue 5):
+// The weight cache and the offline app shell, end to end in headless Chromium:
 // a second load makes no request (and the next page load one 304); a download cut midway is
 // never trusted and resumes with a Range request; the page lists and deletes cached models;
 // offline, the page reloads (service worker) and generates from the cache. And with the real
-// Cache API (issue 15): a file changed on the server is downloaded again, a cut download whose
+// Cache API: a file changed on the server is downloaded again, a cut download whose
 // file was replaced is not mixed, a corrupt part or record is healed, a wrong sha256 refused.
 // Run from tests/e2e: `node --test offline.test.mjs`.
 

@@ -348,7 +348,7 @@ for (const [viewport, scheme] of [[DESKTOP, 'light'], [PHONE, 'dark']]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The model over 2 workers (issue 10): shown, stopped, replaced, and a shard lost
+// The model over 2 workers: shown, stopped, replaced, and a shard lost
 // ---------------------------------------------------------------------------------------
 
 test('2 workers: shown in the summary; the same golden story; Stop then a new story; a load while generating', async () => {
