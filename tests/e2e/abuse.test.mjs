@@ -1,6 +1,7 @@
 // A randomized abuse run of the engine worker's protocol in headless Chromium: a seeded
-// random interleaving of loads (good, corrupt, missing files), generations (sane and absurd
-// options, arguments of every type), stops and cancels aimed at any request, and malformed
+// random interleaving of loads (good, corrupt, missing files), generations, chat turns and the
+// inspect requests (sane and absurd options, arguments of every type), stops and cancels aimed
+// at any request, and malformed
 // messages, sent without waiting (so they pile up) or awaited. It must end with every request
 // answered exactly once (a final reply per id), the worker alive, wasm memory bounded, and
 // run.c's golden story from the last request. ABUSE_STEPS (default 3000; `./build.sh fuzz`
@@ -10,6 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { FINAL } from '../../www/protocol.js';
 import { launchBrowser, watchPage } from './browser.mjs';
 import { MODELS, OUT, STORY, startServer } from './harness.mjs';
 
@@ -39,7 +41,7 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
   const page = await browser.newPage();
   watchPage(page);
   await page.goto(`${server.url}embed.html`);
-  const result = await page.evaluate(async ({ steps, seed }) => {
+  const result = await page.evaluate(async ({ steps, seed, final }) => {
     // mulberry32: a small seeded generator, so that a failing run can be replayed.
     let s = seed >>> 0;
     const rand = () => {
@@ -60,11 +62,15 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
     let maxMemory = 0;
     let malformedAnswers = 0;
     worker.onmessage = ({ data }) => {
-      if (data?.type === 'cache' || data?.type === 'progress' || data?.type === 'piece') return;
-      // A malformed message (no id) is answered with an error of its own.
-      if (data?.id === undefined && data?.type === 'error') return malformedAnswers++;
-      const r = requests.get(data?.id);
+      if (data?.id === undefined) {
+        // A malformed message (no id) is answered with an error of its own; notes are no replies.
+        if (data?.type === 'error') malformedAnswers++;
+        else if (!['alive', 'cache'].includes(data?.type)) problems.push(`a message for no request: ${JSON.stringify(data).slice(0, 200)}`);
+        return;
+      }
+      const r = requests.get(data.id);
       if (!r) return problems.push(`a reply for no request: ${JSON.stringify(data).slice(0, 200)}`);
+      if (data.type !== 'error' && data.type !== final[r.type]) return; // progress, piece, token
       r.finals++;
       if (r.finals > 1) problems.push(`request ${data.id} (${r.type}) answered twice: ${data.type}`);
       if (data.type === 'loaded') maxMemory = Math.max(maxMemory, data.wasmMemoryBytes);
@@ -102,6 +108,18 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
         const options = { prompt: pick(prompts), temperature: pick(values), topp: pick(values), steps: pick([8, 20, 0, 256, pick(values)]), seed: pick([1, 42, '', 'abc', -5, pick(values)]) };
         const done = send({ type: pick(['generate', 'generate', 'chat']), message: options.prompt, ...options });
         if (rand() < 0.4) await done; else waits.push(done);
+      } else if (r < 0.52) {
+        // Looking inside: a story token by token (paused by take), more of it, a branch, a lens.
+        const take = pick([undefined, 1, 3, 0, -2, 'x', 2.5]);
+        const count = () => pick([0, 1, 5, 40, 1000, -1, 1.5, 'x', null, 1e12]);
+        const done = send(pick([
+          { type: 'tokens', prompt: pick(prompts), temperature: pick(values), steps: pick([8, 20, 0, pick(values)]), topK: pick([undefined, 1, 10, 0, -1, 'x', 1e9]), attention: pick([true, false, 'yes']), take },
+          { type: 'more', take },
+          { type: 'branch', pos: count(), token: count(), take },
+          { type: 'lens', pos: count(), k: pick([undefined, 1, 5, 0, 1e9, 'x']) },
+          { type: 'vocab' },
+        ]));
+        if (rand() < 0.4) await done; else waits.push(done);
       } else if (r < 0.6) {
         worker.postMessage({ type: 'stop', id: rand() < 0.7 ? Math.max(1, nextId - 1 - Math.floor(rand() * 4)) : undefined });
       } else if (r < 0.7) {
@@ -129,7 +147,7 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
     const done = await send({ type: 'generate', prompt: 'Once upon a time', temperature: 0, steps: 256 });
     worker.terminate();
     return { problems, died, text, done, requests: requests.size, maxMemory, malformedAnswers };
-  }, { steps: STEPS, seed: SEED });
+  }, { steps: STEPS, seed: SEED, final: FINAL });
   console.log(`abuse (seed ${SEED}): ${STEPS} steps, ${result.requests} requests, ${result.malformedAnswers} malformed messages answered, peak wasm memory ${(result.maxMemory / 1e6).toFixed(1)} MB`);
   assert.equal(result.died, null, `the worker died (replay with ABUSE_SEED=${SEED})`);
   assert.deepEqual(result.problems, [], `replay with ABUSE_SEED=${SEED}`);
