@@ -364,7 +364,7 @@ cmd_bench() {
   local models="15M 42M 110M" tokenizer args=()
   case ${1:-} in
     --quick) models="15M" ;;
-    --big) models="7B"; args=(--formats v2 --context 512 --steps 64 --runs "${BENCH_RUNS:-2}"
+    --big) models="7B"; args=(--formats v2 --context 512 --steps 64 --runs "${BENCH_RUNS:-2}" --results target/bench/results-big.json
                               --engines "chrome-simd-w2,native-t2${RUNQ:+,runq}") ;;
     "") ;;
     *) die "usage: ./build.sh bench [--quick|--big]" ;;

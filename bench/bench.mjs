@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The side-by-side benchmark behind `./build.sh bench` (which builds everything first).
 //
-//   node bench/bench.mjs --native BIN --tokenizer FILE [--dir target/bench] [--runs 3]
+//   node bench/bench.mjs --native BIN --tokenizer FILE [--dir target/bench] [--results DIR/results.json] [--runs 3]
 //        [--models 15M,42M,110M] [--formats v0,v2] [--engines native,node-simd,...]
 //        [--steps 256] [--context N]   (N: the KV cache's positions, for models past 4 GB)
-//   node bench/bench.mjs --report-only [--dir target/bench]   (the table of the last run)
+//   node bench/bench.mjs --report-only [--dir target/bench] [--results FILE]   (the table of the last run)
 //
 // Engines: native (the `bench` binary; native-tN: the model over N threads), node-VARIANT
 // (www/pkg/VARIANT in Node, one process per measurement), chrome-VARIANT and firefox-VARIANT
@@ -45,6 +45,7 @@ function parseArgs(argv) {
     if (flag === '--native') o.native = resolve(value);
     else if (flag === '--tokenizer') o.tokenizer = resolve(value);
     else if (flag === '--dir') o.dir = resolve(value);
+    else if (flag === '--results') o.results = resolve(value);
     else if (flag === '--runs') o.runs = Number(value);
     else if (flag === '--steps') o.steps = Number(value);
     else if (flag === '--context') o.context = Number(value);
@@ -53,6 +54,7 @@ function parseArgs(argv) {
     else if (flag === '--engines') o.engines = list();
     else throw new Error(`bench: unknown option ${flag}`);
   }
+  o.results ??= join(o.dir, 'results.json');
   if (!o.native || !o.tokenizer) throw new Error('bench: --native BIN and --tokenizer FILE are required');
   for (const [env, engine] of [['RUNC', 'runc'], ['RUNOMP', 'runomp'], ['RUNQ', 'runq']]) {
     if (process.env[env] && !o.engines.includes(engine)) o.engines.push(engine);
@@ -141,7 +143,7 @@ async function startBrowser(host, dir, tokenizerDir) {
 
 /** `--report-only`: the table of an earlier run's results.json (no measurement). */
 function reportOnly(o) {
-  const results = JSON.parse(readFileSync(join(o.dir, 'results.json'), 'utf8'));
+  const results = JSON.parse(readFileSync(o.results, 'utf8'));
   const uniq = (f) => [...new Set(results.map(f))];
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   const runs = Math.max(...results.map((r) => r.runs.length));
@@ -222,7 +224,7 @@ async function main() {
       runs: ms,
     };
   });
-  writeFileSync(join(o.dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(o.results, JSON.stringify(results, null, 2) + '\n');
   report(o, results, cpu);
 }
 
@@ -253,7 +255,7 @@ function report(o, results, cpu) {
     ['chrome-simd', 'native'], ['node-simd', 'native'], ['chrome-simd', 'chrome-scalar'], ['chrome-relaxed', 'chrome-simd'],
     ['firefox-simd', 'chrome-simd'], ['chrome-simd-w2', 'chrome-simd'], ['chrome-simd-w2m', 'chrome-simd'],
     ['firefox-simd-w2', 'firefox-simd'], ['native-t2', 'native'], ['chrome-simd', 'runc'], ['chrome-simd-w2', 'runomp'],
-    ['native', 'runc'], ['chrome-simd', 'runq'], ['chrome-simd-w2', 'runq'],
+    ['native', 'runc'], ['chrome-simd', 'runq'], ['chrome-simd-w2', 'runq'], ['chrome-simd-w2', 'native-t2'],
   ].filter(([a, b]) => o.engines.includes(a) && o.engines.includes(b));
   const v2OverV0 = o.engines.includes('chrome-simd') && o.formats.includes('v0') && o.formats.includes('v2');
   lines.push(`| model | fmt | ${pairs.map(([a, b]) => `${a} / ${b}`).join(' | ')}${v2OverV0 ? ' | chrome-simd v2 / v0' : ''} |`);
@@ -275,7 +277,7 @@ function report(o, results, cpu) {
     lines.push(`  ${variant}: ${(bytes.length / 1024).toFixed(1)} KB, ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(1)} KB gzipped`);
   }
   lines.push('');
-  lines.push(`results: ${join(o.dir, 'results.json')}`);
+  lines.push(`results: ${o.results}`);
   console.log(lines.join('\n'));
 }
 

@@ -6,7 +6,8 @@
 //! Prints one JSON object: `decode_tok_s` (tokens sampled per second over `--steps` positions
 //! from an empty prompt), `ttft_ms` (from `start` with the prompt to its first sampled token),
 //! `prompt_tokens`, `load_ms` (read + parse the checkpoint and tokenizer, allocate the run
-//! state), `memory_mb` (weights + run state), `backend` (the kernel set). Same sampler as the
+//! state), `memory_mb` (weights + run state of every thread's shard: the process's resident
+//! memory where Linux tells it, else the leader's shard alone), `backend` (the kernel set). Same sampler as the
 //! wasm runners: temperature 1, top-p 1 (no top-p sort: see BENCHMARKS.md), seed 42.
 
 use std::path::Path;
@@ -15,6 +16,14 @@ use std::time::Instant;
 
 use llama2_wasm::native::{load_generator, read_tokenizer};
 use llama2_wasm::{kernels, Options, Result, Step, Tokenizer};
+
+/// The process's resident memory (`VmRSS` in /proc/self/status), where the system says it:
+/// with `--threads`, the other shards live in other threads, out of the leader's sight.
+fn resident_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?;
+    Some(kb.trim().strip_suffix("kB")?.trim().parse::<usize>().ok()? * 1024)
+}
 
 /// Text the benchmark prompt is cut from (whole words, until it has the wanted tokens).
 pub const PROMPT_SOURCE: &str = "Once upon a time, there was a little girl named Lily who lived in a small \
@@ -81,7 +90,7 @@ fn run(args: &[String]) -> Result<String> {
         tokens += 1;
     }
     let decode_tok_s = tokens as f64 / t0.elapsed().as_secs_f64();
-    let memory_mb = generator.memory_bytes() as f64 / 1e6;
+    let memory_mb = resident_bytes().unwrap_or(generator.memory_bytes()) as f64 / 1e6;
     Ok(format!(
         "{{\"decode_tok_s\":{decode_tok_s:.3},\"decoded\":{tokens},\"ttft_ms\":{ttft_ms:.3},\"prompt_tokens\":{prompt_tokens},\
 \"load_ms\":{load_ms:.3},\"memory_mb\":{memory_mb:.3},\"backend\":\"{}\"}}",
