@@ -7,8 +7,9 @@
 //! from an empty prompt), `ttft_ms` (from `start` with the prompt to its first sampled token),
 //! `prompt_tokens`, `load_ms` (read + parse the checkpoint and tokenizer, allocate the run
 //! state), `memory_mb` (weights + run state of every thread's shard: the process's resident
-//! memory where Linux tells it, else the leader's shard alone), `backend` (the kernel set). Same sampler as the
-//! wasm runners: temperature 1, top-p 1 (no top-p sort: see BENCHMARKS.md), seed 42.
+//! memory where Linux tells it, else the leader's shard alone), `backend` (the kernel set).
+//! Same sampler as the wasm runners: temperature 1, top-p 1 (no top-p sort: see
+//! BENCHMARKS.md), seed 42.
 
 use std::path::Path;
 use std::process::ExitCode;
