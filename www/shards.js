@@ -239,7 +239,7 @@ export class Shards {
     try {
       if (pending === COMMAND) {
         const command = engine.command();
-        return this.transport === 'shared' ? this.link.sendCommand(command, this.session) : this.link.sendCommand(command);
+        return this.link.sendCommand(command);
       }
       return this.link.gather(engine, memory, pending)?.catch(failed);
     } catch (err) {

@@ -43,11 +43,12 @@ function f32s(memory, ptr, len) {
 // Layout of the shared buffer: a control block of i32s, the command, then the parts.
 const COUNT = 0; // shards arrived at the barrier
 const GEN = 1; // barrier generation
-const CMD_SEQ = 2; // commands written
+const SIGNAL = 2; // bumped by every command, session end and death: what waiting shards watch
 const DEAD = 3; // 1 + index of a shard that died, or 0
+const COMMANDS = 4; // commands written
+const ENDED = 5; // the last session the leader ended
 const CONTROL = 16; // i32s of the control block
-const CMD_WORDS = 4 + MAX_COMMAND_TOKENS; // [kind, session, length, ...command]
-const END = 2; // command kinds (1 = run a pass)
+const CMD_WORDS = 1 + MAX_COMMAND_TOKENS; // [length, ...command]: the one command slot
 
 export class SharedLink {
   /**
@@ -71,9 +72,8 @@ export class SharedLink {
       }),
     );
     this.set = 0;
+    /** Commands this shard has run (or seen pass, before its session began). */
     this.seenCommand = 0;
-    /** The last session the leader ended, as this shard saw it. */
-    this.ended = 0;
   }
 
   /** A shared buffer for `count` shards whose parts hold at most `maxPart` f32s. */
@@ -91,8 +91,12 @@ export class SharedLink {
     Atomics.compareExchange(this.ctrl, DEAD, 0, index + 1);
     Atomics.add(this.ctrl, GEN, 1);
     Atomics.notify(this.ctrl, GEN);
-    Atomics.add(this.ctrl, CMD_SEQ, 1);
-    Atomics.notify(this.ctrl, CMD_SEQ);
+    this.#signal();
+  }
+
+  #signal() {
+    Atomics.add(this.ctrl, SIGNAL, 1);
+    Atomics.notify(this.ctrl, SIGNAL);
   }
 
   #checkAlive() {
@@ -144,46 +148,48 @@ export class SharedLink {
     }
   }
 
-  /** The leader: the others are to run `command` (`[pos, logits, ...tokens]`) of `session`. */
-  sendCommand(command, session) {
-    this.cmd[0] = 1;
-    this.cmd[1] = session;
-    this.cmd[2] = command.length;
-    this.cmd.set(command, 3);
-    Atomics.add(this.ctrl, CMD_SEQ, 1);
-    Atomics.notify(this.ctrl, CMD_SEQ);
+  // The one command slot is safe to rewrite: the leader writes a command only after every
+  // shard has read the one before (it met them at a gather of that pass), and a session's end
+  // is not a command (it has its own word), so a session's end followed at once by the next
+  // session's first command cannot overwrite a command that a shard is still to read.
+
+  /** The leader: the others are to run `command` (`[pos, logits, ...tokens]`). */
+  sendCommand(command) {
+    this.cmd[0] = command.length;
+    this.cmd.set(command, 1);
+    Atomics.add(this.ctrl, COMMANDS, 1);
+    this.#signal();
   }
 
   /** The leader: session `session` is over; the others go back to their messages. */
   endSession(session) {
-    this.cmd[0] = END;
-    this.cmd[1] = session;
-    Atomics.add(this.ctrl, CMD_SEQ, 1);
-    Atomics.notify(this.ctrl, CMD_SEQ);
+    Atomics.store(this.ctrl, ENDED, session);
+    this.#signal();
   }
 
   /** The leader: where the next session's commands start (for `session` messages). */
   commandSeq() {
-    return Atomics.load(this.ctrl, CMD_SEQ);
+    return Atomics.load(this.ctrl, COMMANDS);
   }
 
   /**
    * A shard other than the leader: runs session `session`, whose commands come after the
-   * `seq`-th: calls `serve(command)` for each until the leader ends it.
+   * `seq`-th: calls `serve(command)` for each until the leader ends it. A command not yet run
+   * when the session has ended is the next session's (the leader cannot end a session before
+   * every shard has run its passes).
    */
   async runSession(session, seq, serve) {
-    if (session <= this.ended) return; // it ended before this shard got to it
     this.seenCommand = Math.max(this.seenCommand, seq);
     for (;;) {
-      this.#waitChange(CMD_SEQ, this.seenCommand);
-      this.seenCommand = Atomics.load(this.ctrl, CMD_SEQ);
+      const signal = Atomics.load(this.ctrl, SIGNAL);
       this.#checkAlive();
-      if (this.cmd[0] !== END) {
-        await serve(this.cmd.slice(3, 3 + this.cmd[2]));
-      } else if (this.cmd[1] >= session) {
-        this.ended = this.cmd[1];
-        return;
+      if (Atomics.load(this.ctrl, ENDED) >= session) return;
+      if (Atomics.load(this.ctrl, COMMANDS) !== this.seenCommand) {
+        this.seenCommand = Atomics.load(this.ctrl, COMMANDS);
+        await serve(this.cmd.slice(1, 1 + this.cmd[0]));
+        continue;
       }
+      this.#waitChange(SIGNAL, signal);
     }
   }
 }

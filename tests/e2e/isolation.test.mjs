@@ -53,8 +53,8 @@ test('a host without COOP/COEP: isolated after one reload, 2 workers on shared m
 test('the embed page is not isolated by the service worker (as on someone else\'s page)', async () => {
   const page = await browser.newPage();
   watchPage(page);
-  await page.goto(app.url); // the app registers sw.js
-  await page.waitForFunction(() => navigator.serviceWorker.controller, null, { timeout: 60_000 });
+  await page.goto(app.url); // the app registers sw.js, then reloads itself isolated
+  await page.waitForFunction(() => crossOriginIsolated === true && navigator.serviceWorker.controller, null, { timeout: 60_000 });
   await page.goto(`${app.url}embed.html`);
   assert.equal(await page.evaluate(() => crossOriginIsolated), false);
   await page.close();
