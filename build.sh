@@ -311,8 +311,9 @@ test_wasm() {
     env LLAMA2_WASM_VARIANT=relaxed "$0" conformance "$(golden_dir)/generate.json" --target node
 }
 
-# End to end: every tests/e2e/*.test.mjs (npm test): the page in headless Chromium, its
-# essentials in Firefox and WebKit, the npm package in Vite and webpack apps.
+# End to end: every tests/e2e/*.test.mjs (npm test): the page in headless Chromium, its page
+# suite in Firefox too, its essentials in Firefox and WebKit, the npm package in Vite and
+# webpack apps.
 test_e2e() {
   build_wasm
   tools/install.sh chromium firefox webkit e2e bundlers

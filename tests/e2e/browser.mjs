@@ -26,8 +26,11 @@ export function launchBrowser() {
   });
 }
 
-/** Headless Firefox ESR from /usr/bin (FIREFOX to override), a puppeteer-core Browser. */
-export function launchFirefox() {
+/**
+ * Headless Firefox ESR from /usr/bin (FIREFOX to override), a puppeteer-core Browser;
+ * `prefs`: more Firefox preferences.
+ */
+export function launchFirefox(prefs = {}) {
   return puppeteer.launch({
     browser: 'firefox',
     executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr',
@@ -40,6 +43,7 @@ export function launchFirefox() {
       'toolkit.telemetry.enabled': false,
       'network.captive-portal-service.enabled': false,
       'network.connectivity-service.enabled': false,
+      ...prefs,
     },
   });
 }

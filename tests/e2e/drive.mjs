@@ -41,8 +41,8 @@ async function waitFor(page, fn, arg, { timeout = 120_000 } = {}) {
   }
 }
 
-/** Sets a form field's value as typing would end (its `input` and `change` events). */
-function fillField([css, value]) {
+/** In the page: sets a form field's value as typing would end (its `input` and `change` events). */
+export function fillField([css, value]) {
   const field = document.querySelector(css);
   if (!field) throw new Error(`no ${css}`);
   field.value = value;

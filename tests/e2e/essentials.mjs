@@ -1,5 +1,5 @@
-// The page's essentials, written once and run in each browser engine we do not cover with the
-// full Chromium suite (firefox.test.mjs, webkit.test.mjs): a load, run.c's golden story, Stop,
+// The page's essentials, written once and run in the browser engines beside Chromium
+// (firefox.test.mjs, webkit.test.mjs; Firefox runs the page suite too, page-firefox.test.mjs): a load, run.c's golden story, Stop,
 // a bad file's error, the weight cache's second load without a request, and the model split
 // over 2 workers, with shared memory (COOP/COEP headers) and on a host without those headers
 // (the service worker's isolation, or messages where the browser cannot be isolated).

@@ -85,8 +85,8 @@ export async function generate(page, values = {}) {
 
 /** The fact `name` of the loaded model (#facts [data-fact]): { text, value }. */
 export async function fact(page, name) {
-  const dd = page.locator(`#facts [data-fact="${name}"]`);
-  return { text: await dd.textContent(), value: Number(await dd.getAttribute('data-value')) };
+  const dd = `#facts [data-fact="${name}"]`;
+  return { text: await page.textContent(dd), value: Number(await page.getAttribute(dd, 'data-value')) };
 }
 
 /** The Model section's one-line summary. */

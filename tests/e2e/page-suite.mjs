@@ -1,0 +1,445 @@
+// End-to-end tests of the page as `./build.sh serve` serves it (COOP/COEP: shared memory
+// works), as a person meets it: desktop and a 390x844 phone, light and dark. Written once
+// against Playwright's API and run in headless Chromium (page.test.mjs, playwright-core) and in
+// headless Firefox ESR (page-firefox.test.mjs, firefox-page.mjs over puppeteer-core).
+// Needs the shared models (LLAMA2_MODELS, else ../shared/models) and target/release/gen-checkpoint.
+// Screenshots go to target/e2e/ (Firefox's with a firefox- prefix); with UPDATE_SCREENSHOT=1 the
+// Chromium desktop one after a story also replaces the README's docs/screenshot.png (a test run
+// leaves tracked files alone).
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test as nodeTest } from 'node:test';
+import { launchBrowser, ROOT, watchPage } from './browser.mjs';
+import { launchFirefoxAsPlaywright } from './firefox-page.mjs';
+import { MODELS, OUT, STORY } from './harness.mjs';
+import {
+  errorMessage, fact, generate, idle, loadUrls, modelSummary, openFiles, openSection, overflowsSideways,
+  pageReady, settings, shownError,
+} from './page-helpers.mjs';
+import { readable } from '../../www/wording.js';
+
+const CHATS = JSON.parse(readFileSync(join(MODELS, '../golden/chat.json'), 'utf8'));
+/** run.c's chat with a system prompt and three user turns on aidreams260K. */
+const CHAT = CHATS.find((c) => c.checkpoint === 'aidreams260K.bin' && c.system && c.user.length === 3 && c.temperature === '0.0');
+/** aidreams260K writes an end-of-sequence (`\n</s>\n`) in this story, then ends it (BOS). */
+const EOS_STORY = { prompt: 'Once upon a time', temperature: '1', topp: '0.9', steps: '256', seed: '4' };
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1000, height: 900 };
+const GOOD = { model: 'models/aidreams260K.bin', tokenizer: 'models/tok512-aidreams.bin' };
+
+/** Starts `./build.sh serve` on a free port; resolves with its URL. */
+function startServe() {
+  const child = spawn(join(ROOT, 'build.sh'), ['serve'], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const url = out.match(/serving .* at (http:\S+)/)?.[1];
+      if (url) resolve({ child, url });
+    });
+    child.on('exit', (code) => reject(new Error(`build.sh serve exited with ${code}: ${out}`)));
+  });
+}
+
+/** Selects the preset named `name` (models.json's names, the public ones). */
+async function choosePreset(page, name) {
+  await openSection(page, 'model-panel');
+  const index = await page.evaluate((name) => [...document.querySelector('#preset').options].findIndex((o) => o.preset?.name === name), name);
+  assert.ok(index >= 0, `no preset ${name}`);
+  await page.selectOption('#preset', { index });
+}
+
+/** The 15M-shape checkpoint (formula weights, 60 MB): slow enough to stop and to load over. */
+function formula15M() {
+  const file = join(OUT, 'formula15M.bin');
+  if (!existsSync(file)) execFileSync(join(ROOT, 'target/release/gen-checkpoint'), ['--shape', '15M', '--seed', '1', file]);
+  return file;
+}
+
+/** In the page, before its own scripts: keeps each Worker it starts in `startedWorkers`. */
+function recordWorkers() {
+  const PageWorker = Worker;
+  window.startedWorkers = [];
+  window.Worker = class extends PageWorker {
+    constructor(url, options) {
+      super(url, options);
+      window.startedWorkers.push({ url: String(url), worker: this });
+    }
+  };
+}
+
+/** Whether the element's box starts inside the first viewport (no scrolling). */
+const inFirstViewport = (page, selector) =>
+  page.evaluate((s) => {
+    const box = document.querySelector(s).getBoundingClientRect();
+    return scrollY === 0 && box.top >= 0 && box.top < innerHeight && box.height > 0;
+  }, selector);
+
+/** The top of the story's first line is above the fold, and so is that whole line. */
+const firstLineVisible = (page) =>
+  page.evaluate(() => {
+    const output = document.querySelector('#output');
+    const range = document.createRange();
+    range.setStart(output.firstChild, 0);
+    range.setEnd(output.firstChild, 1);
+    const line = range.getBoundingClientRect();
+    return scrollY === 0 && line.bottom <= innerHeight && line.height > 0;
+  });
+
+  const LAUNCH = { chromium: launchBrowser, firefox: launchFirefoxAsPlaywright };
+
+  /** Registers the page suite for browser `name` ('chromium' or 'firefox'). */
+  export function pageSuite(name) {
+  let server;
+  let browser;
+  /** Test titles: Chromium's as they always were, other browsers' prefixed with their name. */
+  const test = (title, fn) => nodeTest(name === 'chromium' ? title : `${name}: ${title}`, fn);
+
+  /**
+   * A fresh visitor: a new browser context (no cache, no service worker) of `viewport` and
+   * `scheme`; `init` runs in the page before its own scripts.
+   */
+  async function visit({ viewport = DESKTOP, scheme = 'light', path = '', init } = {}) {
+    const context = await browser.newContext({ viewport, colorScheme: scheme });
+    const page = await context.newPage();
+    if (init) await page.addInitScript(init);
+    watchPage(page, `${viewport.width}px ${scheme}`);
+    page.errors = [];
+    page.on('pageerror', (err) => page.errors.push(err.message));
+    await page.goto(`${server.url}${path}`);
+    await pageReady(page);
+    return page;
+  }
+
+  /** Where a screenshot named `file` goes (Chromium's as they always were, others prefixed). */
+  const shotPath = (file) => join(OUT, `${name === 'chromium' ? '' : `${name}-`}${file}.png`);
+  const shot = (page, file) => page.screenshot({ path: shotPath(file), fullPage: true });
+
+  before(async () => {
+    mkdirSync(OUT, { recursive: true });
+    assert.ok(STORY, 'golden aidreams260K case (Once upon a time, t=0, 256 steps) not found');
+    assert.ok(CHAT, 'golden aidreams260K chat with a system prompt and three turns not found');
+    server = await startServe();
+    browser = await LAUNCH[name]();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (server) process.kill(-server.child.pid);
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // First visit
+  // ---------------------------------------------------------------------------------------
+
+  test('a first visit: one click on Generate loads the default model in place and writes a story', async () => {
+    const page = await visit();
+    const served = JSON.parse(readFileSync(join(ROOT, 'www/models/models.json'), 'utf8'));
+    assert.match(await modelSummary(page), /\(not loaded yet: Generate loads it\)$/);
+    assert.equal(await page.isEnabled('#generate'), true, 'Generate waits for nothing');
+    assert.equal(await page.inputValue('#prompt'), 'Once upon a time');
+    // The story default (story-settings.js) and the engine's own (run.c's) for the rest.
+    assert.equal(await page.inputValue('#temperature'), '0.8');
+    assert.equal(await page.inputValue('#topp'), '0.9');
+    assert.equal(await page.inputValue('#steps'), '256');
+    assert.ok(await inFirstViewport(page, '#generate'));
+    await shot(page, 'first-visit-desktop-light');
+    // Every progress text, and where the bar is: under Generate, above the story.
+    await page.evaluate(() => {
+      window.progressTexts = [];
+      const text = document.querySelector('#progress-text');
+      new MutationObserver(() => window.progressTexts.push(text.textContent)).observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    await page.click('#generate');
+    await page.waitForSelector('#output[data-done]', { timeout: 120_000 });
+    const texts = await page.evaluate(() => window.progressTexts);
+    const name = served.default.split('/').pop();
+    assert.ok(texts.some((t) => new RegExp(`^model ${name.replace('.', '\\.')}: [\\d.]+ (KB|MB) of [\\d.]+ (KB|MB) \\(\\d+%\\)$`).test(t)), texts.join(' | '));
+    const order = await page.evaluate(() => {
+      const y = (id) => document.getElementById(id).getBoundingClientRect().top;
+      return y('generate') < y('output') && document.querySelector('#story-panel .status').contains(document.querySelector('#progress-row'));
+    });
+    assert.ok(order, 'the progress bar is not between Generate and the story');
+    assert.ok((await page.textContent('#output')).startsWith('Once upon a time'));
+    assert.match(await modelSummary(page), /^\S+ · [\d.]+ MB · (fp32|int8) · (1 worker|\d workers · shared memory)$/);
+    assert.equal(await errorMessage(page), null);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test('temperature 0 writes the golden story; the end is said in words; the address holds the story', async () => {
+    const page = await visit();
+    await choosePreset(page, 'aidreams260K');
+    const result = await generate(page, { prompt: 'Once upon a time', temperature: '0', topp: '0.9', steps: '256', seed: '1' });
+    assert.equal(result.error, null);
+    assert.equal(result.text, STORY.stdout);
+    // 256 steps ask for more than the model's 128 positions: the clamp is said.
+    assert.equal(result.done, 'context');
+    assert.equal(result.note, "Length limit: 128 tokens, the model's context. Steps 256 was more than that, so the story stopped at 128.");
+    const tokens = STORY.ids.length - 1;
+    assert.match(await page.textContent('#stats'), new RegExp(`^${tokens} tokens · [\\d.]+ tok/s · first token \\d+ ms · seed 1$`));
+    assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 1 worker');
+    const url = new URL(page.url());
+    assert.deepEqual(Object.fromEntries(url.searchParams), {
+      model: GOOD.model, tokenizer: GOOD.tokenizer, temperature: '0', topp: '0.9', steps: '256', seed: '1',
+    });
+    assert.equal(new URLSearchParams(url.hash.slice(1)).get('prompt'), 'Once upon a time');
+    assert.equal(await page.getAttribute('#permalink', 'href'), `${url.search}${url.hash}`);
+    // A step limit below the context says so.
+    const short = await generate(page, { steps: '40' });
+    assert.equal(short.done, 'steps');
+    assert.equal(short.note, 'Length limit: 40 tokens, the Steps setting.');
+    await openSection(page, 'model-panel');
+    await shot(page, 'story-desktop-light');
+    if (process.env.UPDATE_SCREENSHOT === '1' && name === 'chromium') {
+      await generate(page, { steps: '256' });
+      await page.screenshot({ path: join(OUT, 'readme.png'), fullPage: true });
+      mkdirSync(join(ROOT, 'docs'), { recursive: true });
+      copyFileSync(join(OUT, 'readme.png'), join(ROOT, 'docs/screenshot.png'));
+    }
+    await page.context().close();
+  });
+
+  test('an end-of-sequence is a paragraph break: </s> never appears in the page', async () => {
+    const page = await visit();
+    await choosePreset(page, 'aidreams260K');
+    const result = await generate(page, EOS_STORY);
+    assert.equal(result.done, 'bos');
+    assert.equal(result.note, 'The model ended the story.');
+    assert.ok(result.text.trimEnd().length > 20, result.text);
+    const body = await page.evaluate(() => document.body.innerText);
+    assert.ok(!body.includes('</s>') && !body.includes('<s>'), 'a raw end-of-sequence marker is shown');
+    // The engine's text has the marker (the API stays byte-exact); the page shows a break.
+    assert.match(result.text, /\S\n\n$/);
+    await page.context().close();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // A phone, light and dark
+  // ---------------------------------------------------------------------------------------
+
+  for (const scheme of ['dark', 'light']) {
+    test(`a 390x844 phone (${scheme}): prompt, Generate and the story's first line without scrolling`, async () => {
+      const page = await visit({ viewport: PHONE, scheme });
+      assert.ok(await inFirstViewport(page, '#prompt'), 'the prompt is below the fold');
+      assert.ok(await inFirstViewport(page, '#generate'), 'Generate is below the fold');
+      await page.click('#generate');
+      await page.waitForSelector('#output[data-done]', { timeout: 120_000 });
+      assert.ok(await firstLineVisible(page), "the story's first line is below the fold");
+      assert.equal(await overflowsSideways(page), false, 'the page scrolls sideways');
+      const colors = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      const [r] = colors.match(/\d+/g).map(Number);
+      assert.ok(scheme === 'dark' ? r < 60 : r > 200, `${scheme} scheme, background ${colors}`);
+      await page.screenshot({ path: shotPath(`story-phone-${scheme}`) });
+      await openSection(page, 'model-panel');
+      assert.equal(await overflowsSideways(page), false, 'the Model section scrolls sideways');
+      await shot(page, `model-phone-${scheme}`);
+      await page.context().close();
+    });
+  }
+
+  test('desktop, dark', async () => {
+    const page = await visit({ scheme: 'dark' });
+    const result = await generate(page, {});
+    assert.equal(result.error, null);
+    await openSection(page, 'settings');
+    await shot(page, 'story-desktop-dark');
+    await page.context().close();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Consistent state
+  // ---------------------------------------------------------------------------------------
+
+  test('a corrupt file: its error sits next to Load, the old story dims, the address forgets the model', async () => {
+    const page = await visit({ viewport: PHONE });
+    await choosePreset(page, 'aidreams260K');
+    await generate(page, { temperature: '0', seed: '1', steps: '256' });
+    assert.ok(new URL(page.url()).searchParams.has('model'));
+    const corrupt = join(OUT, 'corrupt.bin');
+    writeFileSync(corrupt, Buffer.alloc(1000, 0xff));
+    await openFiles(page, [corrupt, join(MODELS, 'tok512-aidreams.bin')]);
+    const error = await shownError(page);
+    assert.equal(error.where, 'model-error', 'the error is not next to the Model controls');
+    assert.match(error.message, /corrupt\.bin/);
+    assert.equal(await page.evaluate(() => document.querySelector('#model-error').closest('details').open), true);
+    // Consistent: the picker names the files, the URL fields are empty, nothing is linked.
+    assert.match(await page.evaluate(() => document.querySelector('#preset').selectedOptions[0].textContent), /^Local files: corrupt\.bin \+ tok512-aidreams\.bin$/);
+    assert.equal(await page.inputValue('#model-url'), '');
+    assert.equal(await modelSummary(page), 'corrupt: failed to load, none loaded');
+    assert.equal(new URL(page.url()).search, '');
+    assert.equal(await page.isHidden('#permalink'), true);
+    assert.equal(await page.evaluate(() => document.querySelector('#output').classList.contains('stale')), true, 'the old story is not dimmed');
+    assert.equal(await page.isEnabled('#generate'), true);
+    // No banner over the story: nothing fixed or sticky covers it.
+    const covering = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => ['fixed', 'sticky'].includes(getComputedStyle(e).position)).map((e) => e.id));
+    assert.deepEqual(covering, []);
+    await shot(page, 'corrupt-phone');
+    // Still usable: the preset again, and Generate loads it.
+    await choosePreset(page, 'aidreams260K');
+    const result = await generate(page, { temperature: '0', seed: '1', steps: '256' });
+    assert.equal(result.error, null);
+    assert.equal(result.text, STORY.stdout);
+    assert.equal(await page.evaluate(() => document.querySelector('#output').classList.contains('stale')), false);
+    await page.context().close();
+  });
+
+  test('local files: the picker, fields, address bar and link say so; the memory figure is the model\'s own', async () => {
+    const page = await visit();
+    // A 60 MB model first (the 15M shape, in one worker), then a 1 MB one from local files.
+    const big = formula15M();
+    await openSection(page, 'model-panel');
+    await page.selectOption('#workers', '1');
+    assert.equal(await openFiles(page, [big, join(MODELS, 'tokenizer.bin')]), null);
+    const bigMemory = await fact(page, 'memory');
+    assert.ok(bigMemory.value > 60e6, bigMemory.text);
+    // The 15M shape's wasm memory: at most file + KV cache + 10 %.
+    const size = statSync(big).size;
+    const kvCache = 2 * 6 * 256 * 288 * 4; // 2 (k, v) x layers x seq_len x kv_dim x f32
+    const wasm = await fact(page, 'wasm-memory');
+    console.log(`15M shape: file ${size} B, KV cache ${kvCache} B, wasm memory ${wasm.value} B (${await modelSummary(page)})`);
+    assert.ok(wasm.value <= (size + kvCache) * 1.1, `wasm memory ${wasm.value} > ${(size + kvCache) * 1.1}`);
+
+    assert.equal(await openFiles(page, [join(MODELS, 'aidreams260K-v2.bin'), join(MODELS, 'tok512-aidreams.bin')]), null);
+    assert.equal(await modelSummary(page), 'aidreams260K-v2 · 0.5 MB · int8 · 1 worker');
+    const memory = await fact(page, 'memory');
+    assert.ok(memory.value < 2e6, `the memory figure is ${memory.text}, not the 1 MB model's`);
+    assert.match(memory.text, /^[\d.]+ MB: weights 0\.5 MB \+ KV cache/);
+    assert.match((await fact(page, 'format')).text, /^v2 \(int8, group size 4\)$/);
+    assert.match(await page.evaluate(() => document.querySelector('#preset').selectedOptions[0].textContent), /^Local files: aidreams260K-v2\.bin \+ tok512-aidreams\.bin$/);
+    const result = await generate(page, { temperature: '0', seed: '1', steps: '256' });
+    assert.ok(result.text.startsWith('Once upon a time'));
+    assert.equal(new URL(page.url()).search, '', 'a local file cannot be linked');
+    assert.equal(await page.isHidden('#permalink'), true);
+    await page.context().close();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Chat
+  // ---------------------------------------------------------------------------------------
+
+  /** run.c's assistant turns: what follows "Assistant: " up to the next "\nUser: " (README). */
+  function assistantTurns(stdout) {
+    const body = stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout; // run.c's last newline
+    return body.split('Assistant: ').slice(1).map((turn) => turn.split('\nUser: ')[0]);
+  }
+
+  for (const [viewport, scheme] of [[DESKTOP, 'light'], [PHONE, 'dark']]) {
+    test(`chat (${viewport.width}px, ${scheme}): three turns match run.c's transcript; the full context ends the chat`, async () => {
+      const page = await visit({ viewport, scheme });
+      await page.check('input[name="mode"][value="chat"]');
+      assert.equal(await page.isVisible('#chat-panel'), true);
+      await choosePreset(page, 'aidreams260K');
+      await settings(page, { temperature: '0', topp: CHAT.topp, seed: CHAT.seed, steps: CHAT.steps });
+      await page.click('#system-box > summary');
+      await page.fill('#system', CHAT.system);
+      const golden = assistantTurns(CHAT.stdout);
+      assert.equal(golden.length, 3);
+      for (const [turn, message] of CHAT.user.entries()) {
+        await page.fill('#message', message);
+        await page.click('#send');
+        await page.waitForSelector(`#conversation li[data-role="assistant"]:nth-of-type(${2 * turn + 2})[data-state="done"]`, { timeout: 60_000 });
+        await idle(page);
+      }
+      const replies = await page.$$eval('#conversation li[data-role="assistant"]', (items) => items.map((li) => ({ text: li.querySelector('.text').textContent, done: li.dataset.done })));
+      assert.deepEqual(replies.map((r) => r.text), golden.map((t) => readable(t).trimEnd()));
+      assert.deepEqual(replies.map((r) => r.done), ['eos', 'eos', 'context']);
+      assert.equal(await page.textContent('#chat-note'), "The conversation filled the model's context (128 positions): the chat has ended. Start a new chat to go on.");
+      assert.ok(!(await page.evaluate(() => document.body.innerText)).includes('<s>'));
+      assert.equal(await overflowsSideways(page), false);
+      await shot(page, `chat-${viewport.width}-${scheme}`);
+      // A new chat starts afresh: its first reply is the first one again.
+      await page.click('#new-chat');
+      assert.equal(await page.$$eval('#conversation li', (items) => items.length), 0);
+      await page.fill('#message', CHAT.user[0]);
+      await page.click('#send');
+      await page.waitForSelector('#conversation li[data-role="assistant"][data-state="done"]');
+      assert.equal(await page.textContent('#conversation li[data-role="assistant"] .text'), readable(golden[0]).trimEnd());
+      // A story in between ends the chat in the engine: the next message starts a new one, shown.
+      await page.check('input[name="mode"][value="story"]');
+      await generate(page, { temperature: '0', steps: '256' });
+      await page.check('input[name="mode"][value="chat"]');
+      await page.fill('#message', CHAT.user[1]);
+      await page.click('#send');
+      await page.waitForSelector('#conversation li[data-role="divider"]');
+      await idle(page);
+      await page.context().close();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The model over 2 workers: shown, stopped, replaced, and a shard lost
+  // ---------------------------------------------------------------------------------------
+
+  test('2 workers: shown in the summary; the same golden story; Stop then a new story; a load while generating', async () => {
+    const page = await visit();
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'serve sends COOP/COEP');
+    await openSection(page, 'model-panel');
+    await page.selectOption('#workers', '2');
+    await choosePreset(page, 'aidreams260K');
+    const greedy = await generate(page, { temperature: '0', seed: '1', steps: '256' });
+    assert.equal(greedy.text, STORY.stdout, 'not the 1-worker ids');
+    assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 2 workers · shared memory');
+    assert.equal((await fact(page, 'workers')).text, '2 workers · shared memory');
+
+    // Stop mid-story on the 60 MB shape, then a new story.
+    assert.equal(await openFiles(page, [formula15M(), join(MODELS, 'tokenizer.bin')]), null);
+    assert.match(await modelSummary(page), /^formula15M · 60\.\d MB · fp32 · 2 workers · shared memory$/);
+    await settings(page, { temperature: '1', steps: '256', seed: '7' });
+    await page.click('#generate');
+    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 20);
+    await page.click('#stop');
+    await page.waitForSelector('#output[data-done="stopped"]');
+    assert.equal(await page.textContent('#end-note'), 'Stopped.');
+    const again = await generate(page, { temperature: '0', steps: '40', seed: '1' });
+    assert.equal(again.done, 'steps');
+    assert.match(await page.textContent('#stats'), /^40 tokens/);
+
+    // Another model while a story runs: the story stops, the new model loads and writes.
+    await settings(page, { temperature: '1', steps: '256' });
+    await page.click('#generate');
+    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 20);
+    assert.equal(await page.isEnabled('#stop'), true, 'the story ended before the load');
+    assert.equal(await loadUrls(page, GOOD.model, GOOD.tokenizer), null);
+    assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 2 workers · shared memory');
+    const text = await page.textContent('#output');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await page.textContent('#output'), text, 'the old story goes on');
+    assert.equal((await generate(page, { temperature: '0', steps: '256' })).text, STORY.stdout);
+    await page.context().close();
+  });
+
+  test('2 workers: a shard ended mid-story gives a clear error next to Generate, and loading again works', async () => {
+    const page = await visit({ init: recordWorkers });
+    await openSection(page, 'model-panel');
+    await page.selectOption('#workers', '2');
+    assert.equal(await openFiles(page, [formula15M(), join(MODELS, 'tokenizer.bin')]), null);
+    await settings(page, { temperature: '1', steps: '256', seed: '3' });
+    await page.click('#generate');
+    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 20);
+    // As a crash would: the engine's test hook, sent to the page's own worker as the client
+    // sends it (Firefox's BiDi cannot run code inside a worker, so it goes from the page).
+    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await page.waitForSelector('#story-error:not([hidden])', { timeout: 60_000 });
+    const error = await shownError(page);
+    console.log(`| shard-killed | ${error.message} |`);
+    assert.equal(error.kind, 'shards');
+    assert.match(error.message, /the model's workers lost each other/);
+    assert.equal(error.action, 'Load the model again');
+    assert.equal(await page.isEnabled('#generate'), true, 'stuck after the error');
+    await page.click('#story-error .retry');
+    await idle(page);
+    assert.equal(await errorMessage(page), null);
+    assert.match(await modelSummary(page), /2 workers · shared memory$/);
+    const result = await generate(page, { temperature: '0', steps: '40', seed: '1' });
+    assert.equal(result.done, 'steps');
+    await page.context().close();
+  });
+}
