@@ -20,6 +20,14 @@ export const STYLESHEET = new URL('./inspect-view.css', import.meta.url).href;
 /** Tokens per pass's top list, and per layer of the lens. */
 const TOP_K = 10;
 const LENS_K = 5;
+
+/**
+ * The most attention weights the view keeps, in bytes (all chips together). A pass's weights
+ * are layers x heads x positions floats: ~75 KB for the 110M model mid-story, but ~1 MB for
+ * Llama 2 7B at position 256, so a long 7B story would hold hundreds of MB. Past this, the
+ * oldest chips' weights are let go (never the selected chip's); their detail says so.
+ */
+export const ATTENTION_BUDGET = { bytes: 64 * 2 ** 20 };
 const SVG = 'http://www.w3.org/2000/svg';
 
 /**
@@ -184,7 +192,8 @@ export class InspectView {
     const { chips } = this.#story;
     const chip = chips[index];
     const at = chip.top.findIndex(([alt]) => alt === id);
-    this.#previous = { from: index, chips: chips.slice(index) };
+    // The replaced continuation is only shown as text: its attention is let go.
+    this.#previous = { from: index, chips: chips.slice(index).map(({ attention, ...rest }) => rest) };
     const text = this.#decode(chip.token, id);
     chips.length = index;
     chips.push({ ...chip, id, text, prob: chip.top[at]?.[1] ?? NaN, rank: at, prompt: false, branched: true });
@@ -239,7 +248,22 @@ export class InspectView {
     }
     this.#story.first ??= token.token;
     chips[token.pos] = { ...token };
+    this.#keepAttentionInBudget();
     this.#schedule();
+  }
+
+  /** Lets the oldest chips' attention go while the chips hold more than ATTENTION_BUDGET. */
+  #keepAttentionInBudget() {
+    const { chips } = this.#story;
+    const held = chips.filter((c) => c.attention);
+    let bytes = held.reduce((sum, c) => sum + c.attention.weights.byteLength, 0);
+    for (const chip of held) {
+      if (bytes <= ATTENTION_BUDGET.bytes) break;
+      if (chip === chips[this.#selected]) continue;
+      bytes -= chip.attention.weights.byteLength;
+      chip.attention = null;
+      chip.attentionDropped = true;
+    }
   }
 
   /** The text of `id` after `prev`, as the engine decodes it: no leading space after BOS (the
@@ -430,7 +454,10 @@ export class InspectView {
     const a = chip.attention;
     section.append(element('h4', '', `Attention while choosing it, over the ${chip.pos + 1} tokens before it`));
     if (!a) {
-      section.append(element('p', 'inspect-hint', 'Not captured for this token.'));
+      const why = chip.attentionDropped
+        ? `Let go to keep memory in bounds: the view keeps the attention of its latest tokens, ${ATTENTION_BUDGET.bytes / 2 ** 20} MB in all.`
+        : 'Not captured for this token.';
+      section.append(element('p', 'inspect-hint', why));
       return section;
     }
     this.#layer = Math.min(this.#layer, a.layers - 1);

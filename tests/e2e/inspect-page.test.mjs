@@ -4,7 +4,8 @@
 // selected chip's top 10 and its attention heatmap (one cell per previous position, every
 // weight) are the native numbers to 1e-6; its logit lens and a branch from one of its
 // alternatives are what the JS API gives in Node (llama2.js `lens`, `branch`); Step writes one
-// token per click; once the engine ran another story, the view says so instead of branching.
+// token per click; once the engine ran another story, the view says so instead of branching;
+// past its memory budget the view lets the oldest tokens' attention go, and says so.
 // The worker's inspect requests (tokens with take, more, branch, lens, vocab) keep their order
 // and refuse bad arguments. Screenshots (desktop, 390 px, dark) go to target/e2e/inspect-*.png; with
 // UPDATE_SCREENSHOT=1 the desktop one also replaces the README's docs/inspect.png.
@@ -346,6 +347,35 @@ test('<llama-story inspect>: a sampled story with a seed is the native one, pass
     await page.close();
     await plain.close();
   }
+});
+
+test('page: past its memory budget the view lets the oldest tokens\' attention go and says so; the latest keep theirs', async () => {
+  const lines = nativeInspect(GREEDY);
+  const n = lines.length;
+  const bytes = (k) => lines[k].attention.length * lines[k].attention[0].length * (k + 1) * 4; // layers x heads x positions f32
+  const KEEP = 5;
+  const budget = lines.slice(n - KEEP).reduce((sum, _, i) => sum + bytes(n - KEEP + i), 0);
+  const page = await inspectPage();
+  // A budget the 260K model reaches, as Llama 2 7B reaches the real one: set on the page's own
+  // instance of the module.
+  await page.evaluate(async (b) => {
+    (await import(new URL('inspect-view.js', location.href).href)).ATTENTION_BUDGET.bytes = b;
+  }, budget);
+  const view = viewOf(page, '#inspect-view');
+  await pageRun(page, '#generate', n);
+  for (const k of [13, CHIP, n - KEEP - 1]) { // past the prompt (12 tokens)
+    await view.click(`.chip[data-index="${k}"]`);
+    assert.match(await page.textContent('#inspect-view .inspect-attention .inspect-hint'), /^Let go to keep memory in bounds/, `chip ${k}`);
+    assert.equal((await view.cells()).length, 0);
+    checkBars(await view.bars('.inspect-alternatives'), lines[k], `chip ${k}: its top 10 stay`);
+  }
+  for (const k of [n - KEEP, n - 1]) {
+    await view.click(`.chip[data-index="${k}"]`);
+    const cells = await view.cells();
+    assert.equal(cells.length, k + 1, `chip ${k} keeps its attention`);
+    cells.forEach((w, p) => near(w, lines[k].attention[0][0][p], `chip ${k}: attention 0/0/${p}`));
+  }
+  await page.context().close();
 });
 
 test('page: once the engine has run another story, the view says so instead of branching', async () => {
