@@ -8,8 +8,8 @@
 //   with the preference that sets `prefers-color-scheme` for content;
 // - waits: Playwright's `click` waits for the element to be there; `waitForSelector` waits for
 //   it to be visible. Both do the same here (puppeteer's `visible` option);
-// - form fields: `fill`, `selectOption` and `check` set the value and send the events a person's
-//   typing or choice would (`input`, `change`), as Playwright does.
+// - form fields: `fill` and `selectOption` set the value and send the events a person's typing
+//   or choice would (`input`, `change`), as Playwright does; `check` clicks a box not yet checked.
 
 import { launchFirefox } from './browser.mjs';
 import { fillField } from './drive.mjs';
@@ -44,8 +44,6 @@ function isVisible(css) {
 function playwrightPage(page, context) {
   const visible = async (css, timeout = TIMEOUT) => page.waitForSelector(css, { visible: true, timeout });
   return {
-    /** Set by the suite (it records page errors on the page object). */
-    errors: [],
     goto: (url) => page.goto(url),
     url: () => page.url(),
     context: () => context,
