@@ -184,8 +184,9 @@ export class SharedLink {
       const signal = Atomics.load(this.ctrl, SIGNAL);
       this.#checkAlive();
       if (Atomics.load(this.ctrl, ENDED) >= session) return;
-      if (Atomics.load(this.ctrl, COMMANDS) !== this.seenCommand) {
-        this.seenCommand = Atomics.load(this.ctrl, COMMANDS);
+      const commands = Atomics.load(this.ctrl, COMMANDS);
+      if (commands !== this.seenCommand) {
+        this.seenCommand = commands;
         await serve(this.cmd.slice(1, 1 + this.cmd[0]));
         continue;
       }
