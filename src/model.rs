@@ -91,13 +91,16 @@ struct Batch {
     xs: Vec<f32>,  // (rows, max(dim, hidden_dim) / group_size) its scales
 }
 
-/// A zeroed vector, or an error instead of an abort when memory runs out.
+/// A zeroed vector, or an error instead of an abort when memory runs out. Its pages are not
+/// written: `vec!` of zeros asks the allocator for zeroed memory (calloc natively, fresh
+/// pages in wasm), so a KV cache for a long context costs only the positions used, as run.c's
+/// calloc does. (Filling it would write all of it: 2 GB for a 10 MB checkpoint whose header
+/// says seq_len 131072.) The allocation is tried first, since `vec!` aborts where it fails.
 fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
+    Vec::<T>::new()
+        .try_reserve_exact(n)
         .map_err(|_| Error::OutOfMemory(format!("cannot allocate {what} ({n} values)")))?;
-    v.resize(n, T::default());
-    Ok(v)
+    Ok(vec![T::default(); n])
 }
 
 /// Values of one layer's part of the KV cache of `positions` positions, on `shard`.

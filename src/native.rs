@@ -3,12 +3,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 
 use crate::checkpoint::header::V1_HEADER_BYTES;
-use crate::checkpoint::{Checkpoint, Config, Format, Loader};
+use crate::checkpoint::{Checkpoint, Config, Format, Header, Layout, Loader};
 use crate::error::{Error, Result};
 use crate::export::{self, Source};
 use crate::generate::Generator;
@@ -143,22 +143,75 @@ pub fn load_generator(
     Generator::with_model(model, read_tokenizer(tokenizer, vocab)?)
 }
 
-/// Writes a checkpoint file of `config` in `format` from `source` (see [`export`]); on an
-/// error no half-written file is left behind.
+/// Writes a checkpoint file of `config` in `format` from `source` (see [`export`]) to `path`,
+/// never losing what was there:
+/// - a regular file (or a new path, or a symlink to either) is written to a temporary file
+///   beside it, renamed over it once complete: a failed write (a full disk, a bad source)
+///   leaves the path as it was, and removes only the temporary file it made; a symlink stays
+///   and its file is replaced;
+/// - anything else (a pipe, `/dev/stdout`, a device) is written to directly, and never removed;
+/// - a checkpoint larger than the disk's free space is refused before a byte is written.
 pub fn write_checkpoint_file(
     path: &str,
     config: &Config,
     format: Format,
     source: &mut dyn Source,
 ) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io(path, &e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let written = export::write_checkpoint(&mut out, config, format, source, path);
+    let io = |e: std::io::Error| Error::io(path, &e);
+    let target = Path::new(path);
+    let size = Layout::new(Header { config: *config, format }).file_size;
+    match std::fs::metadata(target) {
+        Ok(meta) if !meta.is_file() => {
+            let file = std::fs::OpenOptions::new().write(true).open(target).map_err(io)?;
+            return write_to(file, config, format, source, path);
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    // Through a symlink to the file it names, so that the link stays a link.
+    let real = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    let dir = match real.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let free = fs4::available_space(&dir).map_err(io)?;
+    if size > free {
+        return Err(Error::Io {
+            file: path.to_string(),
+            problem: format!(
+                "the checkpoint is {size} bytes ({:.1} GB), more than the {free} bytes free on \
+                 its disk",
+                size as f64 / 1e9
+            ),
+        });
+    }
+    let temp = dir.join(format!(".{}.{}.part", file_name(&real), std::process::id()));
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io)?;
+    let written = write_to(file, config, format, source, path)
+        .and_then(|()| std::fs::rename(&temp, &real).map_err(io));
     if written.is_err() {
-        drop(out);
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&temp); // ours: made by create_new above
     }
     written
+}
+
+fn write_to(
+    file: File,
+    config: &Config,
+    format: Format,
+    source: &mut dyn Source,
+    path: &str,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    export::write_checkpoint(&mut out, config, format, source, path)?;
+    out.into_inner().map_err(|e| Error::io(path, e.error()))?.sync_all().or_else(|e| {
+        // A pipe or a terminal cannot be synced; what was written is written.
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            Ok(())
+        } else {
+            Err(Error::io(path, &e))
+        }
+    })
 }
 
 /// The file name alone, as errors show it.

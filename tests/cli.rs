@@ -355,6 +355,17 @@ fn hostile_arguments_and_files_get_clear_errors_quickly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown option '-x'"), "{}", text(&out.stderr));
 
+    // --top-k 0 wrote empty lists; --top-k without --inspect was silently ignored.
+    let inspect = common::out_dir("cli_top_k").join("inspect.jsonl");
+    for (args, problem) in [
+        (vec!["--inspect", s(&inspect), "--top-k", "0"], "1 or more"),
+        (vec!["--top-k", "5"], "give --inspect FILE too"),
+    ] {
+        let out = llama2(&[&[s(&model), "-z", s(&tok)], &args[..]].concat(), None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(problem), "{args:?}: {}", text(&out.stderr));
+    }
+
     // Special files are refused by what they are, at once: a FIFO with no writer (opening it
     // would block for ever), a device (/dev/zero would be read until memory runs out), a
     // directory.

@@ -306,3 +306,114 @@ fn tools_refuse_bad_arguments() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
 }
+
+// What the tools do to the path they write: a write that fails leaves it as it was, and no
+// path the tool did not create is ever removed (once, `quantize m.bin /dev/stdout | head`
+// run as root deleted /dev/stdout, and a symlink given as output was removed).
+
+/// A small checkpoint to quantize in `dir`: gen-checkpoint's 260K shape.
+fn small_checkpoint(dir: &Path) -> PathBuf {
+    let path = dir.join("in.bin");
+    written(GEN, &["--shape", "260K", "--seed", "3", s(&path)], &path);
+    path
+}
+
+/// The entries of `dir`, sorted: what a tool left there.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_as_output_is_written_to_and_never_removed() {
+    let input = small_checkpoint(&common::out_dir("tools_device"));
+    let out = run(QUANTIZE, &[s(&input), "/dev/null"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // /dev/full fails every write with ENOSPC: the error is said, the device stays. (Never
+    // run this against a tool that removes its output on error, as root: it deletes /dev/full.)
+    assert!(std::fs::metadata("/dev/full").is_ok(), "this machine has no /dev/full");
+    let out = run(QUANTIZE, &[s(&input), "/dev/full"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/dev/full"), "{}", stderr(&out));
+    for device in ["/dev/null", "/dev/full"] {
+        let meta = std::fs::metadata(device).expect("the device is still there");
+        assert!(!meta.is_file(), "{device} is still a device");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_as_output_is_written_to_directly() {
+    let input = small_checkpoint(&common::out_dir("tools_pipe"));
+    // `quantize in.bin /dev/stdout | head -c 100`: the reader goes away early.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{QUANTIZE}' '{}' /dev/stdout | head -c 100 | wc -c", s(&input)))
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100", "{}", stderr(&out));
+    let meta = std::fs::symlink_metadata("/dev/stdout").expect("/dev/stdout is still there");
+    assert!(!meta.is_file(), "/dev/stdout is still what it was, not a file the tool made");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_as_output_stays_a_link_to_the_new_file() {
+    let dir = common::out_dir("tools_symlink");
+    let input = small_checkpoint(&dir);
+    let target = dir.join("target.bin");
+    let link = dir.join("link.bin");
+    std::fs::write(&target, b"old").expect("write");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = run(QUANTIZE, &[s(&input), s(&link)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+    let c = read_checkpoint(&target).expect("the link's file is the new checkpoint");
+    assert!(matches!(c.format(), Format::V2 { .. }));
+    assert_eq!(listing(&dir), ["in.bin", "link.bin", "target.bin"], "no temporary file left");
+}
+
+/// A full disk, as `ulimit -f` makes one for the tool alone: its writes past the limit fail
+/// (EFBIG; SIGXFSZ ignored, so the write returns the error as on a full disk).
+#[cfg(unix)]
+#[test]
+fn a_write_that_fails_midway_leaves_the_old_file_and_no_part() {
+    let dir = common::out_dir("tools_full");
+    let input = small_checkpoint(&dir);
+    let out_path = dir.join("out.bin");
+    std::fs::write(&out_path, b"the user's file").expect("write");
+    for (tool, args) in [
+        (QUANTIZE, vec![s(&input).to_string(), s(&out_path).to_string()]),
+        (GEN, ["--shape", "260K", "--seed", "3", s(&out_path)].map(String::from).to_vec()),
+    ] {
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("trap '' XFSZ; ulimit -f 64; exec '{tool}' {}", quoted.join(" ")))
+            .output()
+            .expect("sh");
+        assert!(!out.status.success(), "{tool}: the write was to fail");
+        assert!(stderr(&out).contains("out.bin"), "{tool}: {}", stderr(&out));
+        assert_eq!(std::fs::read(&out_path).expect("read"), b"the user's file", "{tool}");
+        assert_eq!(listing(&dir), ["in.bin", "out.bin"], "{tool}: no temporary file left");
+    }
+}
+
+#[test]
+fn a_checkpoint_larger_than_the_disk_is_refused_before_writing() {
+    let dir = common::out_dir("tools_huge");
+    let out_path = dir.join("huge.bin");
+    // 123 TB of weights: no disk here has room.
+    let out =
+        run(GEN, &["--shape", "65536,65536,1024,64,64,32000,128", "--seed", "1", s(&out_path)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("free on its disk"), "{}", stderr(&out));
+    assert!(!out_path.exists());
+    assert!(listing(&dir).is_empty(), "nothing written: {:?}", listing(&dir));
+}

@@ -67,6 +67,7 @@ struct Args {
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let checkpoint =
         argv.first().filter(|a| !a.starts_with('-')).ok_or("missing the checkpoint")?;
+    let mut top_k_given = false;
     let mut args = Args {
         checkpoint: checkpoint.clone(),
         tokenizer: "tokenizer.bin".into(),
@@ -123,10 +124,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
             "--inspect" => args.inspect = Some(value.clone()),
             "--top-k" => {
-                args.top_k = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("--top-k: '{value}' is not a count of tokens"))?
+                args.top_k = value.trim().parse().ok().filter(|&k| k >= 1).ok_or_else(|| {
+                    format!("--top-k: '{value}' is not a count of tokens (1 or more)")
+                })?;
+                top_k_given = true;
             }
             "--context" => {
                 let context: usize = value
@@ -140,6 +141,11 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     }
     if args.inspect.is_some() && args.chat {
         return Err("--inspect works in generate mode".into());
+    }
+    if top_k_given && args.inspect.is_none() {
+        return Err(
+            "--top-k is the number of tokens --inspect writes: give --inspect FILE too".into()
+        );
     }
     Ok(args)
 }
