@@ -112,6 +112,9 @@ impl Look {
 }
 
 impl Command {
+    /// The most u32s an encoded command has: pos, flags and a prefill batch of tokens.
+    pub const MAX_WORDS: usize = 2 + crate::model::PREFILL_BATCH;
+
     /// As a list of u32s (for JavaScript): `[pos, flags, ...tokens]`, flags bit 0 logits,
     /// bit 1 attention, bit 2 lens.
     pub fn encode(&self) -> Vec<u32> {

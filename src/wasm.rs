@@ -95,13 +95,27 @@ fn whole(value: &JsValue, what: &str) -> Result<u32> {
     match value.as_f64() {
         Some(n) if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) => Ok(n as u32),
         _ => Err(Failure::type_error(&format!(
-            "{what} must be a whole number from 0, not {}",
-            js_sys::JSON::stringify(value)
-                .ok()
-                .and_then(|s| s.as_string())
-                .unwrap_or_else(|| type_of(value))
+            "{what} must be a whole number from 0 to {}, not {}",
+            u32::MAX,
+            shown(value)
         ))),
     }
+}
+
+/// A JS value as a message shows it: a number as JS prints it (`NaN`, not JSON's `null`), a
+/// string quoted, anything else by its type.
+fn shown(value: &JsValue) -> String {
+    if let Some(n) = value.as_f64() {
+        return match n {
+            n if n.is_nan() => "NaN".into(),
+            n if n.is_infinite() => if n > 0.0 { "Infinity" } else { "-Infinity" }.into(),
+            n => format!("{n}"),
+        };
+    }
+    if let Some(text) = value.as_string() {
+        return format!("{text:?}");
+    }
+    type_of(value)
 }
 
 /// Where the engine is in its life: each state owns exactly what it needs, so the weights
@@ -181,6 +195,10 @@ impl Engine {
         self.slot = Slot::Empty; // free first: the allocator then reuses the old blocks
         self.mailbox = None;
         self.stop_reason = None;
+        self.lens = None;
+        // A stop asked of the last model's step (one its shards never finished) is not the
+        // next model's: it would end its first story before its first token.
+        self.stop_requested = false;
         let name = string(&name, "name", "checkpoint")?;
         let size = byte_count(size, "checkpoint size")?;
         self.shard = Shard::new(shard as usize, shards as usize).ok_or_else(|| {
@@ -350,7 +368,8 @@ impl Engine {
     /// Each forward pass from now on captures the `top_k` most probable next tokens and, with
     /// `attention`, every layer's and head's attention weights (`inspection()`); `top_k` 0
     /// turns it off. While on, a prompt runs position by position.
-    pub fn inspect(&mut self, top_k: u32, attention: bool) -> Result<()> {
+    pub fn inspect(&mut self, top_k: JsValue, attention: bool) -> Result<()> {
+        let top_k = whole(&top_k, "inspect: top_k")?;
         let options = (top_k > 0).then_some(InspectOptions { top_k: top_k as usize, attention });
         self.generator()?.inspect(options);
         Ok(())
@@ -400,6 +419,9 @@ impl Engine {
     /// is done (the shards may have to meet: `pending()`), and `lens()`.
     pub fn lens_start(&mut self, pos: JsValue, k: JsValue) -> Result<bool> {
         let (pos, k) = (whole(&pos, "lens: pos")?, whole(&k, "lens: k")?);
+        if k == 0 {
+            return Err(Error::Options("lens: k must be at least 1 token".into()).into());
+        }
         let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
             Slot::Ready(generator) => generator,
             other => {
@@ -738,6 +760,19 @@ pub fn defaults() -> Result<JsValue> {
     ])
 }
 
+/// The engine's limits that JavaScript sizes its buffers and checks by (one place: here):
+/// `{ prefillBatch, commandWords, maxWorkers, headerBytes }`. A command to the other shards
+/// (`command()`) has at most `commandWords` u32s; a gathered part at most `prefillBatch` rows.
+#[wasm_bindgen]
+pub fn limits() -> Result<JsValue> {
+    object(&[
+        ("prefillBatch", crate::model::PREFILL_BATCH.into()),
+        ("commandWords", Command::MAX_WORDS.into()),
+        ("maxWorkers", crate::shard::MAX_SHARDS.into()),
+        ("headerBytes", crate::checkpoint::header::V1_HEADER_BYTES.into()),
+    ])
+}
+
 /// What one worker's wasm32 memory can address, and the part of it weights may take (the
 /// rest: the KV cache, activations, the heap).
 const WORKER_MEMORY: u64 = 4 << 30;
@@ -762,6 +797,24 @@ pub fn check_checkpoint_size(size: f64, name: JsValue, shards: u32) -> Result<()
             "checkpoint '{name}': the checkpoint is {:.1} GB, more than {held} can hold (wasm32 \
              gives each worker at most 4 GB): load it over {need} or more workers",
             size / 1e9
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint's header (`prefix`, its first bytes) against the file's `size` and the
+/// `context` asked for (0: as much as fits), before anything is freed or downloaded: a wrong
+/// file or a context past its seq_len fails here, and the model already loaded stays.
+#[wasm_bindgen]
+pub fn check_header(prefix: &[u8], size: f64, name: JsValue, context: u32) -> Result<()> {
+    let name = string(&name, "name", "checkpoint")?;
+    let size = byte_count(size, "checkpoint size")?;
+    let seq_len = Layout::read(prefix, size, &name)?.header.config.seq_len;
+    if context as usize > seq_len {
+        return Err(Error::Options(format!(
+            "options: context {context} is more than checkpoint '{name}' has: its seq_len is \
+             {seq_len}"
         ))
         .into());
     }

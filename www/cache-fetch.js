@@ -8,11 +8,16 @@ import { networkError } from './errors.js';
 /** A strong ETag (a weak one, W/"…", may not be used with If-Range), else null. */
 const strongEtag = (etag) => (etag && !etag.startsWith('W/') ? etag : null);
 
-/** The validators of a response, as a record stores them. */
+/** The validators of a response, as a record stores them. `strongDate`: whether its
+ * Last-Modified is a strong validator (RFC 9110 8.8.2.2: the response's Date is at least a
+ * second later, so no other version of the file can have that same date). */
 export function validatorsOf(response) {
+  const lastModified = response.headers.get('last-modified') ?? undefined;
+  const date = Date.parse(response.headers.get('date') ?? '');
   return {
     etag: response.headers.get('etag') ?? undefined,
-    lastModified: response.headers.get('last-modified') ?? undefined,
+    lastModified,
+    strongDate: lastModified !== undefined && date - Date.parse(lastModified) >= 1000,
   };
 }
 
@@ -25,8 +30,9 @@ export function conditionalHeaders(record) {
 }
 
 /** The validator to send with If-Range, or null: then a resume would be a guess, and the
- * download starts over. */
-const ifRange = (record) => strongEtag(record.etag) ?? record.lastModified ?? null;
+ * download starts over. Only a strong one (RFC 9110 13.1.5): a weak date (a file replaced
+ * within the same second has the same one) would let a resume join two versions. */
+const ifRange = (record) => strongEtag(record.etag) ?? (record.strongDate ? record.lastModified : null) ?? null;
 
 /** Whether a cut download of `record` can be resumed. */
 export const canResume = (record) => ifRange(record) !== null;

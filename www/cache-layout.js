@@ -10,9 +10,10 @@
 //   KEY/complete   the record (with `parts`, each part's SHA-256, when it has a sha256),
 //                  written only after every part was stored: trusted
 // KEY = <origin>/__llama2-weights__/<encodeURIComponent(url)>.
-// A record is JSON { url, size, segmentBytes, id, stored, etag?, lastModified?, sha256? }:
-// `id` names one download (parts of another download, e.g. from a second tab, do not belong),
-// `etag`/`lastModified` are the server's validators (revalidation, If-Range), `sha256` is the
+// A record is JSON { url, size, segmentBytes, id, stored, etag?, lastModified?, strongDate?,
+// sha256? }: `id` names one download (parts of another download, e.g. from a second tab, do
+// not belong), `etag`/`lastModified` are the server's validators (revalidation, If-Range; the
+// date only when `strongDate`, cache-fetch.js), `sha256` is the
 // whole file's digest when it was verified, and a complete record's `parts` lists the parts'
 // digests (checked on a cached load when a sha256 is asked for).
 
@@ -75,6 +76,7 @@ export function parseRecord(text, url, complete) {
     Number.isSafeInteger(record.segmentBytes) && record.segmentBytes > 0 &&
     typeof record.id === 'string' && Number.isFinite(record.stored) &&
     isString(record.etag) && isString(record.lastModified) &&
+    (record.strongDate === undefined || typeof record.strongDate === 'boolean') &&
     (record.sha256 === undefined || isSha256(record.sha256)) &&
     (record.parts === undefined ? !(complete && record.sha256) :
       Array.isArray(record.parts) && record.parts.length === partCount(record) && record.parts.every(isSha256));

@@ -21,7 +21,9 @@ import { instantiate, wasmVariant } from './wasm.js';
 
 export { errorKind, LlamaError, wasmVariant };
 
-/** The most workers a model may be split over (src/shard.rs MAX_SHARDS). */
+/** The most workers a model may be split over: checked before the engine is instantiated, so
+ * a copy of src/shard.rs MAX_SHARDS (the engine's `limits().maxWorkers`); a test checks that
+ * the two agree. */
 export const MAX_WORKERS = 64;
 
 /** Lets queued events (a stop request, a cancel) run; a macrotask, not a 4 ms timer. */
@@ -93,12 +95,21 @@ export class Llama2 {
   #placement = { workers: 1, transport: 'none', shardsMemoryBytes: 0 };
   /** Whether a chat (chat()) is under way and may take another turn. */
   #chatting = false;
+  /** The engine's limits (`limits()` in src/wasm.rs). */
+  #limits;
+  /** The stall limit inside a pass for the next loads (undefined: transport.js's). */
+  #stallMs;
+  /** A pass out among the shards (messages), settled once it ended: a request that needs
+   * the engine waits for it (the other shards are in it too). */
+  #passing = null;
+  #freed = false;
 
   /** @param {object} wasm from `instantiate`; @param {object} options of `createEngine` */
   constructor(wasm, options) {
     this.#wasm = wasm;
     this.#options = options;
     this.#engine = new wasm.glue.Engine();
+    this.#limits = wasm.glue.limits();
     // Once per module: run the hot code on a tiny model so that the engine's optimizing tier
     // has compiled it before the first real prompt (see `warm_up` in src/wasm.rs).
     if (!wasm.warm) {
@@ -171,7 +182,7 @@ export class Llama2 {
     const chunks = [];
     let loaded = 0;
     const reader = opened.stream.getReader();
-    const headerBytes = Math.min(256, opened.size);
+    const headerBytes = Math.min(this.#limits.headerBytes, opened.size);
     const onAbort = () => reader.cancel(signal.reason).catch(() => {});
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -189,6 +200,9 @@ export class Llama2 {
     const head = new Uint8Array(loaded);
     chunks.reduce((at, chunk) => (head.set(chunk, at), at + chunk.length), 0);
     const prefix = head.subarray(0, headerBytes);
+    // A wrong file or a context past its seq_len fails now: before the download, and with the
+    // model already loaded kept.
+    this.#wasm.glue.check_header(prefix, opened.size, opened.name, context);
 
     await this.#placeShards(count, transport);
     this.#engine.begin_checkpoint(prefix, opened.size, opened.name, 0, count);
@@ -220,9 +234,6 @@ export class Llama2 {
       const asked = context ? `a context of ${context} positions` : 'even one position of context';
       throw new LlamaError('memory', `out of memory: checkpoint '${opened.name}': the KV cache for ${asked} does not fit (${fits} would); load it over more workers or with a smaller context`);
     }
-    if (context > seqLen) {
-      throw new LlamaError('options', `options: context ${context} is more than checkpoint '${opened.name}' has: its seq_len is ${seqLen}`);
-    }
     this.#engine.set_context(fits);
     const shardsMemoryBytes = await this.#shards?.setContext(fits, this.#engine.config()) ?? 0;
     this.#placement = { workers: count, transport: count > 1 ? transport : 'none', shardsMemoryBytes };
@@ -236,7 +247,10 @@ export class Llama2 {
       this.#shards.terminate();
       this.#shards = null;
     }
-    if (count > 1 && !this.#shards) this.#shards = await Shards.start(count, this.#wasm.module, transport);
+    if (count > 1 && !this.#shards) {
+      this.#shards = await Shards.start(count, this.#wasm.module, transport, this.#limits, this.#stallMs);
+    }
+    if (this.#shards) this.#shards.stallMs = this.#stallMs;
   }
 
   /**
@@ -281,6 +295,44 @@ export class Llama2 {
   }
 
   /**
+   * Runs `step` (the engine's `generate_next` or a lens's poll) until it no longer waits for
+   * the shards: its result, or a promise of it while an exchange is under way (messages). A
+   * pass, once begun, is driven to its end whoever owns the engine by then: the other shards
+   * are in it too (left there, they would wait for ever), and a newer request waits for it.
+   */
+  #drive(step) {
+    for (;;) {
+      const result = step();
+      const pending = this.#engine.pending();
+      if (pending === 0) return result;
+      const wait = this.#shards.exchange(this.#engine, this.#wasm.memory, pending);
+      if (wait) {
+        const pass = wait.then(() => this.#drive(step));
+        const settled = pass.then(() => {}, () => {}).finally(() => {
+          if (this.#passing === settled) this.#passing = null;
+        });
+        this.#passing = settled;
+        return pass;
+      }
+    }
+  }
+
+  /**
+   * Starts a run: `begin()` starts the engine (and checks the arguments, so a bad one throws
+   * here), then the run's steps. After an older run's pass still out among the shards, both
+   * wait for it to end. `begin` may return whether the run is inspected.
+   */
+  #begin(run, begin, signal) {
+    if (!this.#passing) return this.#steps(run, signal, Boolean(begin()));
+    const [passing, self] = [this.#passing, this];
+    return (async function* afterThePass() {
+      await passing;
+      if (run !== self.#run) return;
+      yield* self.#steps(run, signal, Boolean(begin()));
+    })();
+  }
+
+  /**
    * Runs the engine's steps of a generation (or a chat turn) already started: yields one
    * text piece per token, or with `inspecting` one `Token` per forward pass (see `tokens`).
    * Only the newest run drives the engine: an older one ends quietly.
@@ -295,22 +347,19 @@ export class Llama2 {
       seenPos = s.pos;
       return { text, id: s.next, prompt: s.forced, pos: s.pos, token: s.token, top: s.top, prob: s.nextProb, rank: s.nextRank, attention: attentionOf(s) };
     };
+    const next = () => engine.generate_next();
     try {
       let slice = performance.now();
       for (;;) {
         if (run !== this.#run) return; // a load or a newer generation took over
         if (signal?.aborted) engine.stop();
-        const piece = engine.generate_next();
+        let piece = this.#drive(next);
+        if (piece instanceof Promise) piece = await piece;
+        if (run !== this.#run) return; // (its pass is over: the newer run goes on from here)
         if (piece === undefined) {
-          const pending = engine.pending();
-          if (pending === 0) {
-            const last = inspecting && seen(''); // the pass that ended the story
-            if (last) yield last;
-            return;
-          }
-          const wait = this.#shards.exchange(engine, this.#wasm.memory, pending);
-          if (wait) await wait;
-          continue;
+          const last = inspecting && seen(''); // the pass that ended the story
+          if (last) yield last;
+          return;
         }
         yield inspecting ? seen(piece) ?? { text: piece } : piece;
         // Let a stop request through at least every 15 ms, without paying a task per token.
@@ -319,6 +368,8 @@ export class Llama2 {
           slice = performance.now();
         }
       }
+    } catch (err) {
+      if (run === this.#run) throw err; // an older run's end is nobody's error
     } finally {
       if (run === this.#run) {
         engine.stop();
@@ -336,9 +387,10 @@ export class Llama2 {
    */
   generate(prompt = '', options = undefined) {
     const run = this.#takeOver();
-    this.#engine.inspect(0, false);
-    this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
-    return this.#steps(run, options?.signal);
+    return this.#begin(run, () => {
+      this.#engine.inspect(0, false);
+      this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
+    }, options?.signal);
   }
 
   /**
@@ -356,9 +408,11 @@ export class Llama2 {
   tokens(prompt = '', { topK = 10, attention = false, ...options } = {}) {
     if (!Number.isInteger(topK) || topK < 1) throw new LlamaError('options', `options: topK must be a whole number of tokens, not ${JSON.stringify(topK)}`);
     const run = this.#takeOver();
-    this.#engine.inspect(topK, Boolean(attention));
-    this.#engine.start(prompt, options);
-    return this.#steps(run, options.signal, true);
+    return this.#begin(run, () => {
+      this.#engine.inspect(topK, Boolean(attention));
+      this.#engine.start(prompt, options);
+      return true;
+    }, options.signal);
   }
 
   /**
@@ -369,10 +423,12 @@ export class Llama2 {
    * @returns {AsyncGenerator<import('./llama2.d.ts').Token | string, void, void>}
    */
   branch(pos, id, { signal } = {}) {
-    const inspecting = this.#engine.inspection() !== undefined;
     const run = this.#takeOver();
-    this.#engine.branch(pos, id);
-    return this.#steps(run, signal, inspecting);
+    return this.#begin(run, () => {
+      const inspecting = this.#engine.inspection() !== undefined;
+      this.#engine.branch(pos, id);
+      return inspecting;
+    }, signal);
   }
 
   /**
@@ -381,13 +437,13 @@ export class Llama2 {
    * @returns {Promise<Array<Array<[number, number]>>>}
    */
   async lens(pos, k = 5) {
+    while (this.#passing) await this.#passing;
     // Between two steps of a story (which stays where it is): its session serves this too.
     const engine = this.#engine;
     this.#shards?.beginSession();
-    for (let done = engine.lens_start(pos, k); !done; done = engine.poll_lens()) {
-      const wait = this.#shards.exchange(engine, this.#wasm.memory, engine.pending());
-      if (wait) await wait;
-    }
+    let started = false;
+    const step = () => (started ? engine.poll_lens() : ((started = true), engine.lens_start(pos, k)));
+    for (let done = this.#drive(step); !(await done); done = this.#drive(step));
     return engine.lens();
   }
 
@@ -404,11 +460,12 @@ export class Llama2 {
   chat(message, options = undefined) {
     const continuing = this.#chatting && this.stopReason === 'eos';
     const run = this.#takeOver();
-    this.#engine.inspect(0, false);
-    if (continuing) this.#engine.chat_turn(message);
-    else this.#engine.start_chat(options?.system, message, options);
-    this.#chatting = true;
-    return this.#steps(run, options?.signal);
+    return this.#begin(run, () => {
+      this.#engine.inspect(0, false);
+      if (continuing) this.#engine.chat_turn(message);
+      else this.#engine.start_chat(options?.system, message, options);
+      this.#chatting = true;
+    }, options?.signal);
   }
 
   /** Ends the conversation: the next `chat` starts a new one. */
@@ -442,8 +499,17 @@ export class Llama2 {
     this.#shards.kill(index);
   }
 
-  /** Frees the engine, its model and its workers; the object is unusable after. */
+  /** Test hook: the stall limit inside a pass (transport.js STALL_MS), from the next load on,
+   * so that a test can pause past it without waiting two minutes. */
+  _setStallLimit(ms) {
+    this.#stallMs = ms;
+  }
+
+  /** Frees the engine, its model and its workers; the object is unusable after (a second
+   * `free()` does nothing). */
   free() {
+    if (this.#freed) return;
+    this.#freed = true;
     this.#takeOver();
     this.#shards?.terminate();
     this.#shards = null;

@@ -10,8 +10,9 @@
 //   { t: 'sync' }                                 answered once every write before it is done
 //   { t: 'end' }                                  the checkpoint is complete
 //   { t: 'fit', want } -> { context }             the most positions this shard's memory holds
-//   { t: 'context', context, shared, maxPart }    size the KV cache; the link (shared memory or
-//                                                 the ports) for the passes to come
+//   { t: 'context', context, shared, sizes, epoch }  size the KV cache; the link (shared memory
+//                                                 or the ports; `sizes` as SharedLink takes them,
+//                                                 `epoch` the load) for the passes to come
 //   { t: 'session', id, seq }                     shared memory: run the commands after the
 //                                                 seq-th until the leader ends session id
 // With ports, commands come on the leader's port. A wasm trap marks this shard dead (so the
@@ -31,15 +32,17 @@ let ports = null;
 /** The link of the current model: SharedLink or PortLink. */
 let link = null;
 
-/** Runs the pass of `command`, exchanging with the other shards wherever the engine waits. */
+/** Runs the pass of `command`, exchanging with the other shards wherever the engine waits
+ * (with the engine and link of the pass's own model, should another replace them meanwhile). */
 async function serve(command) {
-  let done = engine.serve(command);
+  const [mine, over] = [engine, link];
+  let done = mine.serve(command);
   while (!done) {
-    const pending = engine.pending();
+    const pending = mine.pending();
     if (pending === COMMAND) throw new Error('a shard cannot command');
-    const wait = link.gather(engine, wasm.memory, pending);
+    const wait = over.gather(mine, wasm.memory, pending);
     if (wait) await wait;
-    done = engine.poll();
+    done = mine.poll();
   }
 }
 
@@ -66,9 +69,10 @@ const handlers = {
     return {};
   },
   begin({ prefix, size, name, shard, count }) {
+    link?.close?.(); // a pass the last model left waiting ends quietly (see `passes`)
+    link = null;
     engine?.free();
     engine = new wasm.glue.Engine();
-    link = null;
     engine.begin_checkpoint(prefix, size, name, shard, count);
     return { ranges: engine.checkpoint_ranges() };
   },
@@ -85,14 +89,16 @@ const handlers = {
   fit({ want }) {
     return { context: engine.fit_context(want) };
   },
-  context({ context, shared, maxPart, shard, count }) {
+  context({ context, shared, sizes, epoch, shard, count }) {
     engine.set_context(context);
     if (shared) {
-      link = new SharedLink(shared, shard, count, maxPart);
+      link = new SharedLink(shared, shard, count, sizes);
     } else {
-      link = new PortLink(ports, shard);
-      link.onCommand = (command) => {
-        passes = passes.then(() => serve(command)).catch(die);
+      const mine = new PortLink(ports, shard, { epoch, stallMs: sizes.stallMs });
+      link = mine;
+      // A pass of a link that another model replaced ends without a word: its leader moved on.
+      mine.onCommand = (command) => {
+        passes = passes.then(() => serve(command)).catch((err) => (link === mine ? die(err) : undefined));
       };
     }
     return { memoryBytes: engine.memory_bytes(), wasmMemoryBytes: wasm.memory.buffer.byteLength };
@@ -102,9 +108,10 @@ const handlers = {
     if (link instanceof SharedLink) await link.runSession(id, seq, serve);
   },
   free() {
+    link?.close?.();
+    link = null;
     engine?.free();
     engine = null;
-    link = null;
   },
 };
 

@@ -9,7 +9,7 @@
 
 import { LlamaError } from './errors.js';
 import { forRanges } from './source.js';
-import { COMMAND, MAX_COMMAND_TOKENS, PortLink, SharedLink } from './transport.js';
+import { COMMAND, PortLink, SharedLink } from './transport.js';
 
 /** Hidden from bundlers: only Node takes this path. */
 const NODE_WORKERS = 'node:worker_threads';
@@ -111,9 +111,11 @@ export class Shards {
    * @param {number} count shards, the leader included
    * @param {WebAssembly.Module} module the engine's compiled module
    * @param {'shared' | 'messages'} transport
+   * @param {{ prefillBatch: number, commandWords: number }} limits the engine's `limits()`
+   * @param {number} [stallMs] the stall limit inside a pass (transport.js; tests shorten it)
    */
-  static async start(count, module, transport) {
-    const shards = new Shards(count, transport);
+  static async start(count, module, transport, limits, stallMs) {
+    const shards = new Shards(count, transport, limits, stallMs);
     // A port between every two shards (messages); shard 0's are the leader's.
     const ports = Array.from({ length: count }, () => Array(count).fill(null));
     for (let i = 0; i < count; i++) {
@@ -140,9 +142,13 @@ export class Shards {
     return shards;
   }
 
-  constructor(count, transport) {
+  constructor(count, transport, limits, stallMs) {
     this.count = count;
     this.transport = transport;
+    this.limits = limits;
+    this.stallMs = stallMs;
+    /** Bumped by every model: the messages of an older model's link are told apart. */
+    this.epoch = 0;
     this.remotes = [];
     this.ranges = [];
     this.link = null;
@@ -155,6 +161,7 @@ export class Shards {
   /** Every other shard: a new checkpoint (its header in `prefix`). Collects their ranges. */
   async begin(prefix, size, name) {
     this.endSession();
+    this.link?.close?.(); // a pass the last model left waiting (messages) ends quietly
     this.link = null;
     const replies = await Promise.all(this.remotes.map((r) =>
       r.call({ t: 'begin', prefix, size, name, shard: r.index, count: this.count })));
@@ -196,15 +203,18 @@ export class Shards {
    */
   async setContext(context, config) {
     let shared = null;
-    const maxPart = MAX_COMMAND_TOKENS * Math.max(config.dim, config.hidden_dim) + config.vocab_size;
+    // The largest part: a prefill batch of activations, or the leader's logits.
+    const maxPart = this.limits.prefillBatch * Math.max(config.dim, config.hidden_dim) + config.vocab_size;
+    const sizes = { maxPart, commandWords: this.limits.commandWords, stallMs: this.stallMs };
+    const epoch = ++this.epoch;
     if (this.transport === 'shared') {
-      shared = SharedLink.buffer(this.count, maxPart);
-      this.link = new SharedLink(shared, 0, this.count, maxPart);
+      shared = SharedLink.buffer(this.count, sizes);
+      this.link = new SharedLink(shared, 0, this.count, sizes);
     } else {
-      this.link = new PortLink(this.ports, 0);
+      this.link = new PortLink(this.ports, 0, { epoch, stallMs: this.stallMs });
     }
     const replies = await Promise.all(this.remotes.map((r) =>
-      r.call({ t: 'context', context, shared, maxPart, shard: r.index, count: this.count })));
+      r.call({ t: 'context', context, shared, sizes, epoch, shard: r.index, count: this.count })));
     for (const r of this.remotes) if (r.dead) this.link.markDead(r.index);
     return replies.reduce((sum, reply) => sum + reply.wasmMemoryBytes, 0);
   }

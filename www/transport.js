@@ -14,6 +14,10 @@
 //   theirs, numbered by gather so that an early part waits for its turn.
 //
 // Both fail with kind `shards` (errors.js) when a shard died, rather than waiting for ever.
+//
+// The stall rule: a shard waiting for the leader's next command is idle, for as long as the
+// model lives (a story paused on Step, a lens left open); only a shard that stops answering
+// inside a pass (a gather not met within the stall limit) is taken for lost.
 
 import { LlamaError } from './errors.js';
 
@@ -22,11 +26,9 @@ export const GATHER_ALL = 1;
 export const GATHER_LEADER = 2;
 export const COMMAND = 3;
 
-/** The most tokens in one command (src/model.rs PREFILL_BATCH). */
-export const MAX_COMMAND_TOKENS = 64;
-
-/** How long a shard may take to reach a meeting point before it is taken for dead. */
-const STALL_MS = 120_000;
+/** How long a shard may take to reach a meeting point inside a pass before it is taken for
+ * dead (the links take another for tests: their `stallMs`). */
+export const STALL_MS = 120_000;
 /** How long to spin on a meeting point before sleeping in Atomics.wait: a pass has dozens of
  * them, and a wake-up from Atomics.wait takes longer than most of these waits. */
 const SPIN_MS = 2;
@@ -48,22 +50,32 @@ const DEAD = 3; // 1 + index of a shard that died, or 0
 const COMMANDS = 4; // commands written
 const ENDED = 5; // the last session the leader ended
 const CONTROL = 16; // i32s of the control block
-const CMD_WORDS = 1 + MAX_COMMAND_TOKENS; // [length, ...command]: the one command slot
+
+/** The sizes of a shared buffer: `maxPart`, the most f32s one shard's part holds, and
+ * `commandWords`, the most u32s of a command (the engine's `limits()`: never restated here). */
+function layout(count, { maxPart, commandWords }) {
+  const slot = 1 + commandWords; // [length, ...command]: the one command slot
+  const base = 4 * (CONTROL + slot);
+  return { slot, base, bytes: base + 4 * 2 * count * (1 + maxPart) };
+}
 
 export class SharedLink {
   /**
-   * @param {SharedArrayBuffer} buffer from `SharedLink.buffer(count, maxPart)`
+   * @param {SharedArrayBuffer} buffer from `SharedLink.buffer(count, sizes)`
    * @param {number} shard this shard's index
    * @param {number} count shards
-   * @param {number} maxPart the most f32s one shard's part can hold
+   * @param {{ maxPart: number, commandWords: number, stallMs?: number }} sizes as for
+   *   `buffer`, and the stall limit inside a pass
    */
-  constructor(buffer, shard, count, maxPart) {
+  constructor(buffer, shard, count, sizes) {
     this.shard = shard;
     this.count = count;
-    this.maxPart = maxPart;
+    this.maxPart = sizes.maxPart;
+    this.stallMs = sizes.stallMs ?? STALL_MS;
+    const { slot, base } = layout(count, sizes);
+    const maxPart = this.maxPart;
     this.ctrl = new Int32Array(buffer, 0, CONTROL);
-    this.cmd = new Int32Array(buffer, 4 * CONTROL, CMD_WORDS);
-    const base = 4 * (CONTROL + CMD_WORDS);
+    this.cmd = new Int32Array(buffer, 4 * CONTROL, slot);
     /** regions[set][shard]: [length, ...part] as i32 length + f32 values */
     this.regions = [0, 1].map((set) =>
       Array.from({ length: count }, (_, k) => {
@@ -76,9 +88,9 @@ export class SharedLink {
     this.seenCommand = 0;
   }
 
-  /** A shared buffer for `count` shards whose parts hold at most `maxPart` f32s. */
-  static buffer(count, maxPart) {
-    return new SharedArrayBuffer(4 * (CONTROL + CMD_WORDS + 2 * count * (1 + maxPart)));
+  /** A shared buffer for `count` shards: `sizes` `{ maxPart, commandWords }`. */
+  static buffer(count, sizes) {
+    return new SharedArrayBuffer(layout(count, sizes).bytes);
   }
 
   /** This shard failed: wakes everyone, so that no one waits for it. */
@@ -104,8 +116,10 @@ export class SharedLink {
     if (dead) throw lost(`worker ${dead} of ${this.count} stopped`);
   }
 
-  /** Waits until `ctrl[at]` is no longer `value`: spins a little, then sleeps. */
-  #waitChange(at, value) {
+  /** Waits until `ctrl[at]` is no longer `value`: spins a little, then sleeps. Inside a pass
+   * (`inPass`) a wait longer than the stall limit means a shard is lost; between passes the
+   * wait is idle and has no limit. */
+  #waitChange(at, value, inPass) {
     const start = performance.now();
     for (let i = 1; Atomics.load(this.ctrl, at) === value; i++) {
       if ((i & 1023) === 0 && performance.now() - start > SPIN_MS) break;
@@ -113,7 +127,9 @@ export class SharedLink {
     while (Atomics.load(this.ctrl, at) === value) {
       this.#checkAlive();
       Atomics.wait(this.ctrl, at, value, 100);
-      if (performance.now() - start > STALL_MS) throw lost(`a worker did not answer for ${STALL_MS / 1000} s`);
+      if (inPass && performance.now() - start > this.stallMs) {
+        throw lost(`a worker did not answer inside a pass for ${this.stallMs / 1000} s`);
+      }
     }
   }
 
@@ -124,7 +140,7 @@ export class SharedLink {
       Atomics.add(this.ctrl, GEN, 1);
       Atomics.notify(this.ctrl, GEN);
     } else {
-      this.#waitChange(GEN, gen);
+      this.#waitChange(GEN, gen, true);
     }
     this.#checkAlive();
   }
@@ -155,6 +171,9 @@ export class SharedLink {
 
   /** The leader: the others are to run `command` (`[pos, logits, ...tokens]`). */
   sendCommand(command) {
+    if (command.length >= this.cmd.length) {
+      throw new LlamaError('engine', `a command of ${command.length} words does not fit the link's ${this.cmd.length - 1}`);
+    }
     this.cmd[0] = command.length;
     this.cmd.set(command, 1);
     Atomics.add(this.ctrl, COMMANDS, 1);
@@ -190,7 +209,7 @@ export class SharedLink {
         await serve(this.cmd.slice(1, 1 + this.cmd[0]));
         continue;
       }
-      this.#waitChange(SIGNAL, signal);
+      this.#waitChange(SIGNAL, signal, false);
     }
   }
 }
@@ -199,11 +218,16 @@ export class PortLink {
   /**
    * @param {(MessagePort | null)[]} ports the port to each shard, by index (null: this one)
    * @param {number} shard this shard's index
+   * @param {{ epoch?: number, stallMs?: number }} [options] `epoch`: the load this link is for
+   *   (the ports outlive a model: a part of an older link's pass is never taken for this
+   *   one's); `stallMs`: the stall limit inside a pass
    */
-  constructor(ports, shard) {
+  constructor(ports, shard, { epoch = 0, stallMs = STALL_MS } = {}) {
     this.ports = ports;
     this.shard = shard;
     this.count = ports.length;
+    this.epoch = epoch;
+    this.stallMs = stallMs;
     this.seq = 0;
     /** Parts that came early, and the receivers waiting: `${seq}/${k}` -> part or resolver. */
     this.parts = new Map();
@@ -214,6 +238,7 @@ export class PortLink {
     ports.forEach((port, k) => {
       if (!port) return;
       port.onmessage = ({ data }) => {
+        if (data.epoch !== this.epoch) return; // an older model's, late
         if (data.command) return this.onCommand(data.command);
         if (data.dead !== undefined) return this.markDead(data.dead);
         const key = `${data.seq}/${k}`;
@@ -228,17 +253,28 @@ export class PortLink {
 
   /** This shard failed: tells the others, so that no one waits for it. */
   announceDead() {
-    for (const port of this.ports) port?.postMessage({ dead: this.shard });
+    for (const port of this.ports) port?.postMessage({ epoch: this.epoch, dead: this.shard });
     this.markDead(this.shard);
   }
 
   /** Shard `index` died: every wait ends with an error. */
   markDead(index) {
-    this.failed = lost(`worker ${index + 1} of ${this.count} stopped`);
+    this.#fail(lost(`worker ${index + 1} of ${this.count} stopped`));
+  }
+
+  /** Another model replaces this link's: a pass still waiting ends (its error is nobody's). */
+  close() {
+    this.#fail(new LlamaError('cancelled', 'cancelled: another model was loaded'));
+  }
+
+  #fail(error) {
+    this.failed ??= error;
     for (const resolve of this.waiting.values()) resolve(null);
     this.waiting.clear();
   }
 
+  /** Shard `k`'s part of gather `seq`; inside a pass, so a shard silent past the stall limit
+   * is taken for lost (as over shared memory). */
   #receive(k, seq) {
     const key = `${seq}/${k}`;
     if (this.parts.has(key)) {
@@ -247,7 +283,17 @@ export class PortLink {
       return part;
     }
     if (this.failed) throw this.failed;
-    return new Promise((resolve) => this.waiting.set(key, resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(key);
+        this.#fail(lost(`worker ${k + 1} did not answer inside a pass for ${this.stallMs / 1000} s`));
+        resolve(null);
+      }, this.stallMs);
+      this.waiting.set(key, (part) => {
+        clearTimeout(timer);
+        resolve(part);
+      });
+    });
   }
 
   /** Does the exchange `pending` says (GATHER_ALL or GATHER_LEADER) for `engine`. */
@@ -256,7 +302,7 @@ export class PortLink {
     const part = f32s(memory, engine.outbox_ptr(), engine.outbox_len()).slice();
     const everyone = pending === GATHER_ALL;
     for (let k = 0; k < this.count; k++) {
-      if (k !== this.shard && (everyone || k === 0)) this.ports[k].postMessage({ seq, part });
+      if (k !== this.shard && (everyone || k === 0)) this.ports[k].postMessage({ epoch: this.epoch, seq, part });
     }
     if (!everyone && this.shard !== 0) return;
     for (let k = 0; k < this.count; k++) {
@@ -270,6 +316,6 @@ export class PortLink {
   /** The leader: the others are to run `command`. */
   sendCommand(command) {
     if (this.failed) throw this.failed;
-    for (let k = 1; k < this.count; k++) this.ports[k].postMessage({ command });
+    for (let k = 1; k < this.count; k++) this.ports[k].postMessage({ epoch: this.epoch, command });
   }
 }

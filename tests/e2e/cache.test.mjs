@@ -351,6 +351,46 @@ test('a cut download from a server without validators starts over', async () => 
   }
 });
 
+// Found by an adversarial pass: with Last-Modified only, a file replaced within the same second
+// has the same date, and a resume with that date in If-Range joined the two versions (RFC 9110
+// 13.1.5 allows a date there only when it is strong: the response's Date a second later).
+test('a cut download from a server with only Last-Modified resumes only when that date is strong', async () => {
+  for (const strong of [false, true]) {
+    let bytes = randomBytes(300_000);
+    const modified = new Date(Math.floor(Date.now() / 1000) * 1000 - (strong ? 5000 : 0));
+    const requests = [];
+    const dated = createServer((req, res) => {
+      const ifRange = req.headers['if-range'];
+      // As a server does: If-Range with the current date means "the same file".
+      const start = ifRange === modified.toUTCString() ? Number(req.headers.range?.match(/^bytes=(\d+)-$/)?.[1] ?? 0) : 0;
+      requests.push({ range: req.headers.range ?? null, ifRange: ifRange ?? null });
+      res.writeHead(start ? 206 : 200, {
+        'Content-Length': bytes.length - start, 'Last-Modified': modified.toUTCString(), 'Accept-Ranges': 'bytes',
+        Date: new Date(strong ? Date.now() : modified.getTime()).toUTCString(),
+        ...(start && { 'Content-Range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` }),
+      });
+      res.end(bytes.subarray(start));
+    });
+    await new Promise((done) => dated.listen(0, '127.0.0.1', done));
+    try {
+      const storage = new MemoryStorage();
+      const url = `http://127.0.0.1:${dated.address().port}/dated.bin`;
+      const notes = [];
+      assert.equal(await read(new WeightCache({ storage, segmentBytes: 64 << 10, onNote: (n) => notes.push(n) }), url, {}, 150_000), null);
+      await until(() => notes.at(-1)?.status === 'partial');
+      if (!strong) bytes = randomBytes(300_000); // replaced within the same second: same date, same size
+      const got = await read(new WeightCache({ storage, segmentBytes: 64 << 10 }), url);
+      assert.ok(got.equals(bytes), `strong ${strong}: the server's current file, whole`);
+      assert.equal(requests.length, 2);
+      if (strong) assert.deepEqual(requests[1].ifRange, modified.toUTCString(), 'a strong date resumes');
+      else assert.deepEqual(requests[1], { range: null, ifRange: null }, 'a weak date starts over');
+    } finally {
+      dated.closeAllConnections();
+      await new Promise((done) => dated.close(done));
+    }
+  }
+});
+
 // Integrity: a given sha256 used to be part of the key only; the bytes were never hashed.
 test('a sha256 that differs is refused naming the file and both digests, and nothing is kept', async () => {
   const storage = new MemoryStorage();

@@ -1,0 +1,165 @@
+// What broke where real use goes and the tests did not: a model split over workers, driven
+// through the JS API in Node (www/llama2.js) the way the page, the element and embedders do.
+// - a prompt longer than the command slot (63+ tokens) over shared-memory workers;
+// - a story, a lens or a step paused past the stall limit (made short here by a test hook);
+// - a newer request, or a load, while an older run is mid-pass over messages;
+// - a worker lost, then the model loaded again in the same engine;
+// - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free().
+
+import assert from 'node:assert/strict';
+import { openAsBlob, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createEngine } from '../../www/llama2.js';
+import { ROOT } from './browser.mjs';
+import { MODELS, STORY } from './harness.mjs';
+
+const wasm = readFileSync(join(ROOT, 'www/pkg/simd/llama2_wasm_bg.wasm'));
+const TOKENIZER = readFileSync(join(MODELS, 'tok512-aidreams.bin'));
+/** stories260K: seq_len 512 (room for a long prompt), 8 heads over 4 kv heads. */
+const MODEL = 'stories260K.bin';
+/** A prompt of a few hundred tokens: run.c's whole aidreams story. */
+const LONG_PROMPT = STORY.stdout.trim();
+const greedy = { temperature: 0, steps: 400 };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function engine({ workers = 1, transport, stallMs, model = MODEL } = {}) {
+  const llama = await createEngine({ wasm, variant: 'simd' });
+  if (stallMs) llama._setStallLimit(stallMs);
+  await llama.loadCheckpoint(await openAsBlob(join(MODELS, model)), { name: model, workers, transport });
+  await llama.loadTokenizer(TOKENIZER);
+  assert.equal(llama.config.workers, workers);
+  return llama;
+}
+
+async function drain(iterator) {
+  let text = '';
+  for (let r = await iterator.next(); !r.done; r = await iterator.next()) text += typeof r.value === 'string' ? r.value : r.value.text;
+  return text;
+}
+
+/** The ids of one worker, the reference every split must give. */
+let reference;
+async function referenceIds() {
+  if (!reference) {
+    const llama = await engine();
+    await drain(llama.generate(LONG_PROMPT, greedy));
+    reference = { ids: llama.tokenIds, stopReason: llama.stopReason };
+    llama.free();
+  }
+  return reference;
+}
+
+const SPLITS = [[2, 'shared'], [3, 'shared'], [2, 'messages'], [3, 'messages']];
+
+for (const [workers, transport] of SPLITS) {
+  test(`a long prompt (more than one prefill batch) over ${workers} workers, ${transport}: the ids of one worker`, async () => {
+    const { ids, stopReason } = await referenceIds();
+    assert.ok(ids.length > 2 * 64, `more than two prefill batches (64 tokens): ${ids.length} ids`);
+    const llama = await engine({ workers, transport });
+    try {
+      await drain(llama.generate(LONG_PROMPT, greedy));
+      assert.deepEqual(llama.tokenIds, ids);
+      assert.equal(llama.stopReason, stopReason);
+      // And a chat whose system prompt is that long.
+      await drain(llama.chat('Hello', { system: LONG_PROMPT, temperature: 0 }));
+      assert.ok(llama.tokenIds.length > 2 * 64);
+    } finally {
+      llama.free();
+    }
+  });
+}
+
+for (const transport of ['shared', 'messages']) {
+  test(`a story, a lens and a step paused past the stall limit (2 workers, ${transport}) go on: idle is not a stall`, async () => {
+    const STALL = 300;
+    const one = await engine();
+    const expected = [];
+    for await (const token of one.tokens('Once upon a time', { temperature: 0, steps: 40 })) expected.push(token.id);
+    const lensExpected = await one.lens(3, 5);
+    one.free();
+
+    const llama = await engine({ workers: 2, transport, stallMs: STALL });
+    try {
+      const seen = [];
+      const story = llama.tokens('Once upon a time', { temperature: 0, steps: 40 });
+      for (let i = 0; i < 8; i++) seen.push((await story.next()).value.id);
+      await sleep(3 * STALL); // the reader pauses (Step, the Inspect view)
+      seen.push((await story.next()).value.id);
+      assert.deepEqual(await llama.lens(3, 5), lensExpected, 'a lens after the pause');
+      await sleep(3 * STALL); // the lens left open
+      for (let r = await story.next(); !r.done; r = await story.next()) seen.push(r.value.id);
+      assert.deepEqual(seen, expected);
+    } finally {
+      llama.free();
+    }
+  });
+}
+
+test('over messages, a newer generate (or a load) while an older run is mid-pass: the newer one runs exactly, and so does the next', async () => {
+  const { ids } = await referenceIds();
+  const llama = await engine({ workers: 2, transport: 'messages' });
+  try {
+    for (let round = 0; round < 3; round++) {
+      const older = llama.generate(LONG_PROMPT, { temperature: 1, seed: 5 + round });
+      const pending = older.next(); // its first pass is under way: it waits for the other worker
+      const newer = llama.generate(LONG_PROMPT, greedy);
+      await drain(newer);
+      assert.deepEqual(llama.tokenIds, ids, `round ${round}`);
+      await pending; // settles (quietly) once its pass is over
+    }
+    // A load mid-pass: the other worker drops the old pass and loads.
+    const older = llama.generate(LONG_PROMPT, { temperature: 1, seed: 9 });
+    const pending = older.next();
+    await llama.loadCheckpoint(await openAsBlob(join(MODELS, MODEL)), { name: MODEL, workers: 2, transport: 'messages' });
+    await llama.loadTokenizer(TOKENIZER);
+    await pending.catch(() => {});
+    await drain(llama.generate(LONG_PROMPT, greedy));
+    assert.deepEqual(llama.tokenIds, ids, 'after the load');
+    // A generate during a lens waits for it.
+    const lens = llama.lens(5, 3);
+    const after = drain(llama.generate(LONG_PROMPT, greedy));
+    assert.equal((await lens).length, llama.config.n_layers);
+    await after;
+    assert.deepEqual(llama.tokenIds, ids, 'after the lens');
+  } finally {
+    llama.free();
+  }
+});
+
+for (const transport of ['shared', 'messages']) {
+  test(`a worker lost mid-story (${transport}), then the model loaded again in the same engine: the first story is whole`, async () => {
+    const { ids } = await referenceIds();
+    const llama = await engine({ workers: 2, transport });
+    try {
+      const story = llama.generate(LONG_PROMPT, greedy);
+      await story.next();
+      llama._killShard(1);
+      await assert.rejects(drain(story), (err) => err.kind === 'shards');
+      await llama.loadCheckpoint(await openAsBlob(join(MODELS, MODEL)), { name: MODEL, workers: 2, transport });
+      await llama.loadTokenizer(TOKENIZER);
+      const text = await drain(llama.generate(LONG_PROMPT, greedy));
+      assert.ok(text.length > LONG_PROMPT.length, 'the story goes past its prompt');
+      assert.deepEqual(llama.tokenIds, ids);
+      assert.notEqual(llama.stopReason, 'stopped');
+    } finally {
+      llama.free();
+    }
+  });
+}
+
+test('small contracts: context past seq_len before the download (the old model kept), top-k, lens k, NaN, a second free()', async () => {
+  const llama = await engine({ model: 'aidreams260K.bin' });
+  // aidreams260K's seq_len is 128: a context of 129 is refused from the header alone.
+  await assert.rejects(
+    llama.loadCheckpoint(await openAsBlob(join(MODELS, 'aidreams260K.bin')), { name: 'aidreams260K.bin', context: 129 }),
+    (err) => err.kind === 'options' && /context 129 is more than checkpoint 'aidreams260K.bin' has: its seq_len is 128/.test(err.message),
+  );
+  assert.equal(await drain(llama.generate('Once upon a time', { temperature: 0, steps: 256 })), STORY.stdout, 'the loaded model still works');
+  assert.throws(() => llama.tokens('Once', { topK: 2 ** 32 }), (err) => err instanceof TypeError && /top_k/.test(err.message));
+  await assert.rejects(llama.lens(1, 0), (err) => err.kind === 'options' && /k must be at least 1/.test(err.message));
+  await assert.rejects(llama.lens(Number.NaN), (err) => err instanceof TypeError && /not NaN/.test(err.message));
+  llama.free();
+  llama.free(); // a second free() does nothing
+  assert.throws(() => llama.config, (err) => err.kind === 'state' && /was freed/.test(err.message));
+});
