@@ -317,8 +317,26 @@ test_wasm() {
 test_e2e() {
   build_wasm
   tools/install.sh chromium firefox webkit e2e bundlers
-  cargo build --release --bin gen-checkpoint --bin conformance -q
+  cargo build --release --bin gen-checkpoint --bin conformance --bin bench -q
   step "e2e (tests/e2e: npm test)" env LLAMA2_MODELS="$(models_dir)" npm --prefix tests/e2e test
+  step "the benchmark's engines, once each (bench_smoke)" bench_smoke
+}
+
+# The benchmark's every engine once (one run, 16 steps, a 64-token prompt: past one command
+# of the split engines), on a tiny checkpoint with Llama 2's vocabulary, judged only by
+# whether each engine measured: a change that breaks an engine fails here, not in the next
+# benchmark run (once, every split engine broke unseen).
+bench_smoke() {
+  local dir=target/bench-smoke format tokenizer
+  tokenizer="$(models_dir)/tokenizer.bin"
+  [ -f "$tokenizer" ] || { echo "bench smoke: no $tokenizer"; [ -z "${LLAMA2_REQUIRE_FIXTURES:-}" ]; return; }
+  mkdir -p "$dir"
+  for format in v0 v2; do
+    [ -f "$dir/tiny-$format.bin" ] ||
+      target/release/gen-checkpoint --shape 64,192,2,4,2,32000,128 --seed 1 --format "$format" "$dir/tiny-$format.bin"
+  done
+  node bench/bench.mjs --native target/release/bench --tokenizer "$tokenizer" --dir "$dir" \
+    --models tiny --runs 1 --steps 16 --scalar-all
 }
 
 cmd_test() {

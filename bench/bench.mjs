@@ -18,7 +18,8 @@
 // processes hits them alike; every figure is the median over the runs. Scalar wasm engines
 // measure the 15M shape only unless --scalar-all (they take minutes per 110M run).
 // Writes DIR/results.json: [{engine, model, format, decode_tok_s, ttft_ms, load_ms, memory_mb,
-// runs: [...]}] and prints the table with the ratios the speed issue asks for.
+// runs: [...]}] and prints the table with the ratios the speed issue asks for. Exits 1 when a
+// measurement failed (`./build.sh test` runs every engine once this way: see bench_smoke).
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -163,6 +164,7 @@ async function main() {
     browsers[host] = await startBrowser(host, o.dir, dirname(o.tokenizer));
   }
   const runs = new Map(); // "engine model format" -> [measurement]
+  let failed = 0;
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.error(`bench: ${o.runs} runs x ${o.models.join(',')} x ${o.formats.join(',')} x ${o.engines.join(',')} on ${cpu}`);
 
@@ -203,6 +205,7 @@ async function main() {
           }
           } catch (err) {
             console.error(`  run ${run} ${engine} ${model} ${format} FAILED: ${err.message}`);
+            failed++;
             continue;
           }
           const key = `${engine} ${model} ${format}`;
@@ -226,6 +229,10 @@ async function main() {
   });
   writeFileSync(o.results, JSON.stringify(results, null, 2) + '\n');
   report(o, results, cpu);
+  if (failed) {
+    console.error(`bench: ${failed} measurement(s) FAILED (above): an engine is broken`);
+    process.exitCode = 1;
+  }
 }
 
 function report(o, results, cpu) {

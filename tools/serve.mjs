@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // A static file server for www/ (used by `./build.sh serve` and the browser tests): the wasm
-// MIME type, cross-origin isolation headers (COOP/COEP), no caching by the browser, and HTTP's
-// validators (ETag, Last-Modified; If-None-Match, If-Modified-Since, If-Range) so that the
-// weight cache (www/cache.js) can revalidate a file and resume a download as it would on a CDN.
+// MIME type, no caching by the browser, HTTP's validators (ETag, Last-Modified; If-None-Match,
+// If-Modified-Since, If-Range) so that the weight cache (www/cache.js) can revalidate a file
+// and resume a download as it would on a CDN, and the headers the README asks of a host:
+// - for shared memory (a model split over workers on the page): COOP `same-origin` and COEP
+//   `require-corp` (optional: the page's service worker adds them where a host cannot);
+// - for `<llama-story>` on pages of other origins (a docs site embedding the element from
+//   here): CORS (`Access-Control-Allow-Origin: *`, the validators and ranges exposed, the cache's
+//   conditional and Range requests allowed in preflight) and CORP `cross-origin`, since a
+//   module script, its worker, the wasm and the models are all read from the other page.
 //
 //   node tools/serve.mjs [--root www] [--port 8080] [--mount /fixtures=DIR]... [--csp POLICY]
 //
 // --csp (or LLAMA2_CSP) adds a Content-Security-Policy header to every response (the
-// hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`). --cors lets
-// pages of any origin read the files (a model host: Hugging Face sends the same).
+// hardening test serves the page under `script-src 'self' 'wasm-unsafe-eval'`).
 // Port 0 picks a free port. Prints "serving ROOT at URL" once listening.
 
 import { createReadStream } from 'node:fs';
@@ -29,14 +34,9 @@ const TYPES = {
 };
 
 function parseArgs(argv) {
-  const options = { root: 'www', port: 8080, mounts: [], csp: process.env.LLAMA2_CSP, cors: false };
+  const options = { root: 'www', port: 8080, mounts: [], csp: process.env.LLAMA2_CSP };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--cors') {
-      options.cors = true;
-      i--;
-      continue;
-    }
     if (value === undefined) throw new Error(`serve: ${flag} needs a value`);
     if (flag === '--root') options.root = value;
     else if (flag === '--port') options.port = Number(value);
@@ -79,17 +79,29 @@ function filePath(options, urlPath) {
   return file === dir || file.startsWith(dir + sep) ? file : null;
 }
 
+/** The headers every answer carries (see the top of this file). */
+export const HOST_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'cross-origin',
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Date',
+};
+
 export function serve(options) {
   const server = createServer(async (req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', options.cors ? 'cross-origin' : 'same-origin');
-    if (options.cors) {
-      res.setHeader('Access-Control-Allow-Origin', '*');
-      res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified');
-    }
+    for (const [name, value] of Object.entries(HOST_HEADERS)) res.setHeader(name, value);
     res.setHeader('Cache-Control', 'no-store');
     if (options.csp) res.setHeader('Content-Security-Policy', options.csp);
+    if (req.method === 'OPTIONS') {
+      // CORS preflight: the weight cache's conditional and resumed requests from other origins.
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, HEAD',
+        'Access-Control-Allow-Headers': 'Range, If-Range, If-None-Match, If-Modified-Since',
+        'Access-Control-Max-Age': '600',
+      });
+      return res.end();
+    }
     try {
       let file = filePath(options, new URL(req.url, 'http://localhost').pathname);
       if (file === null) throw Object.assign(new Error('forbidden'), { code: 'EACCES' });

@@ -9,13 +9,30 @@
 // (fetch uses CORS, which both policies accept). A page this file is not part of (someone
 // else's, with a <llama-story>) is never touched.
 
+/** Whether `registration` has (or gets) an active worker; false once its install failed. */
+function activated(registration) {
+  if (registration.active) return Promise.resolve(true);
+  const worker = registration.installing ?? registration.waiting;
+  if (!worker) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = () => {
+      if (worker.state === 'activated' || worker.state === 'activating') resolve(true);
+      else if (worker.state === 'redundant') resolve(registration.active !== null);
+    };
+    worker.addEventListener('statechange', settle);
+    settle();
+  });
+}
+
 /** sessionStorage key of the reloads done here, so that a failure never loops. */
 const RELOADS = 'llama2-isolation-reloads';
 
 /**
  * Isolates this page if it can: resolves with 'isolated', or with why not ('unsupported':
- * no service worker or insecure origin; 'failed': still not isolated after the reloads). May
- * reload the page (then it never resolves).
+ * no service worker or insecure origin; 'not-installed': the service worker could not install,
+ * e.g. a file of the app shell is missing on this host; 'failed': still not isolated after the
+ * reloads). Never waits for ever: the page starts either way (its split models then meet by
+ * messages). May reload the page (then it never resolves).
  * @param {{ serviceWorker?: URL | string }} [options] default: sw.js next to this file
  */
 export async function isolate({ serviceWorker = new URL('./sw.js', import.meta.url) } = {}) {
@@ -28,10 +45,14 @@ export async function isolate({ serviceWorker = new URL('./sw.js', import.meta.u
   let registration;
   try {
     registration = await navigator.serviceWorker.register(serviceWorker);
-    await navigator.serviceWorker.ready;
   } catch (err) {
     console.warn(`llama2: no service worker, so no shared memory (${err.message})`);
     return 'unsupported';
+  }
+  // `navigator.serviceWorker.ready` never resolves when the install fails: watch the worker.
+  if (!(await activated(registration))) {
+    console.warn('llama2: the service worker could not install (a file of the app missing?), so no shared memory and no offline copy');
+    return 'not-installed';
   }
   const reload = () => {
     sessionStorage.setItem(RELOADS, String(reloads + 1));

@@ -381,6 +381,8 @@ export class LlamaStory extends HTMLElement {
           } finally {
             load.listeners.delete(this.#onProgress);
           }
+          // Stopped, or taken off the page, while its model loaded: the model stays, no story.
+          if (this.#cancelled) return null;
         }
         this.#setState('generating', '');
         shared.stats.generations++;

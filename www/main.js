@@ -45,8 +45,8 @@ const state = {
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
-await isolate();
-const panel = new ModelPanel();
+const isolation = await isolate();
+const panel = new ModelPanel({ isolation });
 const offline = installOffline({ into: $('cache-slot') });
 let engine = startEngine();
 

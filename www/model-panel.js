@@ -38,6 +38,14 @@ function urlName(url) {
 /** "fp32" or "int8": what a reader wants to know of config.format ("v0", "v1", "v2 (int8, …)"). */
 const precision = (format) => (format.startsWith('v2') ? 'int8' : 'fp32');
 
+/** What `isolate()` said, as the Model facts tell it. */
+const ISOLATION = {
+  isolated: 'yes: the page is cross-origin isolated, so a model split over workers meets through shared memory',
+  unsupported: 'no: this browser or address has no service worker (not https?), so split models meet by messages',
+  'not-installed': "no: the page's service worker could not install (a file of the app missing on this host?), so split models meet by messages and the page is not kept for offline use",
+  failed: 'no: the page is still not isolated after reloading, so split models meet by messages',
+};
+
 /** "1 worker", "2 workers · shared memory", "2 workers · messages". */
 export function workersText({ workers, transport }) {
   if (workers <= 1) return '1 worker';
@@ -59,7 +67,9 @@ export class ModelPanel {
   /** @type {(files: FileList | File[]) => void} */
   onFiles = () => {};
 
-  constructor() {
+  /** @param {{ isolation?: string }} [page] what `isolate()` (isolation.js) said */
+  constructor({ isolation = 'unsupported' } = {}) {
+    this.isolation = isolation;
     const { ui } = this;
     ui.preset.onchange = () => {
       const preset = ui.preset.selectedOptions[0]?.preset;
@@ -246,6 +256,7 @@ export class ModelPanel {
         : `${c.context} positions (the whole seq_len)`, c.context],
       ['memory', 'Memory', `${formatBytes(modelBytes)}: weights ${formatBytes(c.file_size)} + KV cache ${formatBytes(c.kv_cache_bytes)}${split ? `, over ${c.workers} workers` : ''}`, modelBytes],
       ['workers', 'Workers', workersText(c), c.workers],
+      ['isolation', 'Shared memory', ISOLATION[this.isolation] ?? this.isolation, this.isolation],
       ['wasm-memory', 'Engine', `${variant} build; its wasm memory is ${formatBytes(wasmMemoryBytes)} (it grows for the largest model loaded so far and is reused, never returned)`, wasmMemoryBytes],
     ];
     this.ui.facts.replaceChildren(

@@ -75,6 +75,19 @@ export function checkFileUrl(what, value, base, { link = true } = {}) {
   return { url: url.href };
 }
 
+/** A decimal number as a person writes one (`Number()` also takes `0x10`, `1e400`, `Infinity`). */
+const DECIMAL = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*$/;
+
+/** Why `value` is no seed the engine takes (src/generate.rs `parse_seed`: empty, or an
+ * integer that is an i64 or a u64), or null. */
+function seedProblem(value) {
+  const t = value.trim();
+  if (t === '') return null;
+  if (!/^-?\d+$/.test(t)) return 'is not a whole number';
+  const n = BigInt(t);
+  return n >= -(2n ** 63n) && n < 2n ** 64n ? null : 'is out of range (a seed is a 64-bit integer)';
+}
+
 /**
  * The settings a page address carries.
  * @param {string} href the page's address
@@ -103,8 +116,8 @@ export function readLink(href) {
   for (const key of LINK_FIELDS) {
     const value = query.get(key);
     if (value === null) continue;
-    const valid = key === 'seed' ? /^-?\d*$/.test(value.trim()) : value.trim() !== '' && Number.isFinite(Number(value));
-    if (!valid) return { settings: null, problem: `The link's ${key} "${value}" is not a number.` };
+    const problem = key === 'seed' ? seedProblem(value) : DECIMAL.test(value) && Number.isFinite(Number(value)) ? null : 'is not a number';
+    if (problem) return { settings: null, problem: `The link's ${key} "${value}" ${problem}.` };
     settings[key] = value;
   }
   return { settings, problem: null };

@@ -47,8 +47,11 @@ self.addEventListener('message', (event) => {
   }
 });
 
-/** `response` with the isolation headers (a new Response: fetched ones are immutable). */
+/** `response` with the isolation headers (a new Response: fetched ones are immutable). A
+ * redirect (a "pretty URL" host sends /index.html to /) is passed through untouched: its
+ * status is 0 (opaque) and the page it leads to comes through here again. */
 async function isolated(response) {
+  if (response.type === 'opaqueredirect' || response.redirected || response.status < 200) return response;
   const headers = new Headers(response.headers);
   headers.set('Cross-Origin-Opener-Policy', 'same-origin');
   headers.set('Cross-Origin-Embedder-Policy', await coep());

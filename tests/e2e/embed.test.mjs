@@ -159,6 +159,25 @@ test('workers="2" on a page without cross-origin isolation: two workers over mes
   await page.evaluate(() => ['#split', '#bad-workers', '#broken'].forEach((id) => document.querySelector(id).remove()));
 });
 
+test('an element taken off the page while its model loads writes no story', async () => {
+  const model = formula15M();
+  const before = await stats();
+  await addElement({ id: 'gone', model, tokenizer: 'models/tokenizer.bin', steps: '64' });
+  await page.evaluate(() => document.querySelector('#gone').shadowRoot.querySelector('[part~="generate"]').click());
+  await page.waitForSelector('#gone[state="loading"]');
+  await page.evaluate(() => document.querySelector('#gone').remove());
+  // A second element of the same model queues behind it: when its story is done, the first's
+  // turn is long over.
+  await addElement({ id: 'after', model, tokenizer: 'models/tokenizer.bin', steps: '8' });
+  await page.waitForSelector('#after[state="ready"]', { timeout: 120_000 });
+  await part('after', 'generate').click();
+  await page.waitForSelector('#after[state="done"]', { timeout: 120_000 });
+  const now = await stats();
+  assert.equal(now.loads, before.loads + 1, 'the model loaded once');
+  assert.equal(now.generations, before.generations + 1, 'only the element on the page wrote a story');
+  await page.evaluate(() => document.querySelector('#after').remove());
+});
+
 test('a worker closed while idle: the next Generate starts a new one', async () => {
   const before = await stats();
   await closeEngineWorker();

@@ -4,13 +4,15 @@
 // - a story, a lens or a step paused past the stall limit (made short here by a test hook);
 // - a newer request, or a load, while an older run is mid-pass over messages;
 // - a worker lost, then the model loaded again in the same engine;
-// - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free().
+// - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free();
+//   a link's numbers checked as the engine takes them.
 
 import assert from 'node:assert/strict';
 import { openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../../www/llama2.js';
+import { readLink } from '../../www/permalink.js';
 import { ROOT } from './browser.mjs';
 import { MODELS, STORY } from './harness.mjs';
 
@@ -162,4 +164,12 @@ test('small contracts: context past seq_len before the download (the old model k
   llama.free();
   llama.free(); // a second free() does nothing
   assert.throws(() => llama.config, (err) => err.kind === 'state' && /was freed/.test(err.message));
+});
+
+test("a link's numbers are checked as the engine takes them: a seed past 64 bits and steps=0x10 are refused at once", () => {
+  const link = (query) => readLink(`http://host/index.html?model=m.bin&tokenizer=t.bin${query}`).problem;
+  assert.equal(link('&seed=99999999999999999999999'), 'The link\'s seed "99999999999999999999999" is out of range (a seed is a 64-bit integer).');
+  assert.equal(link('&steps=0x10'), 'The link\'s steps "0x10" is not a number.');
+  assert.equal(link('&temperature=1e400'), 'The link\'s temperature "1e400" is not a number.');
+  for (const fine of ['&seed=18446744073709551615', '&seed=-5', '&seed=', '&steps=16', '&temperature=.8', '&topp=0.9']) assert.equal(link(fine), null, fine);
 });

@@ -20,12 +20,12 @@ export const STORY = golden.find(
  * `log` lists every request as { path, range, ifRange, ifNoneMatch, status } (status once
  * the answer began); `cutNext(path, bytes)` makes the next GET of `path` without Range send only
  * `bytes` bytes (of the announced length, with serve.mjs's headers) and drop the connection;
- * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host); `cors: true`
- * lets pages of other origins read the files (a model host).
+ * `isolation: false` removes the COOP/COEP/CORP headers (an ordinary static host). Pages of
+ * other origins may read every file (serve.mjs's CORS headers, as a model host sends).
  */
-export async function startServer({ root = join(ROOT, 'www'), isolation = true, mounts = [], cors = false } = {}) {
+export async function startServer({ root = join(ROOT, 'www'), isolation = true, mounts = [] } = {}) {
   const { server, url } = await serve({
-    root, port: 0, cors,
+    root, port: 0,
     mounts: [{ prefix: '/models', dir: MODELS }, { prefix: '/fixtures', dir: OUT }, ...mounts],
   });
   const log = [];

@@ -14,7 +14,7 @@ let browser;
 
 before(async () => {
   app = await startServer({ isolation: false });
-  models = await startServer({ isolation: false, cors: true });
+  models = await startServer({ isolation: false });
   browser = await launchBrowser();
 });
 

@@ -397,7 +397,7 @@ for (const [bundler, app] of Object.entries(BUNDLED)) {
 test('the Vite app on Vite\'s dev server (no optimizeDeps configuration): the golden story three ways in Chromium and Firefox', async () => {
   const dir = join(NPM, 'vite-app');
   assert.ok(existsSync(join(dir, 'src/main.js')), 'the vite build test makes the app');
-  const models = await startServer({ isolation: false, cors: true });
+  const models = await startServer({ isolation: false });
   const port = await freePort();
   const vite = spawn(join(BUNDLERS, 'vite'), ['--port', String(port), '--strictPort', '--host', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let log = '';
