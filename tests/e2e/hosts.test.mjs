@@ -74,8 +74,9 @@ test('a host that redirects /index.html to /: the page opens by either address, 
       await pageReady(page);
       assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     }
+    assert.equal(await loadUrls(page, '/models/aidreams260K.bin', '/models/tok512-aidreams.bin'), null);
     const story = await generate(page, { prompt: 'Once upon a time', temperature: 0, steps: 256 });
-    assert.equal(story.error, null);
+    assert.equal(story.text, STORY.stdout);
   } finally {
     await page.close();
     await site.close();
