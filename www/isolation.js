@@ -59,8 +59,10 @@ export async function isolate({ serviceWorker = new URL('./sw.js', import.meta.u
     location.reload();
     return new Promise(() => {});
   };
-  // Not controlled yet (the first visit): the next load of the page goes through sw.js.
-  if (!navigator.serviceWorker.controller && reloads === 0) return reload();
+  // This load of the page did not come through sw.js (a first visit, or the service worker
+  // was unregistered meanwhile): the next one does. Even when the worker controls the page
+  // already (its activation claims it), this document's headers were not its.
+  if (reloads === 0) return reload();
   // Controlled but not isolated: this browser ignores `credentialless`.
   if (navigator.serviceWorker.controller && reloads === 1) {
     registration.active?.postMessage({ type: 'coep', value: 'require-corp' });

@@ -199,7 +199,9 @@ export class Llama2 {
   /** The logit lens at position `pos`: per layer, the `k` most probable tokens [id, probability]. */
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
   /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call
-   * continues the conversation until `newChat()`, a `generate` or a load. */
+   * continues the conversation until `newChat()`, a `generate` or a load. A conversation
+   * that filled the context (or its steps) ends there: the next call throws a `LlamaError` of
+   * kind `prompt` until `newChat()`. */
   chat(message: string, options?: ChatOptions): AsyncGenerator<string, void, void>;
   /** Ends the conversation: the next `chat` starts a new one. */
   newChat(): void;

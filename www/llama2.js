@@ -458,6 +458,12 @@ export class Llama2 {
    * @returns {AsyncGenerator<string, void, void>}
    */
   chat(message, options = undefined) {
+    const ended = this.#chatting && ['context', 'steps'].includes(this.stopReason);
+    if (ended) {
+      // Not a silent new chat (without the system prompt of its first turn): the caller says.
+      const limit = this.stopReason === 'context' ? `the model's context (${this.config.context} positions)` : 'its steps';
+      throw new LlamaError('prompt', `chat: the conversation filled ${limit}: start a new one (newChat())`);
+    }
     const continuing = this.#chatting && this.stopReason === 'eos';
     const run = this.#takeOver();
     return this.#begin(run, () => {

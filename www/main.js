@@ -42,6 +42,8 @@ const state = {
   /** Whether the engine holds the Inspect view's story (branch and lens need it): nothing
    * else ran since. */
   inspected: false,
+  /** The model whose workers lost each other, until it is loaded again. */
+  lost: null,
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
@@ -72,6 +74,7 @@ function clearErrors() {
  * @param {{ hint?: string, action?: { label: string, run: () => void } }} [more]
  */
 function showError(origin, err, { hint = '', action = null } = {}) {
+  if (err.kind === 'shards') ({ action } = workersLost(origin));
   clearErrors();
   const slot = errorSlots[origin];
   slot.dataset.kind = err.kind ?? '';
@@ -89,6 +92,25 @@ function showError(origin, err, { hint = '', action = null } = {}) {
   }
   slot.hidden = false;
   if (origin === 'model') panel.open();
+}
+
+/**
+ * The model's workers lost each other (a story, a chat, the Inspect view: wherever it showed):
+ * the model is gone and must be loaded again, on new workers. A Retry could not work; the
+ * action offered is "Load the model again", back in the mode the reader was in.
+ */
+function workersLost(origin) {
+  const selection = state.loaded?.selection ?? state.lost;
+  state.lost = selection;
+  state.loaded = null;
+  state.inspected = false;
+  if (!selection) return { action: null };
+  panel.showFailed(selection, false);
+  const reload = () => {
+    replaceEngine();
+    load(selection, origin);
+  };
+  return { action: { label: 'Load the model again', run: reload } };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -175,6 +197,7 @@ function load(selection, origin, retry = () => load(selection, origin)) {
     (data) => {
       if (!endRun(run)) return false;
       state.loaded = { selection, workers, ...data };
+      state.lost = null;
       showProgress(`loaded ${selection.name} (${formatBytes(data.config.file_size)})`, 1);
       panel.showLoaded(selection, data);
       syncAddress();
@@ -291,19 +314,7 @@ async function generate({ take } = {}) {
       cancelAnimationFrame(story.frame);
       render();
       if (!endRun(run) || state.dead) return;
-      if (err.kind === 'shards') {
-        // The model's workers lost each other: it must be loaded again, on new workers.
-        const { selection } = state.loaded ?? {};
-        state.loaded = null;
-        if (selection) panel.showFailed(selection, false);
-        const reload = () => {
-          replaceEngine();
-          load(selection, 'story');
-        };
-        showError('story', err, { action: selection ? { label: 'Load the model again', run: reload } : null });
-      } else {
-        showError('story', err);
-      }
+      showError('story', err); // (workers lost: it offers to load the model again)
     },
   );
 }

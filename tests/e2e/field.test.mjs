@@ -4,6 +4,8 @@
 // - a story, a lens or a step paused past the stall limit (made short here by a test hook);
 // - a newer request, or a load, while an older run is mid-pass over messages;
 // - a worker lost, then the model loaded again in the same engine;
+// - a chat that filled the context: the next turn says so (it once restarted silently, without
+//   the system prompt of its first turn);
 // - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free();
 //   a link's numbers checked as the engine takes them.
 
@@ -172,4 +174,18 @@ test("a link's numbers are checked as the engine takes them: a seed past 64 bits
   assert.equal(link('&steps=0x10'), 'The link\'s steps "0x10" is not a number.');
   assert.equal(link('&temperature=1e400'), 'The link\'s temperature "1e400" is not a number.');
   for (const fine of ['&seed=18446744073709551615', '&seed=-5', '&seed=', '&steps=16', '&temperature=.8', '&topp=0.9']) assert.equal(link(fine), null, fine);
+});
+
+test('a chat that filled the context: the next turn fails saying so, and newChat() starts afresh with its own system prompt', async () => {
+  const llama = await engine({ model: 'aidreams260K.bin' }); // seq_len 128
+  try {
+    await drain(llama.chat('Hello', { system: LONG_PROMPT, temperature: 0 }));
+    assert.equal(llama.stopReason, 'context');
+    assert.throws(() => llama.chat('And then?'), (err) => err.kind === 'prompt' && /filled the model's context \(128 positions\): start a new one/.test(err.message));
+    llama.newChat();
+    await drain(llama.chat('Hello', { system: 'Be brief.', temperature: 0, steps: 60 }));
+    assert.ok(['eos', 'steps'].includes(llama.stopReason), llama.stopReason);
+  } finally {
+    llama.free();
+  }
 });

@@ -50,6 +50,19 @@ test('a host without COOP/COEP: isolated after one reload, 2 workers on shared m
   await page.close();
 });
 
+test('the service worker unregistered mid-session: the next reload isolates the page again, not messages', async () => {
+  const page = await browser.newPage();
+  watchPage(page);
+  await page.goto(app.url);
+  await page.waitForFunction(() => crossOriginIsolated === true && navigator.serviceWorker.controller, null, { timeout: 60_000 });
+  await page.evaluate(async () => {
+    for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
+  });
+  await page.reload();
+  await page.waitForFunction(() => crossOriginIsolated === true && navigator.serviceWorker.controller, null, { timeout: 60_000 });
+  await page.close();
+});
+
 test('the embed page is not isolated by the service worker (as on someone else\'s page)', async () => {
   const page = await browser.newPage();
   watchPage(page);

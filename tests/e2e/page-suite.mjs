@@ -440,6 +440,26 @@ const firstLineVisible = (page) =>
     assert.match(await modelSummary(page), /2 workers · shared memory$/);
     const result = await generate(page, { temperature: '0', steps: '40', seed: '1' });
     assert.equal(result.done, 'steps');
+
+    // The same in Chat: the error offers to load the model again (a Retry could not work),
+    // and the chat goes on after it.
+    await page.check('input[name="mode"][value="chat"]');
+    await settings(page, { temperature: '1', steps: '256', seed: '3' });
+    await page.fill('#message', 'Tell me a long story');
+    await page.click('#send');
+    await page.waitForFunction(() => (document.querySelector('#conversation li[data-role="assistant"] .text')?.textContent.length ?? 0) > 5);
+    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await page.waitForSelector('#chat-error:not([hidden])', { timeout: 60_000 });
+    const chatError = await shownError(page);
+    assert.equal(chatError.kind, 'shards');
+    assert.equal(chatError.action, 'Load the model again');
+    await page.click('#chat-error .retry');
+    await idle(page);
+    assert.equal(await errorMessage(page), null);
+    await settings(page, { temperature: '0', steps: '20' });
+    await page.fill('#message', 'Hello');
+    await page.click('#send');
+    await page.waitForSelector('#conversation li[data-role="assistant"][data-state="done"]', { timeout: 60_000 });
     await page.context().close();
   });
 }
