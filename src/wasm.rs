@@ -557,17 +557,17 @@ impl Engine {
         object(&facts)
     }
 
-    /// What the shards must exchange before the engine can go on: 0 nothing, 1 a gather for
-    /// everyone (send `outbox` to every shard, `inbox` each one's part), 2 a gather for the
-    /// leader (only the leader receives), 3 the leader's command for the other shards
+    /// What the shards must exchange before the engine can go on ([`PENDING`]): 0 nothing, 1
+    /// a gather for everyone (send `outbox` to every shard, `inbox` each one's part), 2 a gather
+    /// for the leader (only the leader receives), 3 the leader's command for the other shards
     /// (`command()`).
     pub fn pending(&self) -> u32 {
         let Some(mailbox) = &self.mailbox else { return 0 };
         match &mailbox.borrow().pending {
             None => 0,
-            Some(Pending::Gather(To::Everyone)) => 1,
-            Some(Pending::Gather(To::Leader)) => 2,
-            Some(Pending::Command(_)) => 3,
+            Some(Pending::Gather(To::Everyone)) => PENDING.gather_all,
+            Some(Pending::Gather(To::Leader)) => PENDING.gather_leader,
+            Some(Pending::Command(_)) => PENDING.command,
         }
     }
 
@@ -760,16 +760,33 @@ pub fn defaults() -> Result<JsValue> {
     ])
 }
 
-/// The engine's limits that JavaScript sizes its buffers and checks by (one place: here):
-/// `{ prefillBatch, commandWords, maxWorkers, headerBytes }`. A command to the other shards
-/// (`command()`) has at most `commandWords` u32s; a gathered part at most `prefillBatch` rows.
+/// The codes of `Engine::pending`.
+pub struct PendingCodes {
+    pub gather_all: u32,
+    pub gather_leader: u32,
+    pub command: u32,
+}
+
+pub const PENDING: PendingCodes = PendingCodes { gather_all: 1, gather_leader: 2, command: 3 };
+
+/// The engine's limits and codes that JavaScript sizes its buffers and checks by (one place:
+/// here): `{ prefillBatch, commandWords, maxWorkers, headerBytes, pending: { gatherAll,
+/// gatherLeader, command } }`. A command to the other shards (`command()`) has at most
+/// `commandWords` u32s; a gathered part at most `prefillBatch` rows. (transport.js and
+/// llama2.js keep copies they need before an engine exists; a test checks they agree.)
 #[wasm_bindgen]
 pub fn limits() -> Result<JsValue> {
+    let pending = object(&[
+        ("gatherAll", PENDING.gather_all.into()),
+        ("gatherLeader", PENDING.gather_leader.into()),
+        ("command", PENDING.command.into()),
+    ])?;
     object(&[
         ("prefillBatch", crate::model::PREFILL_BATCH.into()),
         ("commandWords", Command::MAX_WORDS.into()),
         ("maxWorkers", crate::shard::MAX_SHARDS.into()),
         ("headerBytes", crate::checkpoint::header::V1_HEADER_BYTES.into()),
+        ("pending", pending),
     ])
 }
 

@@ -21,7 +21,8 @@
 
 import { LlamaError } from './errors.js';
 
-/** pending() values (src/wasm.rs `Engine::pending`). */
+/** pending() values (src/wasm.rs `Engine::pending`; the engine's `limits().pending`: a test
+ * checks that these copies agree). */
 export const GATHER_ALL = 1;
 export const GATHER_LEADER = 2;
 export const COMMAND = 3;

@@ -15,6 +15,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../../www/llama2.js';
 import { readLink } from '../../www/permalink.js';
+import { COMMAND, GATHER_ALL, GATHER_LEADER } from '../../www/transport.js';
+import { instantiate } from '../../www/wasm.js';
+import { MAX_WORKERS } from '../../www/llama2.js';
 import { ROOT } from './browser.mjs';
 import { MODELS, STORY } from './harness.mjs';
 
@@ -188,4 +191,12 @@ test('a chat that filled the context: the next turn fails saying so, and newChat
   } finally {
     llama.free();
   }
+});
+
+test("the JS copies of the engine's limits and codes agree with the engine's limits()", async () => {
+  const { glue } = await instantiate({ wasm, variant: 'simd' });
+  const limits = glue.limits();
+  assert.equal(MAX_WORKERS, limits.maxWorkers);
+  assert.deepEqual({ gatherAll: GATHER_ALL, gatherLeader: GATHER_LEADER, command: COMMAND }, limits.pending);
+  assert.equal(limits.commandWords, 2 + limits.prefillBatch);
 });

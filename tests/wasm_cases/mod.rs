@@ -12,7 +12,7 @@
 //! fails it.
 
 use llama2_wasm::conformance::{first_difference, parse_cases, Case};
-use llama2_wasm::wasm::{encode, warm_up, Engine};
+use llama2_wasm::wasm::{encode, warm_up, Engine, PENDING};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
@@ -98,14 +98,14 @@ impl Cluster {
             let piece = self.engines[0].generate_next().map_err(message)?;
             match self.engines[0].pending() {
                 0 => return Ok(piece),
-                3 => {
+                code if code == PENDING.command => {
                     let command = self.engines[0].command();
                     for engine in &mut self.engines[1..] {
                         engine.serve(&command).map_err(message)?;
                     }
                 }
-                kind => {
-                    self.exchange(kind == 1);
+                code => {
+                    self.exchange(code == PENDING.gather_all);
                     for engine in &mut self.engines[1..] {
                         engine.poll().map_err(message)?;
                     }
