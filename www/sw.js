@@ -8,7 +8,7 @@
 //
 // Cross-origin isolation (see isolation.js): the app's files (all but AS_HOSTED) are served
 // with COOP `same-origin` and COEP `credentialless` (or `require-corp`, when the page says the
-// browser ignored `credentialless`), so that the page can use SharedArrayBuffer on a host that
+// browser ignored `credentialless`) unless the host sent its own, so that the page can use SharedArrayBuffer on a host that
 // sends no such headers. embed.html stays as a host serves it: it shows <llama-story> as it
 // runs on someone else's page.
 
@@ -53,8 +53,10 @@ self.addEventListener('message', (event) => {
 async function isolated(response) {
   if (response.type === 'opaqueredirect' || response.redirected || response.status < 200) return response;
   const headers = new Headers(response.headers);
-  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
-  headers.set('Cross-Origin-Embedder-Policy', await coep());
+  // What the host sends stays: a host's COEP require-corp replaced with credentialless left
+  // WebKit (which ignores credentialless) isolated before the service worker and not after.
+  if (!headers.has('Cross-Origin-Opener-Policy')) headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  if (!headers.has('Cross-Origin-Embedder-Policy')) headers.set('Cross-Origin-Embedder-Policy', await coep());
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 

@@ -4,6 +4,8 @@
 //   the redirect with status 0);
 // - a host missing one file of the app shell: the service worker's install failed, and the
 //   page waited for it for ever, on every reload, with no word;
+// - a host that sends COOP/COEP itself: the service worker replaced its COEP require-corp with
+//   credentialless, which WebKit ignores (isolated before the service worker, not after);
 // - a third-party page on another origin embedding <llama-story> from `./build.sh serve`'s
 //   server (tools/serve.mjs): it sent CORP same-origin and no CORS, and the element showed
 //   nothing.
@@ -98,6 +100,24 @@ test('a host missing one file of the app shell: the page starts anyway, without 
     assert.equal(story.text, STORY.stdout);
     const isolation = await fact(page, 'isolation');
     assert.match(isolation.text, /^no: the page's service worker could not install/);
+  } finally {
+    await page.close();
+    await site.close();
+  }
+});
+
+test("a host's own COOP/COEP headers stay as it sends them once the service worker serves the page", async () => {
+  const site = await host(); // serve.mjs: COOP same-origin, COEP require-corp
+  const page = await browser.newPage();
+  watchPage(page);
+  try {
+    const first = await page.goto(site.url);
+    assert.equal(first.headers()['cross-origin-embedder-policy'], 'require-corp');
+    await page.waitForFunction(() => navigator.serviceWorker.controller, null, { timeout: 60_000 });
+    const again = await page.reload();
+    assert.ok(again.fromServiceWorker(), 'served by the service worker');
+    assert.equal(again.headers()['cross-origin-embedder-policy'], 'require-corp');
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
   } finally {
     await page.close();
     await site.close();
