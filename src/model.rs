@@ -60,11 +60,17 @@ impl Plan {
 }
 
 /// The KV cache (this shard's key/value heads) and the activations.
+///
+/// Each layer's cache is reserved for `context` positions at load, but holds (and so writes)
+/// only the positions run so far: a reservation is not written, so a long context costs only
+/// what is used of it, as run.c's calloc does natively. (A zeroed buffer is written whole in
+/// wasm, whose allocator clears every zeroed block: 2 GB at load for a 10 MB checkpoint whose
+/// header says seq_len 131072.)
 struct RunState {
-    key_cache: Vec<f32>, // (layer, context, kv_local) kv_local = this shard's kv heads * head_size
-    value_cache: Vec<f32>, // (layer, context, kv_local)
-    att: Vec<f32>,       // (context,) one head's attention weights
-    logits: Vec<f32>,    // (vocab_size,) the last token's; whole on the leader after a pass
+    key_cache: Vec<Vec<f32>>, // (layer)(positions run, kv_local) kv_local = this shard's kv heads * head_size
+    value_cache: Vec<Vec<f32>>, // (layer)(positions run, kv_local)
+    att: Vec<f32>,            // (context,) one head's attention weights
+    logits: Vec<f32>,         // (vocab_size,) the last token's; whole on the leader after a pass
     batch: Batch,
     seen: Seen,
 }
@@ -91,22 +97,27 @@ struct Batch {
     xs: Vec<f32>,  // (rows, max(dim, hidden_dim) / group_size) its scales
 }
 
-/// A zeroed vector, or an error instead of an abort when memory runs out. Its pages are not
-/// written: `vec!` of zeros asks the allocator for zeroed memory (calloc natively, fresh
-/// pages in wasm), so a KV cache for a long context costs only the positions used, as run.c's
-/// calloc does. (Filling it would write all of it: 2 GB for a 10 MB checkpoint whose header
-/// says seq_len 131072.) The allocation is tried first, since `vec!` aborts where it fails.
+/// A zeroed vector, or an error instead of an abort when memory runs out.
 fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
-    Vec::<T>::new()
-        .try_reserve_exact(n)
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
         .map_err(|_| Error::OutOfMemory(format!("cannot allocate {what} ({n} values)")))?;
-    Ok(vec![T::default(); n])
+    v.resize(n, T::default());
+    Ok(v)
 }
 
 /// Values of one layer's part of the KV cache of `positions` positions, on `shard`.
 fn kv_values(c: &Config, shard: Shard, positions: usize) -> Option<usize> {
     let kv_local = shard.kv_heads(c).len() * c.head_size();
     c.n_layers.checked_mul(positions)?.checked_mul(kv_local)
+}
+
+/// One layer's cache for `values` values: reserved (not written), empty.
+fn reserved(values: usize, what: &str) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(values)
+        .map_err(|_| Error::OutOfMemory(format!("cannot allocate {what} ({values} values)")))?;
+    Ok(v)
 }
 
 impl Batch {
@@ -161,10 +172,13 @@ impl Transformer {
         let kv = kv_values(&c, shard, context)
             .ok_or_else(|| Error::OutOfMemory("the KV cache size overflows".into()))
             .map_err(named)?;
+        let layer = kv / c.n_layers;
+        let caches =
+            |what: &str| (0..c.n_layers).map(|_| reserved(layer, what)).collect::<Result<Vec<_>>>();
         let quantized = matches!(checkpoint.format(), Format::V2 { .. });
         let state = RunState {
-            key_cache: zeros(kv, "the key cache").map_err(named)?,
-            value_cache: zeros(kv, "the value cache").map_err(named)?,
+            key_cache: caches("the key cache").map_err(named)?,
+            value_cache: caches("the value cache").map_err(named)?,
             att: zeros(context, "attention weights").map_err(named)?,
             logits: zeros(c.vocab_size, "logits").map_err(named)?,
             batch: Batch::new(&c, 1, quantized).map_err(named)?,
@@ -229,7 +243,8 @@ impl Transformer {
     pub fn memory_bytes(&self) -> usize {
         let s = &self.state;
         self.checkpoint.memory_bytes()
-            + 4 * (s.key_cache.len() + s.value_cache.len() + s.att.len() + s.logits.len())
+            + 4 * s.key_cache.iter().chain(&s.value_cache).map(Vec::capacity).sum::<usize>()
+            + 4 * (s.att.len() + s.logits.len())
             + s.batch.bytes()
     }
 
@@ -326,11 +341,11 @@ impl Transformer {
     ) -> Result<()> {
         self.grow_batch(tokens.len())?;
         self.positions_run += tokens.len() as u64;
-        let Transformer { checkpoint, plan, context, state: s, link, .. } = self;
+        let Transformer { checkpoint, plan, state: s, link, .. } = self;
         let (w, plan) = (&*checkpoint, &*plan);
         let c = *w.config();
         let (n, dim) = (tokens.len(), c.dim);
-        let p = Pass { w, plan, n, pos, context: *context, look };
+        let p = Pass { w, plan, n, pos, look };
         let last = pos + n; // positions the last token attends to
         if look.attention {
             s.seen.attention.clear();
@@ -416,7 +431,6 @@ struct Pass<'a> {
     /// Rows (tokens) in the batch, at positions `pos..pos + n`.
     n: usize,
     pos: usize,
-    context: usize,
     /// What to capture of the last row.
     look: Look,
 }
@@ -438,9 +452,13 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
     let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
     let q_cols = plan.heads[me.index].clone();
     matmul(&mut b.q, dim, q_cols.clone(), &input, w.matrix(Weight::Wq, l));
-    let layer = l * p.context * kv_local..(l + 1) * p.context * kv_local;
-    let (keys, values) = (&mut s.key_cache[layer.clone()], &mut s.value_cache[layer]);
+    let (keys, values) = (&mut s.key_cache[l], &mut s.value_cache[l]);
     let rows = pos * kv_local..(pos + n) * kv_local;
+    if keys.len() < rows.end {
+        // Within the reservation (pos + n <= context): the new positions only are written.
+        keys.resize(rows.end, 0.0);
+        values.resize(rows.end, 0.0);
+    }
     matmul(&mut keys[rows.clone()], kv_local, 0..kv_local, &input, w.matrix(Weight::Wk, l));
     matmul(&mut values[rows.clone()], kv_local, 0..kv_local, &input, w.matrix(Weight::Wv, l));
     let k_rows = keys[rows].chunks_exact_mut(kv_local.max(1));

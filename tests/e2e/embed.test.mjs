@@ -162,10 +162,18 @@ test('workers="2" on a page without cross-origin isolation: two workers over mes
 test('an element taken off the page while its model loads writes no story', async () => {
   const model = formula15M();
   const before = await stats();
-  await addElement({ id: 'gone', model, tokenizer: 'models/tokenizer.bin', steps: '64' });
-  await page.evaluate(() => document.querySelector('#gone').shadowRoot.querySelector('[part~="generate"]').click());
-  await page.waitForSelector('#gone[state="loading"]');
-  await page.evaluate(() => document.querySelector('#gone').remove());
+  // Far below the viewport, so that its Generate (not its nearness) loads the model.
+  await page.evaluate(({ model }) => {
+    const spacer = Object.assign(document.createElement('div'), { id: 'spacer' });
+    spacer.style.height = '5000px';
+    const story = document.createElement('llama-story');
+    Object.entries({ id: 'gone', model, tokenizer: 'models/tokenizer.bin', steps: '64' }).forEach(([k, v]) => story.setAttribute(k, v));
+    document.body.append(spacer, story);
+    window.scrollTo(0, 0);
+    story.shadowRoot.querySelector('[part~="generate"]').click();
+  }, { model });
+  await page.waitForSelector('#gone[state="loading"]', { state: 'attached' });
+  await page.evaluate(() => ['#gone', '#spacer'].forEach((id) => document.querySelector(id).remove()));
   // A second element of the same model queues behind it: when its story is done, the first's
   // turn is long over.
   await addElement({ id: 'after', model, tokenizer: 'models/tokenizer.bin', steps: '8' });

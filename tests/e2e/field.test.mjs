@@ -6,11 +6,14 @@
 // - a worker lost, then the model loaded again in the same engine;
 // - a chat that filled the context: the next turn says so (it once restarted silently, without
 //   the system prompt of its first turn);
+// - a long context (a 5 MB checkpoint whose header says seq_len 131072) wrote its whole KV cache
+//   at load: 160 MB resident before the first token (tests/memory.rs has the native side);
 // - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free();
 //   a link's numbers checked as the engine takes them.
 
 import assert from 'node:assert/strict';
-import { openAsBlob, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../../www/llama2.js';
@@ -199,4 +202,26 @@ test("the JS copies of the engine's limits and codes agree with the engine's lim
   assert.equal(MAX_WORKERS, limits.maxWorkers);
   assert.deepEqual({ gatherAll: GATHER_ALL, gatherLeader: GATHER_LEADER, command: COMMAND }, limits.pending);
   assert.equal(limits.commandWords, 2 + limits.prefillBatch);
+});
+
+test('a long context costs no resident memory until it is used (wasm: the KV cache is reserved, not written)', async () => {
+  const dir = join(ROOT, 'target/e2e');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'long-context.bin');
+  // The 260K shape with seq_len 131072: 160 MB of KV cache for a 5 MB checkpoint.
+  execFileSync(join(ROOT, 'target/release/gen-checkpoint'), ['--shape', '64,172,5,8,4,512,131072', '--seed', '1', file]);
+  const llama = await createEngine({ wasm, variant: 'simd' });
+  try {
+    const before = process.memoryUsage().rss;
+    await llama.loadCheckpoint(await openAsBlob(file), { name: 'long-context.bin' });
+    const grown = process.memoryUsage().rss - before;
+    assert.equal(llama.config.context, 131072);
+    assert.ok(grown < 64 * 2 ** 20, `resident memory grew by ${(grown / 2 ** 20).toFixed(0)} MB at load`);
+    await llama.loadTokenizer(TOKENIZER);
+    assert.equal(llama.tokenIds.length, 0);
+    await drain(llama.generate('Once upon a time', { temperature: 0, steps: 20 }));
+    assert.equal(llama.tokenIds.length, 20);
+  } finally {
+    llama.free();
+  }
 });
