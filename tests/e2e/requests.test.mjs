@@ -57,9 +57,9 @@ test('arguments of the wrong type are TypeErrors that name them, and the engine 
   assert.equal(await drain(llama.generate('Once upon a time', greedy)), STORY.stdout);
   // Positions, ids and counts: whole numbers (wasm would read 'x' as 0 and -1 as 4294967295).
   const named = (pattern) => (err) => err instanceof TypeError && err.kind === 'type' && pattern.test(err.message);
-  assert.throws(() => llama.branch('x', 1), named(/branch: pos must be a whole number from 0, not "x"/));
-  assert.throws(() => llama.branch(3, -1), named(/branch: token must be a whole number from 0, not -1/));
-  await assert.rejects(llama.lens(1.5), named(/lens: pos must be a whole number from 0, not 1.5/));
+  assert.throws(() => llama.branch('x', 1), named(/branch: pos must be a whole number from 0 to 4294967295, not "x"/));
+  assert.throws(() => llama.branch(3, -1), named(/branch: token must be a whole number from 0 to 4294967295, not -1/));
+  await assert.rejects(llama.lens(1.5), named(/lens: pos must be a whole number from 0 to 4294967295, not 1.5/));
   await assert.rejects(llama.lens(1, 2 ** 40), named(/lens: k must be a whole number/));
   const lens = await llama.lens(1, 1e6); // more than the vocabulary: all of it
   assert.equal(lens[0].length, llama.config.vocab_size);
