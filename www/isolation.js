@@ -62,7 +62,8 @@ export async function isolate({ serviceWorker = new URL('./sw.js', import.meta.u
   // This load of the page did not come through sw.js (a first visit, or the service worker
   // was unregistered meanwhile): the next one does. Even when the worker controls the page
   // already (its activation claims it), this document's headers were not its.
-  if (reloads === 0) return reload();
+  // (A second chance when a reload still came without it, e.g. a reload that bypassed it.)
+  if (reloads === 0 || (reloads === 1 && !navigator.serviceWorker.controller)) return reload();
   // Controlled but not isolated: this browser ignores `credentialless`.
   if (navigator.serviceWorker.controller && reloads === 1) {
     registration.active?.postMessage({ type: 'coep', value: 'require-corp' });

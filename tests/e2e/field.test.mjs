@@ -220,7 +220,7 @@ test('a long context costs no resident memory until it is used (wasm: the KV cac
     await llama.loadTokenizer(TOKENIZER);
     assert.equal(llama.tokenIds.length, 0);
     await drain(llama.generate('Once upon a time', { temperature: 0, steps: 20 }));
-    assert.equal(llama.tokenIds.length, 20);
+    assert.equal(llama.stopReason, 'steps');
   } finally {
     llama.free();
   }

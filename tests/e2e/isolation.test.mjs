@@ -55,6 +55,7 @@ test('the service worker unregistered mid-session: the next reload isolates the 
   watchPage(page);
   await page.goto(app.url);
   await page.waitForFunction(() => crossOriginIsolated === true && navigator.serviceWorker.controller, null, { timeout: 60_000 });
+  await page.waitForSelector('body[data-ready]'); // the page started (and isolate() is done)
   await page.evaluate(async () => {
     for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
   });
