@@ -155,11 +155,12 @@ export class Llama2 {
   async loadCheckpoint(source, { name, onProgress, signal, cache, size, sha256, workers, transport, context } = {}) {
     const run = this.#takeOver();
     workers = checkWorkers(workers ?? this.#options.workers);
+    const chosen = (transport ?? this.#options.transport ?? 'auto') === 'auto';
     transport = checkTransport(transport ?? this.#options.transport);
     context = checkContext(context ?? this.#options.context);
     const opened = await open(source, { name, signal, cache, size, sha256 });
     try {
-      return await this.#fillCheckpoint(run, opened, { onProgress, signal, workers, transport, context });
+      return await this.#fillCheckpoint(run, opened, { onProgress, signal, workers, transport, chosen, context });
     } catch (err) {
       // A failed load ends its download too (an open one holds a connection to the host).
       opened.stream.cancel(err).catch(() => {});
@@ -168,13 +169,18 @@ export class Llama2 {
   }
 
   /** The body of `loadCheckpoint`, once the source is open. */
-  async #fillCheckpoint(run, opened, { onProgress, signal, workers, transport, context }) {
+  async #fillCheckpoint(run, opened, { onProgress, signal, workers, transport, chosen, context }) {
     const progress = (loaded, total) => onProgress?.({ file: 'model', name: opened.name, loaded, total });
     if (opened.size === null) {
       const bytes = await readAll(opened, signal, progress);
       opened = { name: opened.name, size: bytes.length, stream: new Blob([bytes]).stream() };
     }
     const count = this.#workersFor(opened.size, workers, transport);
+    // More workers than cores meet faster by messages: over shared memory every meeting is a
+    // barrier all of them must reach, and on too few cores they queue for them (measured:
+    // docs/parallel.md). Only when the transport is ours to choose and the cores are known.
+    const known = globalThis.navigator?.hardwareConcurrency;
+    if (chosen && transport === 'shared' && known && count > known) transport = 'messages';
     this.#wasm.glue.check_checkpoint_size(opened.size, opened.name, count); // before the download
     progress(0, opened.size);
 

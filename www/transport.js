@@ -30,15 +30,10 @@ export const COMMAND = 3;
 /** How long a shard may take to reach a meeting point inside a pass before it is taken for
  * dead (the links take another for tests: their `stallMs`). */
 export const STALL_MS = 120_000;
-/** The longest spin on a meeting point before sleeping in Atomics.wait: a pass has dozens of
- * them, and a wake-up from Atomics.wait takes longer than most of these waits. The spin
- * adapts (SharedLink #waitChange): a wait it did not cover halves the next one, down to none,
- * and a wait that was short doubles it again. On busy or too few cores (3 workers on 2) the
- * shards' waits grow long, so they stop spinning and leave the core to the shard they wait
- * for instead of stealing it. */
+/** How long to spin on a meeting point before sleeping in Atomics.wait: a pass has dozens of
+ * them, and a wake-up from Atomics.wait takes longer than most of these waits. (A spin that
+ * adapts to contention was measured and did not help: docs/parallel.md.) */
 const SPIN_MS = 2;
-/** Below this a spin is not worth starting. */
-const SPIN_MIN_MS = 0.02;
 
 function lost(message) {
   return new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
@@ -91,8 +86,6 @@ export class SharedLink {
       }),
     );
     this.set = 0;
-    /** How long the next wait spins (see SPIN_MS). */
-    this.spinMs = SPIN_MS;
     /** Commands this shard has run (or seen pass, before its session began). */
     this.seenCommand = 0;
   }
@@ -130,15 +123,10 @@ export class SharedLink {
    * wait is idle and has no limit. */
   #waitChange(at, value, inPass) {
     const start = performance.now();
-    for (let i = 1; this.spinMs > 0 && Atomics.load(this.ctrl, at) === value; i++) {
-      if ((i & 1023) === 0 && performance.now() - start > this.spinMs) break;
+    for (let i = 1; Atomics.load(this.ctrl, at) === value; i++) {
+      if ((i & 1023) === 0 && performance.now() - start > SPIN_MS) break;
     }
     if (Atomics.load(this.ctrl, at) === value) this.#sleep(at, value, inPass, start);
-    // A meeting inside a pass the spin could cover earns it back; a longer one shortens it.
-    // (An idle wait says nothing of the cores: the leader may be paused.)
-    if (!inPass) return;
-    if (performance.now() - start <= SPIN_MS) this.spinMs = Math.min(SPIN_MS, Math.max(2 * this.spinMs, SPIN_MIN_MS));
-    else this.spinMs = this.spinMs / 2 < SPIN_MIN_MS ? 0 : this.spinMs / 2;
   }
 
   #sleep(at, value, inPass, start) {

@@ -46,6 +46,19 @@ test('a host without COOP/COEP: isolated after one reload, 2 workers on shared m
   }, { origin: other.origin });
   assert.deepEqual({ workers: result.workers, transport: result.transport }, { workers: 2, transport: 'shared' });
   assert.equal(result.text, STORY.stdout);
+  // More workers than cores: `auto` takes messages (over shared memory they queue at every
+  // meeting: docs/parallel.md); asked for, shared memory is still given.
+  const split = await page.evaluate(async ({ origin }) => {
+    const { EngineClient } = await import('/client.js');
+    const engine = new EngineClient();
+    const model = { model: `${origin}/models/aidreams260K.bin`, tokenizer: `${origin}/models/tok512-aidreams.bin` };
+    const workers = Math.min(navigator.hardwareConcurrency + 1, 4); // aidreams260K has 4 heads
+    const auto = (await engine.load({ ...model, workers }).done).config.transport;
+    const asked = (await engine.load({ ...model, workers, transport: 'shared' }).done).config.transport;
+    engine.terminate();
+    return { auto, asked, expected: workers > navigator.hardwareConcurrency ? 'messages' : 'shared' };
+  }, { origin: other.origin });
+  assert.deepEqual(split, { auto: split.expected, asked: 'shared', expected: split.expected });
   assert.ok(models.requests('/models/aidreams260K.bin').length >= 1, 'the model came from the other origin');
   await page.close();
 });
