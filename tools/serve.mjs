@@ -149,4 +149,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const options = parseArgs(process.argv.slice(2));
   const { url } = await serve(options);
   console.log(`serving ${resolve(options.root)} at ${url}`);
+  console.log('with COOP/COEP (shared memory for split models) and CORS + CORP cross-origin (<llama-story> on other sites): the README\'s host table');
 }

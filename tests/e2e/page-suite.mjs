@@ -460,6 +460,24 @@ const firstLineVisible = (page) =>
     await page.fill('#message', 'Hello');
     await page.click('#send');
     await page.waitForSelector('#conversation li[data-role="assistant"][data-state="done"]', { timeout: 60_000 });
+
+    // And in Inspect: no "vocab: no model ready" with a Retry that cannot work.
+    await page.check('input[name="mode"][value="inspect"]');
+    await settings(page, { temperature: '1', steps: '256', seed: '3' });
+    await page.click('#generate');
+    await page.waitForFunction(() => document.querySelectorAll('.inspect-story .chip[data-index]').length > 8);
+    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await page.waitForSelector('#story-error:not([hidden])', { timeout: 60_000 });
+    const inspectError = await shownError(page);
+    assert.equal(inspectError.kind, 'shards');
+    assert.equal(inspectError.action, 'Load the model again');
+    await page.click('#story-error .retry');
+    await idle(page);
+    await settings(page, { temperature: '0', steps: '12' });
+    await page.click('#generate');
+    await idle(page);
+    assert.equal(await errorMessage(page), null);
+    assert.ok(await page.locator('.inspect-story .chip[data-index]').count() >= 12);
     await page.context().close();
   });
 }
