@@ -477,7 +477,7 @@ const firstLineVisible = (page) =>
     await page.click('#generate');
     await idle(page);
     assert.equal(await errorMessage(page), null);
-    assert.ok(await page.locator('.inspect-story .chip[data-index]').count() >= 12);
+    assert.ok(await page.evaluate(() => document.querySelectorAll('.inspect-story .chip[data-index]').length) >= 12);
     await page.context().close();
   });
 }
