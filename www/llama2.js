@@ -254,9 +254,9 @@ export class Llama2 {
       this.#shards = null;
     }
     if (count > 1 && !this.#shards) {
-      this.#shards = await Shards.start(count, this.#wasm.module, transport, this.#limits, this.#stallMs);
+      this.#shards = await Shards.start(count, this.#wasm.module, transport, this.#limits);
     }
-    if (this.#shards) this.#shards.stallMs = this.#stallMs;
+    if (this.#shards) this.#shards.stallMs = this.#stallMs; // new or reused: the limit asked now
   }
 
   /**

@@ -112,10 +112,9 @@ export class Shards {
    * @param {WebAssembly.Module} module the engine's compiled module
    * @param {'shared' | 'messages'} transport
    * @param {{ prefillBatch: number, commandWords: number }} limits the engine's `limits()`
-   * @param {number} [stallMs] the stall limit inside a pass (transport.js; tests shorten it)
    */
-  static async start(count, module, transport, limits, stallMs) {
-    const shards = new Shards(count, transport, limits, stallMs);
+  static async start(count, module, transport, limits) {
+    const shards = new Shards(count, transport, limits);
     // A port between every two shards (messages); shard 0's are the leader's.
     const ports = Array.from({ length: count }, () => Array(count).fill(null));
     for (let i = 0; i < count; i++) {
@@ -142,11 +141,13 @@ export class Shards {
     return shards;
   }
 
-  constructor(count, transport, limits, stallMs) {
+  constructor(count, transport, limits) {
     this.count = count;
     this.transport = transport;
     this.limits = limits;
-    this.stallMs = stallMs;
+    /** The stall limit inside a pass for the next model (undefined: transport.js's; tests
+     * shorten it). */
+    this.stallMs = undefined;
     /** Bumped by every model: the messages of an older model's link are told apart. */
     this.epoch = 0;
     this.remotes = [];

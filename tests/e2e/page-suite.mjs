@@ -75,6 +75,12 @@ function recordWorkers() {
   };
 }
 
+/** Ends shard 1's worker as a crash would: the engine's test hook, sent to the page's own
+ * engine worker (recordWorkers) as the client sends it (Firefox's BiDi cannot run code inside
+ * a worker, so it goes from the page). */
+const killShard = (page) =>
+  page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+
 /** Whether the element's box starts inside the first viewport (no scrolling). */
 const inFirstViewport = (page, selector) =>
   page.evaluate((s) => {
@@ -424,9 +430,7 @@ const firstLineVisible = (page) =>
     await settings(page, { temperature: '1', steps: '256', seed: '3' });
     await page.click('#generate');
     await page.waitForFunction(() => document.querySelector('#output').textContent.length > 20);
-    // As a crash would: the engine's test hook, sent to the page's own worker as the client
-    // sends it (Firefox's BiDi cannot run code inside a worker, so it goes from the page).
-    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await killShard(page);
     await page.waitForSelector('#story-error:not([hidden])', { timeout: 60_000 });
     const error = await shownError(page);
     console.log(`| shard-killed | ${error.message} |`);
@@ -448,7 +452,7 @@ const firstLineVisible = (page) =>
     await page.fill('#message', 'Tell me a long story');
     await page.click('#send');
     await page.waitForFunction(() => (document.querySelector('#conversation li[data-role="assistant"] .text')?.textContent.length ?? 0) > 5);
-    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await killShard(page);
     await page.waitForSelector('#chat-error:not([hidden])', { timeout: 60_000 });
     const chatError = await shownError(page);
     assert.equal(chatError.kind, 'shards');
@@ -466,7 +470,7 @@ const firstLineVisible = (page) =>
     await settings(page, { temperature: '1', steps: '256', seed: '3' });
     await page.click('#generate');
     await page.waitForFunction(() => document.querySelectorAll('.inspect-story .chip[data-index]').length > 8);
-    await page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+    await killShard(page);
     await page.waitForSelector('#story-error:not([hidden])', { timeout: 60_000 });
     const inspectError = await shownError(page);
     assert.equal(inspectError.kind, 'shards');
