@@ -16,7 +16,8 @@ use std::io::Write;
 
 use crate::checkpoint::header::{self, group_size_fits};
 use crate::checkpoint::layout::matrix_shape;
-use crate::checkpoint::{Checkpoint, Config, Format, Header, Layout, Matrix, Tensor};
+use crate::checkpoint::{Checkpoint, Header, Layout, Matrix, Tensor};
+use crate::config::{Config, Format};
 use crate::error::{Error, Result};
 use crate::sampler::Rng;
 

@@ -7,7 +7,8 @@
 //! Native only, and not part of the public API.
 
 use crate::checkpoint::header::{AT_CONFIG, AT_GROUP_SIZE, AT_MAGIC, AT_SHARED, AT_VERSION};
-use crate::checkpoint::{Checkpoint, Config, Format};
+use crate::checkpoint::Checkpoint;
+use crate::config::{Config, Format};
 use crate::error::Error;
 use crate::export::{self, Formula};
 use crate::generate::{Generator, Options, Step};

@@ -3,6 +3,7 @@
 //!
 //! The core reads everything from byte buffers (no filesystem), so the same code runs in both
 //! places:
+//! - [`config`]: the model's shape (`Config`), its file format and its matrices' names.
 //! - [`checkpoint`]: v0, v1 and v2 (int8) files: the header, the one table of where each
 //!   tensor lies, and loading a file (or one shard of it) as its bytes stream in.
 //! - [`tokenizer`]: `tokenizer.bin`, BPE encode, decode, UTF-8 reassembly of byte tokens.
@@ -14,11 +15,14 @@
 //!   attention, logit lens).
 //! - `wasm` (wasm32 only): the `#[wasm_bindgen]` `Engine` the browser uses.
 //!
+//!
 //! With the `tools` feature (on by default; the wasm module is built without it):
-//! [`export`] (writing checkpoints), [`conformance`] (golden files), [`native`] (files and
-//! threads for the command-line tools) and `fuzzing` (the fuzz harnesses).
+//! [`export`] (writing checkpoints, and SPEC's formula weights: the weight generator of the
+//! tools, tests and fuzzer), [`conformance`] (golden files), [`native`] (files and threads for
+//! the command-line tools) and `fuzzing` (the fuzz harnesses).
 
 pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod generate;
 pub mod inspect;
@@ -44,7 +48,8 @@ pub mod fuzzing;
 #[cfg(feature = "tools")]
 pub mod native;
 
-pub use checkpoint::{Checkpoint, Config, Format, WeightBuffer};
+pub use checkpoint::{Checkpoint, WeightBuffer};
+pub use config::{Config, Format, Weight};
 pub use error::{Error, Result};
 pub use generate::{Generator, Options, Step, StopReason};
 pub use model::Transformer;

@@ -112,8 +112,9 @@ impl Look {
 }
 
 impl Command {
-    /// The most u32s an encoded command has: pos, flags and a prefill batch of tokens.
-    pub const MAX_WORDS: usize = 2 + crate::model::PREFILL_BATCH;
+    /// The u32s an encoded command has before its tokens: pos and flags. (At most
+    /// `model::PREFILL_BATCH` tokens follow: `model::COMMAND_WORDS` in all.)
+    pub const HEADER_WORDS: usize = 2;
 
     /// As a list of u32s (for JavaScript): `[pos, flags, ...tokens]`, flags bit 0 logits,
     /// bit 1 attention, bit 2 lens.

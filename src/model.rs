@@ -2,15 +2,22 @@
 //! tokens (one when decoding, up to [`PREFILL_BATCH`] of a prompt), on the whole model or
 //! on one shard of it (`shard.rs`).
 //!
-//! One layer body serves every case: `attention` then `ffn`, each a few matmuls on the rows
-//! of the batch. Where a matrix needs a whole vector of which each shard computed a part, the
-//! pass meets the other shards (`link.rs`): after the embedding lookup, after attention,
-//! after `wo`, after the SwiGLU and after `w2`; the leader gets the logits. Alone, those
-//! meetings cost nothing.
+//! Read it top to bottom as run.c's `forward()`: [`Transformer::pass`] looks up the embedding,
+//! runs every layer's [`attention`] then [`ffn`] (each a few matmuls on the rows of the batch),
+//! and applies the classifier. The math is all here; `kernels` only holds the inner loops.
+//!
+//! **The meetings.** A shard computes only its rows of each matrix (`shard.rs`), so where the
+//! next matrix needs a whole vector of which each shard computed a part, the shards meet and
+//! swap parts: one line each, named `share_*` (the [`Plan`]'s methods, the only code here that
+//! touches `link.rs`): after the embedding lookup, after attention, after `wo`, after the
+//! SwiGLU and after `w2`; and the leader alone receives the logits. That is why the pass is an
+//! `async fn`: in the browser a meeting waits for other workers without blocking a thread.
+//! Alone (one shard), every meeting returns at once and does nothing.
 
 use std::ops::Range;
 
-use crate::checkpoint::{Checkpoint, Config, Format, Matrix, Weight};
+use crate::checkpoint::{Checkpoint, Matrix};
+use crate::config::{Config, Format, Weight};
 use crate::error::{Error, Result};
 use crate::kernels::{self, math};
 use crate::link::{Command, Link, Look, Parts, To};
@@ -19,6 +26,10 @@ use crate::shard::Shard;
 /// Prompt tokens per batch: enough to read each weight once for a typical prompt, few enough
 /// that the batch buffers stay small (about 2 MB for the 110M shape).
 pub const PREFILL_BATCH: usize = 64;
+
+/// The most u32s an encoded [`Command`] has: its header and a prefill batch of tokens (the
+/// size of the command slot the browser's workers share).
+pub const COMMAND_WORDS: usize = Command::HEADER_WORDS + PREFILL_BATCH;
 
 /// The model (or one shard of it): weights, KV cache and activations.
 pub struct Transformer {
@@ -56,6 +67,72 @@ impl Plan {
             hidden: all(Weight::W1),
             vocab: all(Weight::Classifier),
         }
+    }
+}
+
+/// The meetings (see the module's doc): every shard gets the parts the others computed.
+impl Plan {
+    /// The embedding rows of `tokens` (rows of `dim`): each shard looked up the rows it holds.
+    async fn share_embeddings(
+        &self,
+        link: &mut Link,
+        x: &mut [f32],
+        c: &Config,
+        tokens: &[u32],
+    ) -> Result<()> {
+        if self.me.count == 1 {
+            return Ok(());
+        }
+        let owners: Vec<usize> =
+            tokens.iter().map(|&t| Shard::owner_of_token(c, self.me.count, t as usize)).collect();
+        link.gather(x, Parts::Rows { width: c.dim, owners: &owners }, To::Everyone).await
+    }
+
+    /// The attention output of every head (`n` rows of `dim`): `wo` reads all heads.
+    async fn share_heads(&self, link: &mut Link, xb: &mut [f32], n: usize) -> Result<()> {
+        let width = xb.len() / n;
+        link.gather(xb, Parts::Columns { rows: n, width, ranges: &self.heads }, To::Everyone).await
+    }
+
+    /// `wo`'s or `w2`'s whole output (`n` rows of `dim`): every shard keeps the whole residual.
+    async fn share_dim(&self, link: &mut Link, out: &mut [f32], n: usize) -> Result<()> {
+        let width = out.len() / n;
+        link.gather(out, Parts::Columns { rows: n, width, ranges: &self.dim }, To::Everyone).await
+    }
+
+    /// Every hidden unit (`n` rows of `hidden_dim`): `w2` reads them all.
+    async fn share_hidden(&self, link: &mut Link, hb: &mut [f32], n: usize) -> Result<()> {
+        let width = hb.len() / n;
+        link.gather(hb, Parts::Columns { rows: n, width, ranges: &self.hidden }, To::Everyone).await
+    }
+
+    /// The captured attention weights, `(layer, n_heads, positions)`, to the leader only (the
+    /// reader shows them): each shard has its own heads'.
+    async fn attention_to_leader(
+        &self,
+        link: &mut Link,
+        att: &mut [f32],
+        c: &Config,
+        positions: usize,
+    ) -> Result<()> {
+        let heads: Vec<Range<usize>> = (self.heads.iter())
+            .map(|h| h.start / c.head_size() * positions..h.end / c.head_size() * positions)
+            .collect();
+        let parts =
+            Parts::Columns { rows: c.n_layers, width: c.n_heads * positions, ranges: &heads };
+        link.gather(att, parts, To::Leader).await
+    }
+
+    /// `rows` rows of logits over the vocabulary, to the leader only (it samples them; the
+    /// logit lens is one row per layer).
+    async fn logits_to_leader(
+        &self,
+        link: &mut Link,
+        logits: &mut [f32],
+        rows: usize,
+    ) -> Result<()> {
+        let width = logits.len() / rows;
+        link.gather(logits, Parts::Columns { rows, width, ranges: &self.vocab }, To::Leader).await
     }
 }
 
@@ -362,13 +439,7 @@ impl Transformer {
                 w.embedding(token as usize, x);
             }
         }
-        if plan.me.count > 1 {
-            let owners: Vec<usize> = tokens
-                .iter()
-                .map(|&t| Shard::owner_of_token(&c, plan.me.count, t as usize))
-                .collect();
-            link.gather(x, Parts::Rows { width: dim, owners: &owners }, To::Everyone).await?;
-        }
+        plan.share_embeddings(link, x, &c, tokens).await?;
 
         for l in 0..c.n_layers {
             attention(&p, s, link, l).await?;
@@ -387,15 +458,10 @@ impl Transformer {
             let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
             let v = &plan.vocab[plan.me.index];
             matmul(&mut s.logits, c.vocab_size, v.clone(), &input, w.matrix(Weight::Classifier, 0));
-            let parts = Parts::Columns { rows: 1, width: c.vocab_size, ranges: &plan.vocab };
-            link.gather(&mut s.logits, parts, To::Leader).await?;
+            plan.logits_to_leader(link, &mut s.logits, 1).await?;
         }
-        if look.attention && plan.me.count > 1 {
-            let heads: Vec<Range<usize>> =
-                plan.me.all().map(|k| k.heads(&c)).map(|h| h.start * last..h.end * last).collect();
-            let parts =
-                Parts::Columns { rows: c.n_layers, width: c.n_heads * last, ranges: &heads };
-            link.gather(&mut s.seen.attention, parts, To::Leader).await?;
+        if look.attention {
+            plan.attention_to_leader(link, &mut s.seen.attention, &c, last).await?;
         }
         if look.lens {
             lens(&p, s, link).await?;
@@ -420,8 +486,7 @@ async fn lens(p: &Pass<'_>, s: &mut RunState, link: &mut Link) -> Result<()> {
         let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
         matmul(out, vocab, v.clone(), &input, w.matrix(Weight::Classifier, 0));
     }
-    let parts = Parts::Columns { rows: c.n_layers, width: vocab, ranges: &plan.vocab };
-    link.gather(&mut s.seen.lens, parts, To::Leader).await
+    plan.logits_to_leader(link, &mut s.seen.lens, c.n_layers).await
 }
 
 /// What every block of one pass shares.
@@ -488,13 +553,11 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
             kernels::weighted_sum(out, att, &values[kv..], kv_local);
         }
     }
-    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.heads };
-    link.gather(&mut b.xb[..n * dim], parts, To::Everyone).await?;
+    plan.share_heads(link, &mut b.xb[..n * dim], n).await?;
 
     let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
     matmul(&mut b.xb2, dim, plan.dim[me.index].clone(), &input, w.matrix(Weight::Wo, l));
-    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.dim };
-    link.gather(&mut b.xb2[..n * dim], parts, To::Everyone).await?;
+    plan.share_dim(link, &mut b.xb2[..n * dim], n).await?;
     add(&mut b.x[..n * dim], &b.xb2[..n * dim]);
     Ok(())
 }
@@ -518,13 +581,11 @@ async fn ffn(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) -> Resul
         let row = t * hidden + units.start..t * hidden + units.end;
         swiglu(&mut b.hb[row.clone()], &b.hb2[row]);
     }
-    let parts = Parts::Columns { rows: n, width: hidden, ranges: &plan.hidden };
-    link.gather(&mut b.hb[..n * hidden], parts, To::Everyone).await?;
+    plan.share_hidden(link, &mut b.hb[..n * hidden], n).await?;
 
     let input = Input::new(&b.hb[..n * hidden], hidden, w, &mut b.xq, &mut b.xs);
     matmul(&mut b.xb, dim, plan.dim[me].clone(), &input, w.matrix(Weight::W2, l));
-    let parts = Parts::Columns { rows: n, width: dim, ranges: &plan.dim };
-    link.gather(&mut b.xb[..n * dim], parts, To::Everyone).await?;
+    plan.share_dim(link, &mut b.xb[..n * dim], n).await?;
     add(&mut b.x[..n * dim], &b.xb[..n * dim]);
     Ok(())
 }

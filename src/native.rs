@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use crate::checkpoint::header::V1_HEADER_BYTES;
-use crate::checkpoint::{Checkpoint, Config, Format, Header, Layout, Loader};
+use crate::checkpoint::{Checkpoint, Header, Layout, Loader};
+use crate::config::{Config, Format};
 use crate::error::{Error, Result};
 use crate::export::{self, Source};
 use crate::generate::Generator;

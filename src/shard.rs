@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use crate::checkpoint::{Config, Weight};
+use crate::config::{Config, Weight};
 
 /// One part of a model split over `count` workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! it is written. The reader, the writer (`export.rs`) and the fuzzer's mutations all use
 //! these offsets.
 
-use super::{Config, Format};
+use crate::config::{Config, Format};
 use crate::error::{Error, Result};
 
 /// `"ak42"` read as a little-endian u32: the magic of the v1 and v2 formats.

@@ -8,7 +8,8 @@
 //! v2: first) and in v0's unused RoPE table. File offsets are u64: a file may pass 4 GB even
 //! on wasm32.
 
-use super::{Config, Format, Header, Weight};
+use super::Header;
+use crate::config::{Config, Format, Weight};
 use crate::error::{Error, Result};
 
 /// The matrices every layer has, in file order.

@@ -10,7 +10,8 @@
 use std::ops::Range;
 
 use super::layout::{Entry, Layout, Tensor, LAYER_WEIGHTS};
-use super::{Checkpoint, Config, View, Weight, WeightBuffer};
+use super::{Checkpoint, View, WeightBuffer};
+use crate::config::{Config, Weight};
 use crate::error::{Error, Result};
 use crate::shard::Shard;
 
