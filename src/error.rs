@@ -25,6 +25,14 @@ pub enum Error {
     Shards(String),
 }
 
+/// Every [`Error::kind`] (www/errors.js lists the same kinds, and the browser's own: a test
+/// checks the two agree through the engine's `limits()`).
+pub const KINDS: [&str; 7] = ["format", "prompt", "options", "memory", "state", "io", "shards"];
+
+/// How a [`Error::Shards`] message begins (www/errors.js `shardsLost` builds the same for the
+/// browser's own losses: a test checks it through `limits()`).
+pub const SHARDS_LOST: &str = "the model's workers lost each other";
+
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -68,7 +76,7 @@ impl fmt::Display for Error {
             Error::OutOfMemory(problem) => write!(f, "out of memory: {problem}"),
             Error::State(problem) => write!(f, "{problem}"),
             Error::Io { file, problem } => write!(f, "'{file}': {problem}"),
-            Error::Shards(problem) => write!(f, "the model's workers lost each other: {problem}"),
+            Error::Shards(problem) => write!(f, "{SHARDS_LOST}: {problem}"),
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use crate::checkpoint::{Checkpoint, Config};
+use crate::checkpoint::Checkpoint;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inspect::{self, InspectOptions, Inspection};
 use crate::link::{self, Link, Look};
@@ -452,11 +453,11 @@ impl Generator {
         self.last = Some(Inspection {
             pos: self.pos,
             token,
-            next,
-            forced: forced.is_some(),
+            id: next,
+            prompt: forced.is_some(),
             top: inspect::top(&probs, options.top_k),
-            next_prob: probs[next as usize],
-            next_rank: inspect::rank(&probs, next),
+            prob: probs[next as usize],
+            rank: inspect::rank(&probs, next),
             attention,
         });
         Ok(next)

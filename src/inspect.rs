@@ -14,22 +14,33 @@ pub struct InspectOptions {
     pub attention: bool,
 }
 
-/// One forward pass seen from inside.
+impl InspectOptions {
+    /// How many of the most probable next tokens a pass keeps unless asked otherwise: the CLI's
+    /// `--top-k`, the JS `tokens()`'s `topK` and the page's Inspect view (`defaults()`).
+    pub const DEFAULT_TOP_K: usize = 10;
+}
+
+/// How many tokens per layer the logit lens shows unless asked otherwise (`defaults()`).
+pub const DEFAULT_LENS_K: usize = 5;
+
+/// One forward pass seen from inside. Its fields keep these names all the way to the page:
+/// the wasm engine's `inspection()`, the JS API's tokens (`llama2.js` `tokens()`, which adds
+/// `text`) and the CLI's `--inspect` lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
     /// The position of the pass, and the token fed there.
     pub pos: usize,
     pub token: u32,
-    /// The token that came next: sampled, or the prompt's.
-    pub next: u32,
-    /// Whether `next` was the prompt's (fed, not sampled).
-    pub forced: bool,
+    /// The token that came next (the one this pass yields): sampled, or the prompt's.
+    pub id: u32,
+    /// Whether `id` was the prompt's (fed, not sampled).
+    pub prompt: bool,
     /// The `top_k` most probable next tokens under the model's own distribution (softmax of
     /// the logits at temperature 1), most probable first, ties by lower id.
     pub top: Vec<(u32, f32)>,
-    /// `next`'s probability in that distribution, and its rank there (0 = the most probable).
-    pub next_prob: f32,
-    pub next_rank: usize,
+    /// `id`'s probability in that distribution, and its rank there (0 = the most probable).
+    pub prob: f32,
+    pub rank: usize,
     /// `(layer, n_heads, pos + 1)`: each head's softmax over positions `0..=pos` (empty unless
     /// asked for).
     pub attention: Vec<f32>,

@@ -27,7 +27,8 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use crate::checkpoint::header::check_config;
-use crate::checkpoint::{Config, Header, Layout, Loader, Tensor};
+use crate::checkpoint::{Header, Layout, Loader, Tensor};
+use crate::config::Config;
 use crate::generate::parse_seed;
 use crate::inspect::InspectOptions;
 use crate::link::{poll_once, Command, Link, Mailbox, Pending, To};
@@ -365,20 +366,32 @@ impl Engine {
         }
     }
 
-    /// Each forward pass from now on captures the `top_k` most probable next tokens and, with
-    /// `attention`, every layer's and head's attention weights (`inspection()`); `top_k` 0
-    /// turns it off. While on, a prompt runs position by position.
+    /// Each forward pass from now on captures the `top_k` most probable next tokens
+    /// (`undefined`: `InspectOptions::DEFAULT_TOP_K`) and, with `attention`, every layer's and
+    /// head's attention weights (`inspection()`); `inspect_off()` turns it off. While on, a
+    /// prompt runs position by position. `top_k` is the JS API's `topK`, checked here only.
     pub fn inspect(&mut self, top_k: JsValue, attention: bool) -> Result<()> {
-        let top_k = whole(&top_k, "inspect: top_k")?;
-        let options = (top_k > 0).then_some(InspectOptions { top_k: top_k as usize, attention });
-        self.generator()?.inspect(options);
+        let top_k = match top_k.is_undefined() {
+            true => InspectOptions::DEFAULT_TOP_K,
+            false => whole(&top_k, "tokens: topK")? as usize,
+        };
+        if top_k == 0 {
+            return Err(Error::Options("tokens: topK must be at least 1 token".into()).into());
+        }
+        self.generator()?.inspect(Some(InspectOptions { top_k, attention }));
         Ok(())
     }
 
-    /// What the last forward pass captured: `{ pos, token, next, forced (next was the
-    /// prompt's), nextProb, nextRank, top:
-    /// [[id, prob], ...], attention: Float32Array | undefined, layers, heads }` (attention is
-    /// `(layer, head, pos + 1)`), or `undefined`.
+    /// Passes capture nothing from now on (and a prompt runs in batches again).
+    pub fn inspect_off(&mut self) -> Result<()> {
+        self.generator()?.inspect(None);
+        Ok(())
+    }
+
+    /// What the last forward pass captured (`inspect::Inspection`, by its field names): `{ pos,
+    /// token, id, prompt (id was the prompt's), prob, rank, top: [[id, prob], ...], attention:
+    /// Float32Array | undefined, layers, heads }` (attention is `(layer, head, pos + 1)`), or
+    /// `undefined`.
     pub fn inspection(&self) -> Result<JsValue> {
         let Slot::Ready(generator) = &self.slot else { return Ok(JsValue::UNDEFINED) };
         let Some(seen) = generator.inspection() else { return Ok(JsValue::UNDEFINED) };
@@ -395,10 +408,10 @@ impl Engine {
         object(&[
             ("pos", seen.pos.into()),
             ("token", seen.token.into()),
-            ("next", seen.next.into()),
-            ("forced", seen.forced.into()),
-            ("nextProb", (seen.next_prob as f64).into()),
-            ("nextRank", seen.next_rank.into()),
+            ("id", seen.id.into()),
+            ("prompt", seen.prompt.into()),
+            ("prob", (seen.prob as f64).into()),
+            ("rank", seen.rank.into()),
             ("top", top.into()),
             ("attention", attention),
             ("layers", c.n_layers.into()),
@@ -415,10 +428,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts the logit lens of position `pos` (top `k` per layer); then `poll_lens()` until it
-    /// is done (the shards may have to meet: `pending()`), and `lens()`.
+    /// Starts the logit lens of position `pos` (top `k` per layer, `undefined`:
+    /// `inspect::DEFAULT_LENS_K`); then `poll_lens()` until it is done (the shards may have to
+    /// meet: `pending()`), and `lens()`.
     pub fn lens_start(&mut self, pos: JsValue, k: JsValue) -> Result<bool> {
-        let (pos, k) = (whole(&pos, "lens: pos")?, whole(&k, "lens: k")?);
+        let pos = whole(&pos, "lens: pos")?;
+        let k = match k.is_undefined() {
+            true => crate::inspect::DEFAULT_LENS_K as u32,
+            false => whole(&k, "lens: k")?,
+        };
         if k == 0 {
             return Err(Error::Options("lens: k must be at least 1 token".into()).into());
         }
@@ -749,7 +767,8 @@ fn seed(v: &JsValue) -> Result<u64> {
     )))
 }
 
-/// run.c's option defaults, for the JavaScript API: `{ temperature, topp, steps }`.
+/// The options' defaults, for the JavaScript API: run.c's `{ temperature, topp, steps }`, and
+/// the inspection's `topK` (a pass's top tokens) and `lensK` (the logit lens's per layer).
 #[wasm_bindgen]
 pub fn defaults() -> Result<JsValue> {
     let d = Options::DEFAULT;
@@ -757,6 +776,8 @@ pub fn defaults() -> Result<JsValue> {
         ("temperature", (d.temperature as f64).into()),
         ("topp", (d.topp as f64).into()),
         ("steps", d.steps.into()),
+        ("topK", InspectOptions::DEFAULT_TOP_K.into()),
+        ("lensK", crate::inspect::DEFAULT_LENS_K.into()),
     ])
 }
 
@@ -771,7 +792,8 @@ pub const PENDING: PendingCodes = PendingCodes { gather_all: 1, gather_leader: 2
 
 /// The engine's limits and codes that JavaScript sizes its buffers and checks by (one place:
 /// here): `{ prefillBatch, commandWords, maxWorkers, headerBytes, pending: { gatherAll,
-/// gatherLeader, command } }`. A command to the other shards (`command()`) has at most
+/// gatherLeader, command }, errorKinds, shardsLost }` (the last two: `Error::kind`'s names
+/// and how a lost-workers message begins). A command to the other shards (`command()`) has at most
 /// `commandWords` u32s; a gathered part at most `prefillBatch` rows. (transport.js and
 /// llama2.js keep copies they need before an engine exists; a test checks they agree.)
 #[wasm_bindgen]
@@ -783,10 +805,15 @@ pub fn limits() -> Result<JsValue> {
     ])?;
     object(&[
         ("prefillBatch", crate::model::PREFILL_BATCH.into()),
-        ("commandWords", Command::MAX_WORDS.into()),
+        ("commandWords", crate::model::COMMAND_WORDS.into()),
         ("maxWorkers", crate::shard::MAX_SHARDS.into()),
         ("headerBytes", crate::checkpoint::header::V1_HEADER_BYTES.into()),
         ("pending", pending),
+        (
+            "errorKinds",
+            crate::error::KINDS.iter().map(|&k| JsValue::from(k)).collect::<js_sys::Array>().into(),
+        ),
+        ("shardsLost", crate::error::SHARDS_LOST.into()),
     ])
 }
 
@@ -838,8 +865,10 @@ pub fn check_header(prefix: &[u8], size: f64, name: JsValue, context: u32) -> Re
     Ok(())
 }
 
-/// The bytes of the tiny model the warm-up runs: SPEC's shape conventions, weights of a
-/// simple pattern (any ordinary values make the same code hot).
+/// The tiny model the warm-up runs: SPEC's shape conventions, weights of a simple pattern (any
+/// ordinary values make the same code hot). Not `export::formula_checkpoint`, the weight
+/// generator of the tools and tests: the checkpoint writer it needs costs the module 14 KB
+/// (5 KB gzipped, measured 2026-12-07), and these 30 lines do.
 fn warm_up_model(format: Format) -> crate::Result<Checkpoint> {
     let config: Config = check_config(&[64, 192, 2, 4, 2, 512, 64], true, "warm-up")?;
     let header = Header { config, format };

@@ -7,6 +7,11 @@
 // parts it held are digested here instead (or, for a download's part, reported as failed).
 
 import { partDigest } from './cache-layout.js';
+import { startModuleWorker } from './start-worker.js';
+
+/** cache-digest-worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
+const DIGEST_SCRIPT = './cache-digest-worker.js';
+const HERE = import.meta.url;
 
 let worker = null; // the digest worker, started on first use; false when there cannot be one
 let nextId = 0;
@@ -14,7 +19,12 @@ const pending = new Map(); // id -> { resolve, fail }
 
 function startWorker() {
   try {
-    worker = new Worker(new URL('./cache-digest-worker.js', import.meta.url), { type: 'module', name: 'llama2-cache-digest' });
+    const options = { type: 'module', name: 'llama2-cache-digest' };
+    worker = startModuleWorker(
+      () => new Worker(new URL('./cache-digest-worker.js', import.meta.url), options),
+      new URL(DIGEST_SCRIPT, HERE).href,
+      options,
+    );
   } catch {
     worker = false;
     return;

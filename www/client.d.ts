@@ -48,8 +48,8 @@ export class EngineClient {
   vocab(): Promise<string[]>;
   /** Ends the conversation: the next `chat` starts a new one. */
   newChat(): Run<DoneReply>;
-  /** The engine's option defaults (run.c's). */
-  defaults(): Promise<{ temperature: number; topp: number; steps: number }>;
+  /** The engine's option defaults: run.c's, and the inspection's `topK` and `lensK`. */
+  defaults(): Promise<{ temperature: number; topp: number; steps: number; topK: number; lensK: number }>;
   /** Test hook: ends the worker of shard `shard` as a crash would. */
   killShard(shard: number): void;
   /** Ends the worker: every request fails (kind `engine`). */

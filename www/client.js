@@ -14,25 +14,18 @@
 
 import { LlamaError } from './errors.js';
 import { FINAL } from './protocol.js';
+import { startModuleWorker } from './start-worker.js';
 
-/** worker.js and this file's URL, for the fallback below, kept out of the
- * `new URL('…', import.meta.url)` form: bundlers (Vite, webpack) bundle the worker of the
- * `new Worker(…)` above, and would also copy the unbundled file as an asset for a second such
- * URL (or, for a variable, warn of a module request they cannot see). */
+/** worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
 const WORKER_SCRIPT = './worker.js';
 const HERE = import.meta.url;
 
-/** The page's engine worker (worker.js next to this file; a same-origin blob module imports
- * it when this file comes from another origin, as a worker script must be same-origin). */
+/** The page's engine worker (worker.js next to this file). */
 export function startWorker() {
-  try {
-    return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  } catch (err) {
-    if (err?.name !== 'SecurityError') throw err;
-    const url = new URL(WORKER_SCRIPT, HERE).href;
-    const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
-    return new Worker(URL.createObjectURL(blob), { type: 'module' });
-  }
+  return startModuleWorker(
+    () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }),
+    new URL(WORKER_SCRIPT, HERE).href,
+  );
 }
 
 /**
@@ -160,7 +153,7 @@ export class EngineClient {
   }
 
   /** The logit lens at position `pos` of the last story: per layer, `[[id, prob], ...]` (top `k`). */
-  async lens(pos, k = 5) {
+  async lens(pos, k) {
     return (await this.#request({ type: 'lens', pos, k }).done).layers;
   }
 
@@ -174,7 +167,7 @@ export class EngineClient {
     return this.#request({ type: 'new-chat' });
   }
 
-  /** The engine's option defaults (run.c's, from the Rust core): `{ temperature, topp, steps }`. */
+  /** The engine's option defaults (from the Rust core): `{ temperature, topp, steps, topK, lensK }`. */
   async defaults() {
     return (await this.#request({ type: 'defaults' }).done).defaults;
   }

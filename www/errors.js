@@ -40,8 +40,23 @@ export function errorKind(err) {
   return 'engine';
 }
 
-/** Kinds where trying the same load again can succeed. */
+/** Every kind of the table above (src/error.rs `KINDS` are among them but `io`, which only
+ * the native tools meet: a test checks). */
+export const KINDS = ['network', 'http', 'cancelled', 'format', 'memory', 'prompt', 'options', 'type', 'state', 'shards', 'engine'];
+
+/** Kinds where trying the same request again can succeed (a cut download resumes). */
 export const RETRYABLE = new Set(['network']);
+
+/** Kinds where the model must be loaded again (new workers), after which the request can succeed. */
+export const RELOAD = new Set(['shards', 'engine']);
+
+/** How src/error.rs begins an `Error::Shards` message (`SHARDS_LOST`; a test checks). */
+export const SHARDS_LOST = "the model's workers lost each other";
+
+/** The error of workers that lost each other (`message`: how), kind `shards`. */
+export function shardsLost(message) {
+  return new LlamaError('shards', `${SHARDS_LOST}: ${message}. Load the model again.`);
+}
 
 /** A request for `url` that failed before or during its response. */
 export function networkError(url, cause) {

@@ -1,6 +1,6 @@
 // inspect-view.js: the Inspect view of a story, for the page (main.js) and <llama-story
 // inspect> (llama-story.js). The story as token chips tinted by the probability the model gave
-// each; a chip's top-10 alternatives as bars (on hover, and for the selected chip); the
+// each; a chip's top alternatives as bars (on hover, and for the selected chip); the
 // selected chip's attention over the tokens before it (one layer and head, or every head of a
 // layer) and its logit lens (on demand); another branch of the story from any alternative
 // (the continuation it replaced kept one step back); one token per Step.
@@ -16,10 +16,6 @@
 
 /** The view's stylesheet, for a shadow root. */
 export const STYLESHEET = new URL('./inspect-view.css', import.meta.url).href;
-
-/** Tokens per pass's top list, and per layer of the lens. */
-const TOP_K = 10;
-const LENS_K = 5;
 
 /**
  * The most attention weights the view keeps, in bytes (all chips together). A pass's weights
@@ -177,7 +173,8 @@ export class InspectView {
     this.#selected = null;
     this.#lens.clear();
     this.#clear();
-    const run = client.tokens({ ...options, topK: TOP_K, attention: true, take }, { onToken: (t) => this.#add(t) });
+    // How many alternatives a chip lists, and the lens per layer: the engine's defaults.
+    const run = client.tokens({ ...options, attention: true, take }, { onToken: (t) => this.#add(t) });
     return this.#follow(run, pieces);
   }
 
@@ -427,7 +424,7 @@ export class InspectView {
 
   #alternatives(chip) {
     const section = element('section', 'inspect-alternatives');
-    section.append(element('h4', '', 'What the model expected here (top 10, temperature 1)'));
+    section.append(element('h4', '', `What the model expected here (top ${chip.top.length}, temperature 1)`));
     const live = this.#host.holds() && this.#ui.root.dataset.state !== 'running';
     section.append(this.#bars(chip, live ? (id) => this.#branchFrom(chip.pos, id) : null));
     section.append(element('p', 'inspect-hint', live
@@ -593,7 +590,7 @@ export class InspectView {
       return;
     }
     body.replaceChildren(element('p', 'inspect-hint', 'computing…'));
-    const done = this.#host.run((client) => ({ done: client.lens(chip.pos, LENS_K) }), 'lens');
+    const done = this.#host.run((client) => ({ done: client.lens(chip.pos) }), 'lens');
     if (!done) return body.replaceChildren(element('p', 'inspect-hint', 'The engine is busy: open this again in a moment.'));
     try {
       const layers = await done;
@@ -608,7 +605,7 @@ export class InspectView {
     const table = element('table', 'inspect-lens-table');
     const head = element('tr');
     head.append(element('th', '', 'after'));
-    for (let i = 0; i < LENS_K; i++) head.append(element('th', '', `#${i + 1}`));
+    for (let i = 0; i < (layers[0]?.length ?? 0); i++) head.append(element('th', '', `#${i + 1}`));
     table.append(head);
     layers.forEach((top, l) => {
       const tr = element('tr');

@@ -26,7 +26,7 @@
 // The part `inspect` holds the view.
 
 import { EngineClient } from './client.js';
-import { LlamaError } from './errors.js';
+import { LlamaError, RELOAD, RETRYABLE } from './errors.js';
 import { InspectView, STYLESHEET } from './inspect-view.js';
 import { STORY_DEFAULTS } from './story-settings.js';
 import { formatBytes, readable } from './wording.js';
@@ -287,10 +287,11 @@ export class LlamaStory extends HTMLElement {
     this.#ui.retry.onclick = retry;
   }
 
-  /** Shows a failed request; Retry repeats it unless the element itself is misconfigured. */
+  /** Shows a failed request; Retry repeats it where that can help (errors.js: a network
+   * failure, or lost workers, which the repeat loads again). */
   #failed(err, retry) {
     this.#ui.progress.hidden = true;
-    const fixable = err?.kind !== undefined && !['format', 'http', 'options', 'type', 'memory'].includes(err.kind);
+    const fixable = RETRYABLE.has(err?.kind) || RELOAD.has(err?.kind);
     this.#setState('error', err?.message ?? String(err), fixable ? retry : null);
   }
 

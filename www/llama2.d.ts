@@ -221,8 +221,8 @@ export class Llama2 {
 /** The wasm build this JS engine can run. */
 export function wasmVariant(): 'simd' | 'scalar';
 
-/** run.c's option defaults, from the engine. */
-export function defaults(options?: WasmOptions): Promise<{ temperature: number; topp: number; steps: number }>;
+/** The options' defaults, from the engine: run.c's, and the inspection's `topK` and `lensK`. */
+export function defaults(options?: WasmOptions): Promise<{ temperature: number; topp: number; steps: number; topK: number; lensK: number }>;
 
 /** Token ids of `text` under a tokenizer, without a model. */
 export function encode(

@@ -351,7 +351,9 @@ export class Llama2 {
       const s = engine.inspection();
       if (!s || s.pos === seenPos) return null;
       seenPos = s.pos;
-      return { text, id: s.next, prompt: s.forced, pos: s.pos, token: s.token, top: s.top, prob: s.nextProb, rank: s.nextRank, attention: attentionOf(s) };
+      // The engine's record (src/inspect.rs `Inspection`) under its own names, with the text.
+      const { layers, heads, attention, ...record } = s;
+      return { text, ...record, attention: attentionOf(s) };
     };
     const next = () => engine.generate_next();
     try {
@@ -394,7 +396,7 @@ export class Llama2 {
   generate(prompt = '', options = undefined) {
     const run = this.#takeOver();
     return this.#begin(run, () => {
-      this.#engine.inspect(0, false);
+      this.#engine.inspect_off();
       this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
     }, options?.signal);
   }
@@ -409,10 +411,10 @@ export class Llama2 {
    * The prompt's positions come one by one (each with its numbers); the ids are the same as
    * `generate`'s.
    * @param {string} [prompt='']
-   * @param {object} [options] `topK` (10), `attention` (false), and `generate`'s options
+   * @param {object} [options] `topK` (`defaults()`: 10; the engine checks it), `attention`
+   *   (false), and `generate`'s options
    */
-  tokens(prompt = '', { topK = 10, attention = false, ...options } = {}) {
-    if (!Number.isInteger(topK) || topK < 1) throw new LlamaError('options', `options: topK must be a whole number of tokens, not ${JSON.stringify(topK)}`);
+  tokens(prompt = '', { topK, attention = false, ...options } = {}) {
     const run = this.#takeOver();
     return this.#begin(run, () => {
       this.#engine.inspect(topK, Boolean(attention));
@@ -439,10 +441,11 @@ export class Llama2 {
 
   /**
    * The logit lens at position `pos` (already run): per layer, the `k` most probable tokens of
-   * the classifier applied to the residual stream after that layer, `[[id, probability], ...]`.
+   * the classifier applied to the residual stream after that layer, `[[id, probability], ...]`;
+   * `k` undefined: `defaults().lensK` (5).
    * @returns {Promise<Array<Array<[number, number]>>>}
    */
-  async lens(pos, k = 5) {
+  async lens(pos, k) {
     while (this.#passing) await this.#passing;
     // Between two steps of a story (which stays where it is): its session serves this too.
     const engine = this.#engine;
@@ -473,7 +476,7 @@ export class Llama2 {
     const continuing = this.#chatting && this.stopReason === 'eos';
     const run = this.#takeOver();
     return this.#begin(run, () => {
-      this.#engine.inspect(0, false);
+      this.#engine.inspect_off();
       if (continuing) this.#engine.chat_turn(message);
       else this.#engine.start_chat(options?.system, message, options);
       this.#chatting = true;
@@ -535,7 +538,8 @@ export class Llama2 {
 }
 
 /**
- * run.c's option defaults, from the engine: `{ temperature, topp, steps }`.
+ * The options' defaults, from the engine: run.c's `{ temperature, topp, steps }`, and the
+ * inspection's `topK` (a pass's top tokens, `tokens()`) and `lensK` (per layer, `lens()`).
  * @param {object} [options] `variant`, `wasm` (see `createEngine`)
  */
 export async function defaults(options) {

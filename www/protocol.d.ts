@@ -165,7 +165,7 @@ export interface ErrorReply {
 export interface DefaultsReply {
   type: 'defaults';
   id: number;
-  defaults: { temperature: number; topp: number; steps: number };
+  defaults: { temperature: number; topp: number; steps: number; topK: number; lensK: number };
 }
 
 /** One forward pass of an inspected story, or `{ text }` alone (text completed at the end,

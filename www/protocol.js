@@ -37,7 +37,7 @@
 //   { type: 'done', id, reason, tokens, ms, ttftMs, seed, ids }   reason: see StopReason
 //   { type: 'error', id, message, kind }             kind: see errors.js
 //   { type: 'cache', url, status, message }          where a URL came from / went to (cache.js)
-//   { type: 'defaults', id, defaults: { temperature, topp, steps } }
+//   { type: 'defaults', id, defaults: { temperature, topp, steps, topK, lensK } }
 //   { type: 'token', id, token: Token }   one forward pass (llama2.js `tokens`: text, id, pos,
 //        token, top, prob, rank, attention?) and `prompt`: whether `id` was the prompt's; or
 //        `{ text }` alone (text completed at the end, with no pass of its own)
@@ -49,6 +49,25 @@
 //        that lock, with no timeout (client.js)
 //   a wasm trap (out of memory, a bug) is not replied to but rethrown uncaught: the engine is
 //   unusable after one, and the page's `error` event (client.js: kind `engine`) reports it.
+
+// The shard worker's protocol: a model split over workers (shards.js, the leader, holds shard 0;
+// shard-worker.js each other shard). Every request is answered, in order, with `{ ok: true,
+// ... }` or `{ ok: false, message, kind }`, except `write` and `session`:
+//   { type: 'init', module, ports }     the compiled engine module; a port to each shard
+//   { type: 'begin', prefix, size, name, shard, count } -> { ranges }   a new checkpoint
+//   { type: 'write', at, bytes }        bytes of the file (not answered; see 'sync')
+//   { type: 'sync' }                    answered once every write before it is done
+//   { type: 'end' }                     the checkpoint is complete
+//   { type: 'fit', want } -> { context }   the most positions this shard's memory holds
+//   { type: 'context', context, shared, sizes, epoch, shard, count } -> { memoryBytes,
+//        wasmMemoryBytes }   size the KV cache; the link (shared memory or the ports; `sizes`
+//        as SharedLink takes them, `epoch` the load) for the passes to come
+//   { type: 'session', id, seq }        shared memory: run the commands after the seq-th until
+//        the leader ends session id (not answered)
+// Mid-pass, the shards meet through the link (transport.js), not through these messages.
+
+/** The shard worker's requests. */
+export const SHARD_REQUESTS = ['init', 'begin', 'write', 'sync', 'end', 'fit', 'context', 'session'];
 
 /** Requests that get replies, in turn. */
 export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'vocab'];

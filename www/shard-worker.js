@@ -2,28 +2,17 @@
 // leader. It holds its rows of every matrix in its own wasm memory and runs the forward
 // passes the leader commands, meeting the other shards through a link (transport.js).
 //
-// Messages from the leader (each answered with `{ ok: true, ... }` or `{ ok: false, message,
-// kind }`, in order):
-//   { t: 'init', module, ports }                 the compiled engine module; a port to each shard
-//   { t: 'begin', prefix, size, name, shard, count } -> { ranges }   a new checkpoint
-//   { t: 'write', at, bytes }                     bytes of the file (not answered; see 'sync')
-//   { t: 'sync' }                                 answered once every write before it is done
-//   { t: 'end' }                                  the checkpoint is complete
-//   { t: 'fit', want } -> { context }             the most positions this shard's memory holds
-//   { t: 'context', context, shared, sizes, epoch }  size the KV cache; the link (shared memory
-//                                                 or the ports; `sizes` as SharedLink takes them,
-//                                                 `epoch` the load) for the passes to come
-//   { t: 'session', id, seq }                     shared memory: run the commands after the
-//                                                 seq-th until the leader ends session id
+// Its messages with the leader (shards.js): protocol.js, "The shard worker's protocol".
 // With ports, commands come on the leader's port. A wasm trap marks this shard dead (so the
 // others stop waiting) and is rethrown: the leader's `error` handler sees it.
 
 import { instantiate } from './wasm.js';
 import { COMMAND, PortLink, SharedLink } from './transport.js';
 import { errorKind } from './errors.js';
+import { SHARD_REQUESTS } from './protocol.js';
+import { importNode } from './start-worker.js';
 
 /** This thread's messaging: a worker's global scope, or Node's parentPort (set below). */
-const NODE_WORKERS = 'node:worker_threads';
 let host = globalThis;
 
 let wasm = null; // { glue, memory }
@@ -107,19 +96,13 @@ const handlers = {
     // Blocks this worker until the leader ends the session (its messages wait meanwhile).
     if (link instanceof SharedLink) await link.runSession(id, seq, serve);
   },
-  free() {
-    link?.close?.();
-    link = null;
-    engine?.free();
-    engine = null;
-  },
 };
 
 /** Handles one request; requests run strictly one after another. */
 async function handle(data) {
-  const handler = handlers[data?.t];
+  const handler = SHARD_REQUESTS.includes(data?.type) ? handlers[data.type] : undefined;
   try {
-    if (!handler) throw new Error(`shard worker: unknown request '${data?.t}'`);
+    if (!handler) throw new Error(`shard worker: unknown request '${data?.type}'`);
     const reply = await handler(data);
     if (reply) host.postMessage({ ok: true, ...reply });
   } catch (err) {
@@ -138,7 +121,7 @@ const onmessage = (event) => {
 if (typeof WorkerGlobalScope !== 'undefined') {
   host.onmessage = onmessage;
 } else {
-  import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS).then(({ parentPort }) => {
+  importNode('node:worker_threads').then(({ parentPort }) => {
     host = parentPort;
     host.onmessage = onmessage;
   });

@@ -7,16 +7,12 @@
 // ranges of the file it holds, sizes every KV cache alike, and during a generation forwards
 // its commands and gathers through the link.
 
-import { LlamaError } from './errors.js';
+import { LlamaError, shardsLost } from './errors.js';
 import { forRanges } from './source.js';
 import { COMMAND, PortLink, SharedLink } from './transport.js';
+import { importNode, startModuleWorker } from './start-worker.js';
 
-/** Hidden from bundlers: only Node takes this path. */
-const NODE_WORKERS = 'node:worker_threads';
-/** shard-worker.js and this file's URL, for the fallbacks below, kept out of the
- * `new URL('…', import.meta.url)` form: bundlers (Vite, webpack) bundle the worker of the
- * `new Worker(…)` in spawn(), and would also copy the unbundled file as an asset for a second
- * such URL (or, for a variable, warn of a module request they cannot see). */
+/** shard-worker.js, for the fallbacks below (see `startModuleWorker` why not in the URL form). */
 const SHARD_SCRIPT = './shard-worker.js';
 const HERE = import.meta.url;
 
@@ -36,18 +32,12 @@ export function sharedMemoryWorks() {
 /** A worker for a shard: a module Web Worker, or a Node worker thread behind the same face. */
 async function spawn() {
   if (typeof Worker === 'function') {
-    try {
-      return new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' });
-    } catch (err) {
-      // Loaded from another origin (a CDN): a worker script must be same-origin, so a
-      // same-origin blob module imports it.
-      if (err?.name !== 'SecurityError') throw err;
-      const url = new URL(SHARD_SCRIPT, HERE).href;
-      const blob = new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' });
-      return new Worker(URL.createObjectURL(blob), { type: 'module' });
-    }
+    return startModuleWorker(
+      () => new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' }),
+      new URL(SHARD_SCRIPT, HERE).href,
+    );
   }
-  const { Worker: NodeWorker } = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WORKERS);
+  const { Worker: NodeWorker } = await importNode('node:worker_threads');
   const worker = new NodeWorker(new URL(SHARD_SCRIPT, HERE));
   const face = {
     postMessage: (message, transfer) => worker.postMessage(message, transfer),
@@ -85,7 +75,7 @@ class Remote {
   }
 
   fail(message) {
-    this.dead ??= new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
+    this.dead ??= shardsLost(message);
     for (const reply of this.replies.splice(0)) reply.reject(this.dead);
   }
 
@@ -132,7 +122,7 @@ export class Shards {
     try {
       await Promise.all(shards.remotes.map((r) => {
         const mine = ports[r.index];
-        return r.call({ t: 'init', module, ports: mine }, mine.filter(Boolean));
+        return r.call({ type: 'init', module, ports: mine }, mine.filter(Boolean));
       }));
     } catch (err) {
       shards.terminate();
@@ -165,7 +155,7 @@ export class Shards {
     this.link?.close?.(); // a pass the last model left waiting (messages) ends quietly
     this.link = null;
     const replies = await Promise.all(this.remotes.map((r) =>
-      r.call({ t: 'begin', prefix, size, name, shard: r.index, count: this.count })));
+      r.call({ type: 'begin', prefix, size, name, shard: r.index, count: this.count })));
     this.ranges = replies.map((reply) => reply.ranges);
   }
 
@@ -175,25 +165,25 @@ export class Shards {
     for (const [i, remote] of this.remotes.entries()) {
       forRanges(this.ranges[i], at, chunk, (from, bytes) => {
         const copy = bytes.slice(); // its own buffer, to transfer
-        remote.post({ t: 'write', at: from, bytes: copy }, [copy.buffer]);
+        remote.post({ type: 'write', at: from, bytes: copy }, [copy.buffer]);
         remote.unsynced += copy.length;
       });
     }
     const behind = this.remotes.filter((r) => r.unsynced > WRITE_WINDOW);
     await Promise.all(behind.map(async (r) => {
       r.unsynced = 0;
-      await r.call({ t: 'sync' });
+      await r.call({ type: 'sync' });
     }));
   }
 
   /** Every other shard: the checkpoint is complete. */
   async end() {
-    await Promise.all(this.remotes.map((r) => r.call({ t: 'end' })));
+    await Promise.all(this.remotes.map((r) => r.call({ type: 'end' })));
   }
 
   /** The most positions every other shard can hold (up to `want`). */
   async fit(want) {
-    const replies = await Promise.all(this.remotes.map((r) => r.call({ t: 'fit', want })));
+    const replies = await Promise.all(this.remotes.map((r) => r.call({ type: 'fit', want })));
     return Math.min(...replies.map((reply) => reply.context));
   }
 
@@ -215,7 +205,7 @@ export class Shards {
       this.link = new PortLink(this.ports, 0, { epoch, stallMs: this.stallMs });
     }
     const replies = await Promise.all(this.remotes.map((r) =>
-      r.call({ t: 'context', context, shared, sizes, epoch, shard: r.index, count: this.count })));
+      r.call({ type: 'context', context, shared, sizes, epoch, shard: r.index, count: this.count })));
     for (const r of this.remotes) if (r.dead) this.link.markDead(r.index);
     return replies.reduce((sum, reply) => sum + reply.wasmMemoryBytes, 0);
   }
@@ -227,7 +217,7 @@ export class Shards {
     this.session++;
     this.inSession = true;
     const seq = this.link.commandSeq();
-    for (const r of this.remotes) r.post({ t: 'session', id: this.session, seq });
+    for (const r of this.remotes) r.post({ type: 'session', id: this.session, seq });
   }
 
   /** The generation ended: the other shards go back to their messages. */

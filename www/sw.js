@@ -21,7 +21,7 @@ const SHELL = [
   'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
   'isolation.js', 'inspect-view.js', 'inspect-view.css',
   'cache-layout.js', 'cache-entry.js', 'cache-fetch.js', 'cache-stream.js', 'cache-writer.js', 'cache-sha256.js',
-  'cache-digest.js', 'cache-digest-worker.js',
+  'cache-digest.js', 'cache-digest-worker.js', 'start-worker.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',
 ];
 /** Cached when present (a deployment may have no local models or no relaxed build). */

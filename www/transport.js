@@ -19,7 +19,7 @@
 // model lives (a story paused on Step, a lens left open); only a shard that stops answering
 // inside a pass (a gather not met within the stall limit) is taken for lost.
 
-import { LlamaError } from './errors.js';
+import { LlamaError, shardsLost } from './errors.js';
 
 /** pending() values (src/wasm.rs `Engine::pending`; the engine's `limits().pending`: a test
  * checks that these copies agree). */
@@ -35,9 +35,6 @@ export const STALL_MS = 120_000;
  * adapts to contention was measured and did not help: docs/parallel.md.) */
 const SPIN_MS = 2;
 
-function lost(message) {
-  return new LlamaError('shards', `the model's workers lost each other: ${message}. Load the model again.`);
-}
 
 /** A view of `len` f32s at byte `ptr` of wasm `memory` (made fresh: memory may have grown). */
 function f32s(memory, ptr, len) {
@@ -115,7 +112,7 @@ export class SharedLink {
 
   #checkAlive() {
     const dead = Atomics.load(this.ctrl, DEAD);
-    if (dead) throw lost(`worker ${dead} of ${this.count} stopped`);
+    if (dead) throw shardsLost(`worker ${dead} of ${this.count} stopped`);
   }
 
   /** Waits until `ctrl[at]` is no longer `value`: spins a little, then sleeps. Inside a pass
@@ -134,7 +131,7 @@ export class SharedLink {
       this.#checkAlive();
       Atomics.wait(this.ctrl, at, value, 100);
       if (inPass && performance.now() - start > this.stallMs) {
-        throw lost(`a worker did not answer inside a pass for ${this.stallMs / 1000} s`);
+        throw shardsLost(`a worker did not answer inside a pass for ${this.stallMs / 1000} s`);
       }
     }
   }
@@ -157,7 +154,7 @@ export class SharedLink {
     this.set ^= 1;
     const mine = regions[this.shard];
     const len = engine.outbox_len();
-    if (len > this.maxPart) throw lost(`a part of ${len} values does not fit its ${this.maxPart}`);
+    if (len > this.maxPart) throw shardsLost(`a part of ${len} values does not fit its ${this.maxPart}`);
     mine.data.set(f32s(memory, engine.outbox_ptr(), len));
     mine.len[0] = len;
     this.#barrier();
@@ -265,7 +262,7 @@ export class PortLink {
 
   /** Shard `index` died: every wait ends with an error. */
   markDead(index) {
-    this.#fail(lost(`worker ${index + 1} of ${this.count} stopped`));
+    this.#fail(shardsLost(`worker ${index + 1} of ${this.count} stopped`));
   }
 
   /** Another model replaces this link's: a pass still waiting ends (its error is nobody's). */
@@ -292,7 +289,7 @@ export class PortLink {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(key);
-        this.#fail(lost(`worker ${k + 1} did not answer inside a pass for ${this.stallMs / 1000} s`));
+        this.#fail(shardsLost(`worker ${k + 1} did not answer inside a pass for ${this.stallMs / 1000} s`));
         resolve(null);
       }, this.stallMs);
       this.waiting.set(key, (part) => {
@@ -314,7 +311,7 @@ export class PortLink {
     for (let k = 0; k < this.count; k++) {
       if (k === this.shard) continue;
       const received = await this.#receive(k, seq);
-      if (received === null || this.failed) throw this.failed ?? lost('a worker stopped');
+      if (received === null || this.failed) throw this.failed ?? shardsLost('a worker stopped');
       f32s(memory, engine.inbox(k, received.length), received.length).set(received);
     }
   }

@@ -6,6 +6,7 @@
 
 import { initSync } from './pkg/simd/llama2_wasm.js';
 import * as glue from './pkg/simd/llama2_wasm.js';
+import { importNode } from './start-worker.js';
 
 /** Where each build is. (`relaxed`: fused multiply-add; measured by the benchmark only.) */
 const BUILDS = {
@@ -27,13 +28,10 @@ export function wasmVariant() {
   return WebAssembly.validate(SIMD_PROBE) ? 'simd' : 'scalar';
 }
 
-/** Hidden from bundlers: only Node takes this path. */
-const NODE_FS = 'node:fs/promises';
-
 /** The bytes (or a Response) of a .wasm: file: URLs in Node, else fetched. */
 async function fetchBuild(url) {
   if (url.protocol === 'file:') {
-    const { readFile } = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_FS);
+    const { readFile } = await importNode('node:fs/promises');
     return readFile(url);
   }
   return fetch(url);

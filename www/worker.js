@@ -66,9 +66,7 @@ const run = {
   },
   branch(data, engine) {
     const { pos, token, take } = data;
-    count('pos', pos, 0);
-    count('token', token, 0);
-    count('take', take, 1);
+    count('take', take, 1); // pos and token: the engine checks them
     return inspected(data.id, engine, { iterator: engine.branch(pos, token) }, take);
   },
   more(data, engine) {
@@ -79,9 +77,8 @@ const run = {
     return inspected(data.id, engine, story, data.take);
   },
   async lens(data, engine) {
-    count('pos', data.pos, 0);
-    count('k', data.k, 1);
-    postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k ?? 5) });
+    // pos and k: the engine checks them (one place, one kind: a TypeError of kind `type`).
+    postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k) });
   },
   vocab(data, engine) {
     postMessage({ type: 'vocab', id: data.id, pieces: engine.vocab });
@@ -106,7 +103,8 @@ async function stream(id, engine, start) {
   postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
 }
 
-/** Checks a whole-number argument of at least `min` (undefined: its default). */
+/** Checks `take`, the worker's own argument (the engine checks its own): a whole number of at
+ * least `min` (undefined: no pause). */
 function count(name, value, min) {
   if (value === undefined || (Number.isInteger(value) && value >= min && value < 2 ** 32)) return;
   throw new LlamaError('options', `options: ${name} must be a whole number from ${min}, not ${JSON.stringify(value)}`);

@@ -13,7 +13,7 @@ const USAGE: &str = "\
 Usage:   gen-checkpoint --shape SHAPE --seed N [--unshared] [--format v0|v1|v2] [--group-size N] <out.bin>
 Example: gen-checkpoint --shape 15M --seed 1 stories15M-formula.bin
   --shape SHAPE     dim,hidden_dim,n_layers,n_heads,n_kv_heads,vocab_size,seq_len
-                    or one of 15M, 42M, 110M (the tinyllamas shapes), 260K
+                    or one of 15M, 42M, 110M (the tinyllamas shapes), 260K, 7B (Llama 2 7B's)
   --seed N          seed of the xorshift64* stream the weights are drawn from
   --unshared        write a separate classifier (default: shared with the embedding)
   --format F        v0 (run.c, default), v1, or v2 (int8, runq.c)
@@ -35,6 +35,7 @@ fn parse_shape(s: &str) -> Result<[i32; 7], String> {
         "42M" => Some([512, 1376, 8, 8, 8, 32000, 1024]),
         "110M" => Some([768, 2048, 12, 12, 12, 32000, 1024]),
         "260K" => Some([64, 172, 5, 8, 4, 512, 512]),
+        "7B" => Some([4096, 11008, 32, 32, 32, 32000, 4096]),
         _ => None,
     };
     if let Some(shape) = named {
@@ -45,7 +46,7 @@ fn parse_shape(s: &str) -> Result<[i32; 7], String> {
         .map(|v| v.trim().parse::<i32>().ok().filter(|&v| v > 0))
         .collect::<Option<_>>()
         .ok_or_else(|| {
-            format!("--shape: '{s}' is not 7 positive integers nor 15M, 42M, 110M or 260K")
+            format!("--shape: '{s}' is not 7 positive integers nor 15M, 42M, 110M, 260K or 7B")
         })?;
     <[i32; 7]>::try_from(values).map_err(|v| {
         format!("--shape: '{s}' has {} values, expected 7 (D,H,L,NH,NKV,V,S)", v.len())

@@ -79,7 +79,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         threads: 1,
         context: None,
         inspect: None,
-        top_k: 10,
+        top_k: InspectOptions::DEFAULT_TOP_K,
     };
     let mut rest = argv[1..].iter();
     while let Some(flag) = rest.next() {
@@ -215,8 +215,9 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// One `--inspect` line: `{"pos", "token", "next", "next_prob", "next_rank", "top": [[id,
-/// prob], ...], "attention": [[[w_0 .. w_pos] per head] per layer]}`.
+/// One `--inspect` line, by `Inspection`'s field names: `{"pos", "token", "id", "prompt",
+/// "prob", "rank", "top": [[id, prob], ...], "attention": [[[w_0 .. w_pos] per head] per
+/// layer]}`.
 fn inspection_json(seen: &Inspection, c: &Config) -> String {
     let positions = seen.pos + 1;
     let attention: Vec<Vec<&[f32]>> = seen
@@ -227,9 +228,10 @@ fn inspection_json(seen: &Inspection, c: &Config) -> String {
     serde_json::json!({
         "pos": seen.pos,
         "token": seen.token,
-        "next": seen.next,
-        "next_prob": seen.next_prob,
-        "next_rank": seen.next_rank,
+        "id": seen.id,
+        "prompt": seen.prompt,
+        "prob": seen.prob,
+        "rank": seen.rank,
         "top": seen.top.iter().map(|&(id, p)| serde_json::json!([id, p])).collect::<Vec<_>>(),
         "attention": attention,
     })
@@ -274,7 +276,21 @@ fn stdout_error(e: std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{terminal_safe, InspectOptions, Options, USAGE};
+
+    #[test]
+    fn the_usage_states_the_cores_defaults() {
+        // USAGE is run.c's text, so it spells the defaults out: they must be the core's.
+        let d = Options::DEFAULT;
+        for line in [
+            format!("-t <float>  temperature in [0,inf], default {:.1}", d.temperature),
+            format!("in top-p (nucleus) sampling in [0,1], default {}", d.topp),
+            format!("number of steps to run for, default {}.", d.steps),
+            format!("tokens per pass in --inspect, default {}", InspectOptions::DEFAULT_TOP_K),
+        ] {
+            assert!(USAGE.contains(&line), "USAGE should say: {line}");
+        }
+    }
 
     #[test]
     fn control_sequences_never_reach_the_terminal() {

@@ -9,7 +9,8 @@
 // - a long context (a 5 MB checkpoint whose header says seq_len 131072) wrote its whole KV cache
 //   at load: 160 MB resident before the first token (tests/memory.rs has the native side);
 // - small contracts: a context past seq_len, top-k past 2^32, lens k 0, NaN, a second free();
-//   a link's numbers checked as the engine takes them.
+//   a link's numbers checked as the engine takes them. (The JS copies of the engine's limits:
+//   boundary.test.mjs.)
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -18,9 +19,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../../www/llama2.js';
 import { readLink } from '../../www/permalink.js';
-import { COMMAND, GATHER_ALL, GATHER_LEADER } from '../../www/transport.js';
-import { instantiate } from '../../www/wasm.js';
-import { MAX_WORKERS } from '../../www/llama2.js';
 import { ROOT } from './browser.mjs';
 import { MODELS, STORY } from './harness.mjs';
 
@@ -194,14 +192,6 @@ test('a chat that filled the context: the next turn fails saying so, and newChat
   } finally {
     llama.free();
   }
-});
-
-test("the JS copies of the engine's limits and codes agree with the engine's limits()", async () => {
-  const { glue } = await instantiate({ wasm, variant: 'simd' });
-  const limits = glue.limits();
-  assert.equal(MAX_WORKERS, limits.maxWorkers);
-  assert.deepEqual({ gatherAll: GATHER_ALL, gatherLeader: GATHER_LEADER, command: COMMAND }, limits.pending);
-  assert.equal(limits.commandWords, 2 + limits.prefillBatch);
 });
 
 test('a long context costs no resident memory until it is used (wasm: the KV cache is reserved, not written)', async () => {

@@ -101,7 +101,7 @@ function viewOf(page, scope) {
 async function checkChips(view, lines, c) {
   const chips = await view.chips();
   assert.deepEqual(chips.map((ch) => ch.id), lines.map((l) => l.next), 'one chip per forward pass, the native tokens');
-  chips.forEach((ch, k) => near(ch.prob, lines[k].next_prob, `chip ${k}'s probability (its tint)`));
+  chips.forEach((ch, k) => near(ch.prob, lines[k].prob, `chip ${k}'s probability (its tint)`));
   const prompt = await promptIds(c);
   const shown = chips.filter((ch) => ch.prompt);
   assert.deepEqual(shown.map((ch) => ch.id), prompt.slice(1), "the prompt's tokens are the first chips");
@@ -119,7 +119,7 @@ function checkBars(bars, line, label) {
     const shown = parseFloat(b.pct);
     assert.ok(Math.abs(shown - 100 * b.prob) <= 0.005 * 100 * b.prob + 1e-9, `${label}: ${b.pct} for ${b.prob}`);
   });
-  assert.deepEqual(bars.filter((b) => b.chosen).map((b) => b.id), line.next_rank < 10 ? [line.next] : [], `${label}: the chosen token`);
+  assert.deepEqual(bars.filter((b) => b.chosen).map((b) => b.id), line.rank < 10 ? [line.id] : [], `${label}: the chosen token`);
 }
 
 /** Chip CHIP selected: its top 10, the heatmap of two heads and every head of a layer. */

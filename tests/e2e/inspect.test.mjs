@@ -38,10 +38,12 @@ function compare(label, tokens, lines, ids) {
     worst = Math.max(worst, Math.abs(a - b));
     assert.ok(Math.abs(a - b) <= 1e-6, `${label} ${what}: ${a} vs native ${b}`);
   };
+  // One name per field, from the Rust record to the CLI's lines and the JS tokens.
+  assert.deepEqual(Object.keys(tokens[0]).filter((k) => k !== 'text').sort(), Object.keys(lines[0]).sort(), `${label}: the fields`);
   tokens.forEach((t, i) => {
     const n = lines[i];
-    assert.deepEqual([t.pos, t.token, t.id, t.rank], [n.pos, n.token, n.next, n.next_rank], `${label} pass ${i}`);
-    near(t.prob, n.next_prob, `pass ${i} prob`);
+    assert.deepEqual([t.pos, t.token, t.id, t.rank], [n.pos, n.token, n.id, n.rank], `${label} pass ${i}`);
+    near(t.prob, n.prob, `pass ${i} prob`);
     assert.deepEqual(t.top.map(([id]) => id), n.top.map(([id]) => id), `${label} pass ${i} top ids`);
     t.top.forEach(([, p], k) => near(p, n.top[k][1], `pass ${i} top ${k}`));
     const { layers, heads, positions, weights } = t.attention;
