@@ -1,4 +1,4 @@
-// One benchmark measurement through the public JS API (www/llama2.js), the same code in Node
+// One benchmark measurement through the public JS API (www/engine/llama2.js), the same code in Node
 // (bench/node.mjs) and in a Web Worker of headless Chromium (bench/worker.mjs):
 //   load_ms       createEngine (the module instantiated and warmed up) + loadCheckpoint +
 //                 loadTokenizer (the bytes streamed into wasm memory, parsed): a fresh start
@@ -8,7 +8,7 @@
 // Sampling as the native runner: temperature 1, top-p 1 (no sort; see BENCHMARKS.md), seed 42.
 
 /**
- * @param {object} llama2 the imported www/llama2.js module
+ * @param {object} llama2 the imported www/engine/llama2.js module
  * @param {object} o
  * @param {'simd' | 'scalar' | 'relaxed'} o.variant the wasm build
  * @param {BufferSource | string} [o.wasm] its bytes (Node) or URL (the relaxed build in a browser)

@@ -2,7 +2,7 @@
 // One measurement of a wasm build in Node (a fresh process each, so memory is this model's);
 // prints one JSON object. Run by bench/bench.mjs.
 import { openAsBlob, readFileSync } from 'node:fs';
-import * as llama2 from '../www/llama2.js';
+import * as llama2 from '../www/engine/llama2.js';
 import { measure } from './measure.mjs';
 
 const [variant, model, tokenizer, promptTokens, steps, workers = '1', transport = 'shared'] = process.argv.slice(2);

@@ -25,11 +25,11 @@ pub enum Error {
     Shards(String),
 }
 
-/// Every [`Error::kind`] (www/errors.js lists the same kinds, and the browser's own: a test
+/// Every [`Error::kind`] (www/engine/errors.js lists the same kinds, and the browser's own: a test
 /// checks the two agree through the engine's `limits()`).
 pub const KINDS: [&str; 7] = ["format", "prompt", "options", "memory", "state", "io", "shards"];
 
-/// How a [`Error::Shards`] message begins (www/errors.js `shardsLost` builds the same for the
+/// How a [`Error::Shards`] message begins (www/engine/errors.js `shardsLost` builds the same for the
 /// browser's own losses: a test checks it through `limits()`).
 pub const SHARDS_LOST: &str = "the model's workers lost each other";
 

@@ -10,7 +10,7 @@
 //! - natively ([`Transport::Threads`], `llama2 --threads N`), the shards are threads that meet at a
 //!   barrier inside the gather, which also returns ready;
 //! - in the browser ([`Mailbox`]), the gather leaves its part in the mailbox and returns
-//!   `Pending`: the JavaScript driver (www/llama2.js) carries the parts between workers
+//!   `Pending`: the JavaScript driver (www/engine/llama2.js) carries the parts between workers
 //!   (shared memory or messages), puts the others' parts in the mailbox and polls again.
 //!
 //! [`block_on`] runs such a future to its end when nothing has to be driven from outside.

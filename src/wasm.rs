@@ -1,4 +1,4 @@
-//! The only file that knows JavaScript: the `#[wasm_bindgen]` [`Engine`] that `www/llama2.js`
+//! The only file that knows JavaScript: the `#[wasm_bindgen]` [`Engine`] that `www/engine/llama2.js`
 //! drives from a Web Worker (or Node), as the whole model or as one shard of it.
 //!
 //! Loading writes the weights once, straight to their place in wasm memory:
@@ -12,7 +12,7 @@
 //! Then `start(prompt, options)` and `generate_next()` until it returns `undefined`: one call
 //! = one token, so a stop request from JS gets through between tokens. With several shards,
 //! `generate_next()` also returns `undefined` where the shards meet (`pending()` says what is
-//! to be exchanged: see `link.rs` and www/llama2.js); the other shards run the leader's
+//! to be exchanged: see `link.rs` and www/engine/llama2.js); the other shards run the leader's
 //! commands with `serve(command)` and `poll()`.
 //!
 //! Arguments are type-checked here (a `TypeError` naming the argument, never a trap), and

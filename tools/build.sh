@@ -11,7 +11,7 @@ build_native() {
 }
 
 # The wasm builds, one .wasm each under www/pkg/VARIANT/, sharing one JS glue
-# (www/pkg/simd/llama2_wasm.js); www/wasm.js picks one at run time with WebAssembly.validate.
+# (www/pkg/simd/llama2_wasm.js); www/engine/wasm.js picks one at run time with WebAssembly.validate.
 # Each has its own CARGO_TARGET_DIR so their RUSTFLAGS never force each other (or the native
 # build) to rebuild. --no-default-features: without the tools (checkpoint writer, golden
 # files, fuzz harnesses).
@@ -60,7 +60,7 @@ build_wasm_variant() {
   # One glue for every build: they differ only in instructions, never in their JS interface.
   if [ "$variant" != simd ]; then
     cmp -s "$out/llama2_wasm.js" www/pkg/simd/llama2_wasm.js ||
-      die "the $variant build's JS glue differs from the simd build's (www/wasm.js assumes one glue)"
+      die "the $variant build's JS glue differs from the simd build's (www/engine/wasm.js assumes one glue)"
     rm "$out"/*.js "$out"/*.d.ts
   fi
   # -O3 for speed; the wasm-bindgen output is already small.

@@ -34,7 +34,7 @@ cmd_conformance() {
   return $rc
 }
 
-# Golden FILE through the wasm build: node = www/llama2.js in Node; chrome, firefox, webkit =
+# Golden FILE through the wasm build: node = www/engine/llama2.js in Node; chrome, firefox, webkit =
 # the page's own worker.js in headless Chromium, Firefox ESR (puppeteer-core over WebDriver
 # BiDi) or WebKitGTK (WebKitWebDriver under its own Xvfb). Judged by the native runner's rules
 # (conformance --check).

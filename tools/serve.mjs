@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A static file server for www/ (used by `./build.sh serve` and the browser tests): the wasm
 // MIME type, no caching by the browser, HTTP's validators (ETag, Last-Modified; If-None-Match,
-// If-Modified-Since, If-Range) so that the weight cache (www/cache.js) can revalidate a file
+// If-Modified-Since, If-Range) so that the weight cache (www/cache/cache.js) can revalidate a file
 // and resume a download as it would on a CDN, and the headers the README asks of a host:
 // - for shared memory (a model split over workers on the page): COOP `same-origin` and COEP
 //   `require-corp` (optional: the page's service worker adds them where a host cannot);

@@ -15,13 +15,13 @@
 const SHELL_CACHE = 'llama2-shell-v1';
 /** Files of the shell, relative to this script. Install fails without them. */
 const SHELL = [
-  './', 'index.html', 'main.js', 'model-panel.js', 'chat.js', 'wording.js', 'story-settings.js',
-  'offline.js', 'permalink.js', 'style.css', 'favicon.svg',
-  'llama-story.js', 'embed.html', 'client.js', 'protocol.js', 'errors.js', 'worker.js',
-  'llama2.js', 'wasm.js', 'source.js', 'cache.js', 'shards.js', 'transport.js', 'shard-worker.js',
-  'isolation.js', 'inspect-view.js', 'inspect-view.css',
-  'cache-layout.js', 'cache-entry.js', 'cache-fetch.js', 'cache-stream.js', 'cache-writer.js', 'cache-sha256.js',
-  'cache-digest.js', 'cache-digest-worker.js', 'start-worker.js',
+  './', 'index.html', 'page/main.js', 'page/model-panel.js', 'page/chat.js', 'ui/wording.js', 'ui/story-settings.js',
+  'page/offline.js', 'page/permalink.js', 'page/style.css', 'favicon.svg',
+  'element/llama-story.js', 'embed.html', 'worker/client.js', 'worker/protocol.js', 'engine/errors.js', 'worker/worker.js',
+  'engine/llama2.js', 'engine/wasm.js', 'engine/source.js', 'cache/cache.js', 'engine/shards.js', 'engine/transport.js', 'engine/shard-worker.js',
+  'page/isolation.js', 'ui/inspect-view.js', 'ui/inspect-view.css',
+  'cache/cache-layout.js', 'cache/cache-entry.js', 'cache/cache-fetch.js', 'cache/cache-stream.js', 'cache/cache-writer.js', 'cache/cache-sha256.js',
+  'cache/cache-digest.js', 'cache/cache-digest-worker.js', 'engine/start-worker.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',
 ];
 /** Cached when present (a deployment may have no local models or no relaxed build). */

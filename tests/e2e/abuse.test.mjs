@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { FINAL } from '../../www/protocol.js';
+import { FINAL } from '../../www/worker/protocol.js';
 import { launchBrowser, watchPage } from './browser.mjs';
 import { MODELS, OUT, STORY, startServer } from './harness.mjs';
 
@@ -52,7 +52,7 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
     const pick = (xs) => xs[Math.floor(rand() * xs.length)];
-    const worker = new Worker('/worker.js', { type: 'module' });
+    const worker = new Worker('/worker/worker.js', { type: 'module' });
     const problems = [];
     let died = null;
     worker.onerror = (e) => { died = e.message ?? 'worker error'; };

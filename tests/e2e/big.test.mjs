@@ -45,7 +45,7 @@ for (const transport of ['shared', 'messages']) {
     watchPage(page);
     await page.goto(`${server.url}embed.html`); // any page of the origin (isolated: serve.mjs sends COOP/COEP)
     const result = await page.evaluate(async ({ transport, steps }) => {
-      const { EngineClient } = await import('/client.js');
+      const { EngineClient } = await import('/worker/client.js');
       const engine = new EngineClient();
       const t0 = performance.now();
       const loaded = await engine.load({

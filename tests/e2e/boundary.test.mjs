@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KINDS, SHARDS_LOST, shardsLost } from '../../www/errors.js';
-import { createEngine, defaults, MAX_WORKERS } from '../../www/llama2.js';
-import { COMMAND, GATHER_ALL, GATHER_LEADER } from '../../www/transport.js';
-import { instantiate } from '../../www/wasm.js';
+import { KINDS, SHARDS_LOST, shardsLost } from '../../www/engine/errors.js';
+import { createEngine, defaults, MAX_WORKERS } from '../../www/engine/llama2.js';
+import { COMMAND, GATHER_ALL, GATHER_LEADER } from '../../www/engine/transport.js';
+import { instantiate } from '../../www/engine/wasm.js';
 import { ROOT } from './browser.mjs';
 import { MODELS } from './harness.mjs';
 

@@ -1,4 +1,4 @@
-// Unit tests of www/cache.js in Node, through llama2.js's real loads and cache.open from
+// Unit tests of www/cache/cache.js in Node, through llama2.js's real loads and cache.open from
 // serve.mjs, with an in-memory CacheStorage that behaves like the Cache API where it matters (a
 // put consumes its body and stores nothing if the body fails) and can run out of quota. They
 // cover the paths an e2e cannot provoke reliably: a quota error falls back to memory with a
@@ -17,8 +17,8 @@ import { after, before, test } from 'node:test';
 import { ROOT } from './browser.mjs';
 import { MODELS, STORY, startServer } from './harness.mjs';
 
-const { loadModel } = await import(join(ROOT, 'www/llama2.js'));
-const { WeightCache, SEGMENT_BYTES } = await import(join(ROOT, 'www/cache.js'));
+const { loadModel } = await import(join(ROOT, 'www/engine/llama2.js'));
+const { WeightCache, SEGMENT_BYTES } = await import(join(ROOT, 'www/cache/cache.js'));
 const wasm = readFileSync(join(ROOT, 'www/pkg/simd/llama2_wasm_bg.wasm'));
 const GQA = JSON.parse(readFileSync(join(MODELS, '../golden/generate.json'), 'utf8')).find(
   (c) => c.checkpoint === 'gqa-v0.bin' && c.temperature === 0,

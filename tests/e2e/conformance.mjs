@@ -3,9 +3,9 @@
 // by the native runner's own rules (`conformance --check`, src/conformance.rs); a chat case
 // runs its user turns through chat() (run.c's last line again once they are used up, as its
 // stdin does), turn by turn:
-//   node:   www/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
+//   node:   www/engine/llama2.js in Node (checkpoints read as Blobs, streamed into wasm memory);
 //   chrome, firefox, webkit: headless Chromium, Firefox ESR or WebKit (drive.mjs), through
-//   the page's own worker (www/client.js -> worker.js).
+//   the page's own worker (www/worker/client.js -> worker.js).
 //
 //   node tests/e2e/conformance.mjs --target node|chrome|firefox|webkit [--workers N] [--transport T] GOLDEN.json MODELS_DIR
 //
@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, openAsBlob, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEngine, encode } from '../../www/llama2.js';
+import { createEngine, encode } from '../../www/engine/llama2.js';
 import { ROOT, startServer } from './browser.mjs';
 import { launch } from './drive.mjs';
 
@@ -71,7 +71,7 @@ async function nodeRunner() {
   };
 }
 
-/** A browser: the page's worker over its protocol (www/client.js); tokenizer cases in the page. */
+/** A browser: the page's worker over its protocol (www/worker/client.js); tokenizer cases in the page. */
 async function browserRunner(name, label) {
   const server = await startServer([{ prefix: '/fixtures', dir: models }, { prefix: '/test', dir: join(ROOT, 'tests/e2e/pages') }]);
   let browser;
@@ -100,10 +100,10 @@ async function browserRunner(name, label) {
 async function runInPage({ c, workers, transport }) {
   const fixture = (name) => `/fixtures/${encodeURIComponent(name)}`;
   if (!('checkpoint' in c)) {
-    const { encode } = await import('/llama2.js');
+    const { encode } = await import('/engine/llama2.js');
     return { ids: await encode(fixture(c.tokenizer), c.vocab_size, c.text, { bos: c.bos, eos: c.eos }) };
   }
-  const { EngineClient } = await import('/client.js');
+  const { EngineClient } = await import('/worker/client.js');
   window.engine ??= new EngineClient();
   await window.engine.load({ model: fixture(c.checkpoint), tokenizer: fixture(c.tokenizer), modelName: c.checkpoint, workers, transport }).done;
   if (c.mode === 'chat') {

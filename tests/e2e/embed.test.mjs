@@ -33,7 +33,7 @@ function addElement(attributes) {
 
 /** Closes the engine's worker from inside, as a crash or the browser would: no error event. */
 async function closeEngineWorker() {
-  const worker = page.workers().filter((w) => w.url().endsWith('/worker.js')).at(-1);
+  const worker = page.workers().filter((w) => w.url().endsWith('/worker/worker.js')).at(-1);
   assert.ok(worker, 'no engine worker');
   const closed = new Promise((resolve) => worker.once('close', resolve));
   await worker.evaluate(() => setTimeout(() => close(), 0));

@@ -1,5 +1,5 @@
 // What broke where real use goes and the tests did not: a model split over workers, driven
-// through the JS API in Node (www/llama2.js) the way the page, the element and embedders do.
+// through the JS API in Node (www/engine/llama2.js) the way the page, the element and embedders do.
 // - a prompt longer than the command slot (63+ tokens) over shared-memory workers;
 // - a story, a lens or a step paused past the stall limit (made short here by a test hook);
 // - a newer request, or a load, while an older run is mid-pass over messages;
@@ -17,8 +17,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createEngine } from '../../www/llama2.js';
-import { readLink } from '../../www/permalink.js';
+import { createEngine } from '../../www/engine/llama2.js';
+import { readLink } from '../../www/page/permalink.js';
 import { ROOT } from './browser.mjs';
 import { MODELS, STORY } from './harness.mjs';
 
@@ -164,7 +164,7 @@ test('small contracts: context past seq_len before the download (the old model k
     (err) => err.kind === 'options' && /context 129 is more than checkpoint 'aidreams260K.bin' has: its seq_len is 128/.test(err.message),
   );
   assert.equal(await drain(llama.generate('Once upon a time', { temperature: 0, steps: 256 })), STORY.stdout, 'the loaded model still works');
-  assert.throws(() => llama.tokens('Once', { topK: 2 ** 32 }), (err) => err instanceof TypeError && /top_k/.test(err.message));
+  assert.throws(() => llama.tokens('Once', { topK: 2 ** 32 }), (err) => err instanceof TypeError && /tokens: topK must be a whole number/.test(err.message));
   await assert.rejects(llama.lens(1, 0), (err) => err.kind === 'options' && /k must be at least 1/.test(err.message));
   await assert.rejects(llama.lens(Number.NaN), (err) => err instanceof TypeError && /not NaN/.test(err.message));
   llama.free();

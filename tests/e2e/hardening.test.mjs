@@ -176,7 +176,7 @@ async function assertUsable(what) {
  */
 function apiGenerate(options, { model, load } = {}) {
   return page.evaluate(async ({ options, good, model, load }) => {
-    const { createEngine } = await import('/llama2.js');
+    const { createEngine } = await import('/engine/llama2.js');
     let llama = window.llama;
     const fresh = model !== undefined || load !== undefined;
     try {
@@ -383,7 +383,7 @@ test('a checkpoint over 4 GB is refused before its download', async () => {
   assert.ok(hugeSent < 64 << 20, `${hugeSent} bytes were downloaded`);
   // The same through llama2.js with a File whose size is 5 GB: refused before reading it.
   const api = await page.evaluate(async (load) => {
-    const { createEngine } = await import('/llama2.js');
+    const { createEngine } = await import('/engine/llama2.js');
     let read = false;
     class Huge extends Blob {
       get size() { return 5e9; }
@@ -505,7 +505,7 @@ test('100 start/stop cycles leave the engine generating the golden ids', async (
 
   // Through llama2.js: 100 generations ended early three ways, then the golden ids.
   const ids = await page.evaluate(async (good) => {
-    const { createEngine } = await import('/llama2.js');
+    const { createEngine } = await import('/engine/llama2.js');
     const llama = await createEngine();
     await llama.loadCheckpoint(good.model);
     await llama.loadTokenizer(good.tokenizer);
@@ -541,7 +541,7 @@ test('loading a model while generating cancels the generation cleanly', async ()
 });
 
 test('a dead worker: the page says so and offers a restart, which works', async () => {
-  const worker = page.workers().find((w) => w.url().endsWith('/worker.js'));
+  const worker = page.workers().find((w) => w.url().endsWith('/worker/worker.js'));
   assert.ok(worker, 'no worker.js');
   // A wasm trap (running out of memory aborts with one) inside a request: worker.js's catch
   // must not answer it as an ordinary error. The trap is thrown where the worker reads the
@@ -568,7 +568,7 @@ test('a dead worker: the page says so and offers a restart, which works', async 
   assert.equal(await page.isEnabled('#generate'), true);
   await assertUsable('restart');
   // A worker that ends without an error event (closed, killed): seen all the same.
-  const next = page.workers().filter((w) => w.url().endsWith('/worker.js')).at(-1);
+  const next = page.workers().filter((w) => w.url().endsWith('/worker/worker.js')).at(-1);
   await next.evaluate(() => setTimeout(() => close(), 0));
   await page.waitForSelector('body[data-busy="dead"]', { timeout: 10_000 });
   assert.match(await error(), /^The engine stopped: its worker was closed or crashed\.$/);

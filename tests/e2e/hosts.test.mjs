@@ -129,7 +129,7 @@ test("<llama-story> from `./build.sh serve`'s server on a third-party page of an
   const third = createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html><title>Someone's docs</title>
-<script type="module" src="${app.url}llama-story.js"></script>
+<script type="module" src="${app.url}element/llama-story.js"></script>
 <llama-story model="${app.url}models/aidreams260K.bin" tokenizer="${app.url}models/tok512-aidreams.bin"
              prompt="Once upon a time" steps="128" temperature="0"></llama-story>`);
   });

@@ -16,11 +16,11 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createEngine, encode } from '../../www/llama2.js';
+import { createEngine, encode } from '../../www/engine/llama2.js';
 import { launchBrowser, ROOT, watchPage } from './browser.mjs';
 import { MODELS, OUT, startServer } from './harness.mjs';
 import { loadUrls, overflowsSideways, pageReady, settings } from './page-helpers.mjs';
-import { readable } from '../../www/wording.js';
+import { readable } from '../../www/ui/wording.js';
 
 const MODEL = 'aidreams260K.bin';
 const TOKENIZER = 'tok512-aidreams.bin';
@@ -100,7 +100,7 @@ function viewOf(page, scope) {
 /** The chips are the native tokens; the prompt's carry their ids, BOS first. */
 async function checkChips(view, lines, c) {
   const chips = await view.chips();
-  assert.deepEqual(chips.map((ch) => ch.id), lines.map((l) => l.next), 'one chip per forward pass, the native tokens');
+  assert.deepEqual(chips.map((ch) => ch.id), lines.map((l) => l.id), 'one chip per forward pass, the native tokens');
   chips.forEach((ch, k) => near(ch.prob, lines[k].prob, `chip ${k}'s probability (its tint)`));
   const prompt = await promptIds(c);
   const shown = chips.filter((ch) => ch.prompt);
@@ -193,9 +193,9 @@ const shot = (page, name) => page.screenshot({ path: join(OUT, `inspect-${name}.
 
 test('page: the Inspect view of a greedy story is the native --inspect file; the lens is the JS API\'s', async () => {
   const lines = nativeInspect(GREEDY);
-  const alt = lines[CHIP].top.find(([id]) => id !== lines[CHIP].next)[0];
+  const alt = lines[CHIP].top.find(([id]) => id !== lines[CHIP].id)[0];
   const ref = await reference(GREEDY, { lens: CHIP, branch: { pos: CHIP + 1, id: alt } });
-  assert.deepEqual(ref.ids, lines.map((l) => l.next), 'the JS API in Node agrees with the native file');
+  assert.deepEqual(ref.ids, lines.map((l) => l.id), 'the JS API in Node agrees with the native file');
 
   const page = await inspectPage();
   const view = viewOf(page, '#inspect-view');
@@ -239,12 +239,12 @@ test('page: Step writes one token per click, the native ones', async () => {
   for (let n = prompt.length; n < prompt.length + 3; n++) {
     await pageRun(page, '#step', n);
     assert.equal(await page.getAttribute('#inspect-view', 'data-state'), 'paused');
-    assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.slice(0, n).map((l) => l.next), `after the Step to ${n} chips`);
+    assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.slice(0, n).map((l) => l.id), `after the Step to ${n} chips`);
     assert.match(await page.textContent('.inspect-status'), new RegExp(`^Paused after ${n} tokens`));
   }
   // Generate starts again, and writes the whole story.
   await pageRun(page, '#generate', lines.length);
-  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.next));
+  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.id));
   await page.context().close();
 });
 
@@ -267,7 +267,7 @@ test('page: the view on a 390 px phone and in dark mode: no sideways scrolling',
 
 test('<llama-story inspect> on embed.html: the native tokens and top 10, the heatmap, a branch, Step', async () => {
   const lines = nativeInspect(EMBED);
-  const alt = lines[CHIP].top.find(([id]) => id !== lines[CHIP].next)[0];
+  const alt = lines[CHIP].top.find(([id]) => id !== lines[CHIP].id)[0];
   const ref = await reference(EMBED, { lens: CHIP, branch: { pos: CHIP + 1, id: alt } });
   const plain = await startServer({ isolation: false }); // as an ordinary static host serves it
   const page = await browser.newPage({ viewport: PHONE, colorScheme: 'dark' });
@@ -304,11 +304,11 @@ test('<llama-story inspect> on embed.html: the native tokens and top 10, the hea
     const prompt = await promptIds(EMBED);
     for (let n = prompt.length; n < prompt.length + 2; n++) {
       await run('[part~="step"]', n, 'paused');
-      assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.slice(0, n).map((l) => l.next), `Step to ${n} chips`);
+      assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.slice(0, n).map((l) => l.id), `Step to ${n} chips`);
     }
     // A branch while paused writes one token, and stays paused.
     const last = prompt.length - 1;
-    const other = lines[last].top.find(([id]) => id !== lines[last].next)[0];
+    const other = lines[last].top.find(([id]) => id !== lines[last].id)[0];
     await view.click(`.chip[data-index="${last}"]`);
     await run(`.inspect-alternatives button.bar-row[data-id="${other}"]`, last + 2, 'paused');
     assert.equal((await view.chips())[last].id, other);
@@ -359,7 +359,7 @@ test('page: past its memory budget the view lets the oldest tokens\' attention g
   // A budget the 260K model reaches, as Llama 2 7B reaches the real one: set on the page's own
   // instance of the module.
   await page.evaluate(async (b) => {
-    (await import(new URL('inspect-view.js', location.href).href)).ATTENTION_BUDGET.bytes = b;
+    (await import(new URL('ui/inspect-view.js', location.href).href)).ATTENTION_BUDGET.bytes = b;
   }, budget);
   const view = viewOf(page, '#inspect-view');
   await pageRun(page, '#generate', n);
@@ -393,7 +393,7 @@ test('page: once the engine has run another story, the view says so instead of b
   await view.click('.inspect-lens > summary');
   await page.locator('.inspect-lens-body .inspect-hint').waitFor(); // the toggle event comes a task later
   assert.match(await page.textContent('.inspect-lens-body'), /run something else since/);
-  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.next), 'the view keeps its story');
+  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.id), 'the view keeps its story');
   await page.context().close();
 });
 
@@ -402,7 +402,7 @@ test('worker requests: tokens with take, more, branch and lens in order; bad arg
   watchPage(page, 'requests');
   await page.goto(`${server.url}embed.html`);
   const r = await page.evaluate(async () => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     const kind = (promise) => promise.then(() => 'ok', (err) => err.kind);
     const out = { before: await kind(engine.vocab()) };
@@ -440,7 +440,9 @@ test('worker requests: tokens with take, more, branch and lens in order; bad arg
   assert.deepEqual(r.tokens.map(([pos]) => pos), [...Array(64).keys()], 'each position once, in order, over the pauses');
   assert.deepEqual(r.tokens.filter(([, prompt]) => prompt).length, 12, "the prompt's positions are marked");
   assert.deepEqual(r.lens, [3, 3, 3, 3], 'a lens between two steps');
-  assert.deepEqual([r.noStory, r.badTake, r.badPos, r.farPos, r.badLens], ['state', 'options', 'options', 'options', 'options']);
+  // A position that is not a whole number is the engine's TypeError (kind `type`, as for every
+  // argument: docs/inspect.md); `take`, the worker's own, and a position past the story are `options`.
+  assert.deepEqual([r.noStory, r.badTake, r.badPos, r.farPos, r.badLens], ['state', 'options', 'type', 'options', 'type']);
   assert.equal(r.afterGenerate, 'state');
   assert.equal(r.ids, 65, 'BOS and 64 tokens');
   assert.deepEqual(r.plainLens, [2, 2, 2, 2]);

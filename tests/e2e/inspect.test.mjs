@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createEngine } from '../../www/llama2.js';
+import { createEngine } from '../../www/engine/llama2.js';
 import { launchBrowser, ROOT, watchPage } from './browser.mjs';
 import { MODELS, OUT, startServer } from './harness.mjs';
 
@@ -109,7 +109,7 @@ test('Chromium: tokens() carries the native --inspect numbers', async () => {
   await page.goto(`${server.url}embed.html`);
   for (const c of CASES) {
     const tokens = await page.evaluate(async ({ c, o }) => {
-      const { createEngine } = await import('/llama2.js');
+      const { createEngine } = await import('/engine/llama2.js');
       const llama = (window.llama ??= await createEngine());
       await llama.loadCheckpoint(`/models/${c.checkpoint}`);
       await llama.loadTokenizer(`/models/${c.tokenizer}`);

@@ -34,7 +34,7 @@ test('a host without COOP/COEP: isolated after one reload, 2 workers on shared m
   const other = new URL(models.url);
   assert.notEqual(other.origin, new URL(app.url).origin);
   const result = await page.evaluate(async ({ origin }) => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     const loaded = await engine.load({
       model: `${origin}/models/aidreams260K.bin`, tokenizer: `${origin}/models/tok512-aidreams.bin`, workers: 2,
@@ -49,7 +49,7 @@ test('a host without COOP/COEP: isolated after one reload, 2 workers on shared m
   // More workers than cores: `auto` takes messages (over shared memory they queue at every
   // meeting: docs/parallel.md); asked for, shared memory is still given.
   const split = await page.evaluate(async ({ origin }) => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     const model = { model: `${origin}/models/aidreams260K.bin`, tokenizer: `${origin}/models/tok512-aidreams.bin` };
     const workers = Math.min(navigator.hardwareConcurrency + 1, 4); // aidreams260K has 4 heads

@@ -76,7 +76,7 @@ function serveFile(name, bytes) {
  */
 const openInPage = (url, options = {}) =>
   page.evaluate(async ({ url, options }) => {
-    const { WeightCache } = await import('/cache.js');
+    const { WeightCache } = await import('/cache/cache.js');
     const notes = [];
     const cache = new WeightCache({ onNote: (n) => notes.push(n.status) });
     try {
@@ -311,7 +311,7 @@ test('the weight cache: a part of the wrong length and an unparsable record are 
   assert.deepEqual(await openInPage(url), { ...whole, notes: ['discarded', 'stored'] });
   // The page's list survives one too (the entry is deleted), and the next load downloads it again.
   await tamper(url, 'complete', 'not json');
-  const listed = await page.evaluate(async () => (await new (await import('/cache.js')).WeightCache().list()).map((f) => f.url));
+  const listed = await page.evaluate(async () => (await new (await import('/cache/cache.js')).WeightCache().list()).map((f) => f.url));
   assert.equal(listed.includes(url), false);
   assert.deepEqual(await cacheKeys('cache-healed.bin'), []);
   assert.deepEqual(await openInPage(url), { ...whole, notes: ['stored'] });
@@ -328,7 +328,7 @@ test('the weight cache: a wrong sha256 is refused with both digests; changed byt
 
   assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['stored'] });
   assert.deepEqual(await openInPage(url, { sha256: sha256(bytes) }), { sha256: sha256(bytes), size: bytes.length, notes: ['hit'] });
-  assert.ok(page.workers().some((w) => w.url().endsWith('/cache-digest-worker.js')), 'parts were digested in their own worker');
+  assert.ok(page.workers().some((w) => w.url().endsWith('/cache/cache-digest-worker.js')), 'parts were digested in their own worker');
   const part = await flipBit(url, 0, 12345);
   const damaged = await openInPage(url, { sha256: sha256(bytes) });
   assert.equal(damaged.kind, 'format');

@@ -34,9 +34,9 @@ const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fun
 /** The ESM page: the import map stands in for a bundler's resolution of the package exports. */
 const IMPORT_MAP = `<script type="importmap">
 { "imports": {
-    "llama2-wasm": "./node_modules/llama2-wasm/llama2.js",
-    "llama2-wasm/cache": "./node_modules/llama2-wasm/cache.js",
-    "llama2-wasm/llama-story": "./node_modules/llama2-wasm/llama-story.js" } }
+    "llama2-wasm": "./node_modules/llama2-wasm/engine/llama2.js",
+    "llama2-wasm/cache": "./node_modules/llama2-wasm/cache/cache.js",
+    "llama2-wasm/llama-story": "./node_modules/llama2-wasm/element/llama-story.js" } }
 </script>`;
 
 const PAGE = `<!doctype html>
@@ -266,15 +266,17 @@ test('the packed package: its manifest, every module its files import, README an
   const dir = join(APP, 'node_modules/llama2-wasm');
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'llama2-wasm');
-  assert.equal(manifest.types, './llama2.d.ts');
-  assert.deepEqual(manifest.exports['.'], { types: './llama2.d.ts', default: './llama2.js' });
+  assert.equal(manifest.types, './engine/llama2.d.ts');
+  assert.deepEqual(manifest.exports['.'], { types: './engine/llama2.d.ts', default: './engine/llama2.js' });
   for (const entry of Object.values(manifest.exports)) {
     for (const file of typeof entry === 'string' ? [entry] : Object.values(entry)) {
       if (!file.includes('*')) assert.ok(existsSync(join(dir, file)), `export ${file} missing from the package`);
     }
   }
   // Every relative import of every packed module (static, dynamic or `new URL`) is packed.
-  const modules = readdirSync(dir).filter((f) => f.endsWith('.js')).concat(['pkg/simd/llama2_wasm.js']);
+  const modules = readdirSync(dir, { recursive: true })
+    .filter((f) => f.endsWith('.js') && !f.startsWith('node_modules'));
+  assert.ok(modules.includes('engine/llama2.js') && modules.includes('worker/worker.js'), modules.join(' '));
   for (const module of modules) {
     const text = readFileSync(join(dir, module), 'utf8');
     const specifiers = [...text.matchAll(/(?:from|import\(|new URL\()\s*'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
@@ -282,11 +284,11 @@ test('the packed package: its manifest, every module its files import, README an
       assert.ok(existsSync(join(dir, dirname(module), specifier)), `${module} imports ${specifier}, which is not packed`);
     }
   }
-  for (const file of ['README.md', 'LICENSE', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm', 'client.d.ts', 'protocol.d.ts']) {
+  for (const file of ['README.md', 'LICENSE', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm', 'worker/client.d.ts', 'worker/protocol.d.ts']) {
     assert.ok(existsSync(join(dir, file)), `${file} missing from the package`);
   }
   assert.match(readFileSync(join(dir, 'LICENSE'), 'utf8'), /^MIT License/);
-  for (const file of ['index.html', 'main.js', 'models', 'sw.js', 'pkg/relaxed']) assert.ok(!existsSync(join(dir, file)), `${file} should not be packed`);
+  for (const file of ['index.html', 'page', 'models', 'sw.js', 'pkg/relaxed']) assert.ok(!existsSync(join(dir, file)), `${file} should not be packed`);
 });
 
 test('Node: import { loadModel } from "llama2-wasm" writes the golden story; after free() the engine says so', () => {
@@ -331,9 +333,9 @@ test('a plain ESM page importing the package: the golden story, <llama-story>, a
     const out = await result(page, 'out');
     assert.equal(out.error, null);
     assert.equal(out.text, STORY.stdout);
-    // The element, from node_modules: its worker is the package's worker.js.
+    // The element, from node_modules: its worker is the package's worker/worker.js.
     assert.deepEqual(await elementStory(page), { state: 'done', text: STORY.stdout });
-    assert.equal(server.requests('/node_modules/llama2-wasm/worker.js').length, 1);
+    assert.equal(server.requests('/node_modules/llama2-wasm/worker/worker.js').length, 1);
     await page.close();
 
     const before = server.log.length;

@@ -19,7 +19,7 @@ import {
   errorMessage, fact, generate, idle, loadUrls, modelSummary, openFiles, openSection, overflowsSideways,
   pageReady, settings, shownError,
 } from './page-helpers.mjs';
-import { readable } from '../../www/wording.js';
+import { readable } from '../../www/ui/wording.js';
 
 const CHATS = JSON.parse(readFileSync(join(MODELS, '../golden/chat.json'), 'utf8'));
 /** run.c's chat with a system prompt and three user turns on aidreams260K. */
@@ -79,7 +79,7 @@ function recordWorkers() {
  * engine worker (recordWorkers) as the client sends it (Firefox's BiDi cannot run code inside
  * a worker, so it goes from the page). */
 const killShard = (page) =>
-  page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
+  page.evaluate(() => startedWorkers.findLast((w) => w.url.endsWith('/worker/worker.js')).worker.postMessage({ type: 'kill-shard', shard: 1 }));
 
 /** Whether the element's box starts inside the first viewport (no scrolling). */
 const inFirstViewport = (page, selector) =>

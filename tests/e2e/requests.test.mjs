@@ -1,13 +1,13 @@
 // Requests have owners: a generation is ended only by its own iterator or request, or by
 // stop(); the engine worker runs requests strictly in order and every `done` describes its own
 // run; arguments of the wrong type are TypeErrors naming them, never a wasm trap. The API in
-// Node (www/llama2.js), the worker protocol in headless Chromium (www/client.js -> worker.js).
+// Node (www/engine/llama2.js), the worker protocol in headless Chromium (www/worker/client.js -> worker.js).
 
 import assert from 'node:assert/strict';
 import { openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createEngine } from '../../www/llama2.js';
+import { createEngine } from '../../www/engine/llama2.js';
 import { launchBrowser, ROOT, watchPage } from './browser.mjs';
 import { MODELS, STORY, startServer } from './harness.mjs';
 
@@ -96,7 +96,7 @@ after(async () => {
 
 test('the worker runs requests in order: a generate sent right after a load waits for it', async () => {
   const result = await page.evaluate(async () => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     await engine.load({ model: '/models/stories260K.bin', tokenizer: '/models/tok512-aidreams.bin' }).done;
     // Both at once: the generate must run on the model of the load before it.
@@ -115,7 +115,7 @@ test('the worker runs requests in order: a generate sent right after a load wait
 
 test('two generations back to back: each `done` describes its own run', async () => {
   const result = await page.evaluate(async () => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     await engine.load({ model: '/models/aidreams260K.bin', tokenizer: '/models/tok512-aidreams.bin' }).done;
     const texts = ['', ''];
@@ -137,7 +137,7 @@ test('two generations back to back: each `done` describes its own run', async ()
 
 test('a malformed request is answered with an error naming it; the engine stays usable', async () => {
   const result = await page.evaluate(async () => {
-    const { EngineClient } = await import('/client.js');
+    const { EngineClient } = await import('/worker/client.js');
     const engine = new EngineClient();
     await engine.load({ model: '/models/aidreams260K.bin', tokenizer: '/models/tok512-aidreams.bin' }).done;
     const errors = [];

@@ -1,4 +1,4 @@
-// The links of www/transport.js, in one thread so that the order of events is chosen, not
+// The links of www/engine/transport.js, in one thread so that the order of events is chosen, not
 // raced. The shared-memory link's commands: once, a session's end followed at once by the
 // next session's first command could make a slow shard run that command twice (it found the
 // end overwritten by the command): its gathers then fell out of step, and a
@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GATHER_ALL, PortLink, SharedLink } from '../../www/transport.js';
+import { GATHER_ALL, PortLink, SharedLink } from '../../www/engine/transport.js';
 
 function pair() {
   const sizes = { maxPart: 16, commandWords: 8 };

@@ -1,4 +1,4 @@
-//! wasm-bindgen tests of the wasm `Engine` (src/wasm.rs), the surface www/llama2.js drives.
+//! wasm-bindgen tests of the wasm `Engine` (src/wasm.rs), the surface www/engine/llama2.js drives.
 //! They run in Node (tests/wasm_node.rs) and in headless Chrome (tests/wasm_browser.rs), from
 //! the repo root, as `./build.sh test wasm` runs them:
 //!
@@ -55,7 +55,7 @@ fn message(err: impl Into<JsValue>) -> String {
     format!("{}: {text}", kind.unwrap_or_default())
 }
 
-/// A model split over `shards` engines, driven here the way www/llama2.js drives its workers
+/// A model split over `shards` engines, driven here the way www/engine/llama2.js drives its workers
 /// (but all in one thread, in lock step).
 struct Cluster {
     engines: Vec<Engine>,
@@ -229,7 +229,7 @@ fn report(what: &str, total: usize, failures: &[String]) {
 
 #[wasm_bindgen_test]
 fn every_golden_generate_case_gives_the_same_ids() {
-    // As www/llama2.js does before its first engine: the warm-up leaves nothing behind.
+    // As www/engine/llama2.js does before its first engine: the warm-up leaves nothing behind.
     warm_up(1).map_err(message).expect("warm_up on its tiny generated model");
     golden_generate(1);
 }

@@ -1,9 +1,9 @@
 // worker.js: the engine off the page's thread (a module worker). Its message protocol is in
 // protocol.js: requests run strictly in order; `stop` and `cancel` act at once.
 
-import { createEngine, defaults } from './llama2.js';
-import { WeightCache } from './cache.js';
-import { errorKind, LlamaError } from './errors.js';
+import { createEngine, defaults } from '../engine/llama2.js';
+import { WeightCache } from '../cache/cache.js';
+import { errorKind, LlamaError } from '../engine/errors.js';
 import { CONTROLS, FINAL, KEEPS_STORY, REQUESTS } from './protocol.js';
 
 const llama = createEngine();
@@ -47,22 +47,25 @@ const run = {
     await engine.loadTokenizer(data.tokenizer, { name: data.tokenizerName, onProgress, signal, cache: through });
     postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
   },
+  // A request's fields but its own (type, id, the text, take) are the engine's options, passed
+  // through as they are: the engine reads and checks them (src/wasm.rs `read_options`), so a new
+  // option needs nothing here.
   generate(data, engine) {
-    const { prompt, temperature, topp, seed, steps } = data;
-    return stream(data.id, engine, () => engine.generate(prompt, { temperature, topp, seed, steps }));
+    const { type, id, prompt, ...options } = data;
+    return stream(id, engine, () => engine.generate(prompt, options));
   },
   chat(data, engine) {
-    const { message, system, temperature, topp, seed, steps } = data;
-    return stream(data.id, engine, () => engine.chat(message, { system, temperature, topp, seed, steps }));
+    const { type, id, message, ...options } = data;
+    return stream(id, engine, () => engine.chat(message, options));
   },
   async defaults(data) {
     postMessage({ type: 'defaults', id: data.id, defaults: await defaults() });
   },
   async tokens(data, engine) {
-    const { prompt, temperature, topp, seed, steps, topK, attention, take } = data;
+    const { type, id, prompt, take, ...options } = data;
     count('take', take, 1);
-    const iterator = engine.tokens(prompt, { temperature, topp, seed, steps, topK, attention });
-    return inspected(data.id, engine, { iterator }, take);
+    const iterator = engine.tokens(prompt, options);
+    return inspected(id, engine, { iterator }, take);
   },
   branch(data, engine) {
     const { pos, token, take } = data;

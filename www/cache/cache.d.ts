@@ -1,6 +1,6 @@
 // TypeScript declarations of cache.js: the weight cache (Cache API) of llama2-wasm.
 
-import type { SourceCache } from './llama2.js';
+import type { SourceCache } from '../engine/llama2.js';
 
 /** Part size of cached files (4 MiB). */
 export const SEGMENT_BYTES: number;

@@ -1,6 +1,6 @@
 // llama-story.js: <llama-story>, a live story demo for any page, with one script tag.
 //
-//   <script type="module" src="https://example.org/llama2-wasm/llama-story.js"></script>
+//   <script type="module" src="https://example.org/llama2-wasm/element/llama-story.js"></script>
 //   <llama-story model="stories260K.bin" tokenizer="tok512.bin" prompt="Once upon a time"
 //                steps="200" temperature="1" seed="42" workers="auto"></llama-story>
 //
@@ -25,11 +25,11 @@
 // lens, branches from any alternative, and Step (one token per click; state `paused` between).
 // The part `inspect` holds the view.
 
-import { EngineClient } from './client.js';
-import { LlamaError, RELOAD, RETRYABLE } from './errors.js';
-import { InspectView, STYLESHEET } from './inspect-view.js';
-import { STORY_DEFAULTS } from './story-settings.js';
-import { formatBytes, readable } from './wording.js';
+import { EngineClient } from '../worker/client.js';
+import { LlamaError, RELOAD, RETRYABLE } from '../engine/errors.js';
+import { InspectView, STYLESHEET } from '../ui/inspect-view.js';
+import { STORY_DEFAULTS } from '../ui/story-settings.js';
+import { formatBytes, readable } from '../ui/wording.js';
 
 /** One engine worker and one request queue for every element of the page. */
 const shared = {

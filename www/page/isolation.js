@@ -33,9 +33,9 @@ const RELOADS = 'llama2-isolation-reloads';
  * e.g. a file of the app shell is missing on this host; 'failed': still not isolated after the
  * reloads). Never waits for ever: the page starts either way (its split models then meet by
  * messages). May reload the page (then it never resolves).
- * @param {{ serviceWorker?: URL | string }} [options] default: sw.js next to this file
+ * @param {{ serviceWorker?: URL | string }} [options] default: the app's sw.js (www/sw.js)
  */
-export async function isolate({ serviceWorker = new URL('./sw.js', import.meta.url) } = {}) {
+export async function isolate({ serviceWorker = new URL('../sw.js', import.meta.url) } = {}) {
   if (globalThis.crossOriginIsolated) {
     sessionStorage.removeItem(RELOADS);
     return 'isolated';

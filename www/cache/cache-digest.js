@@ -7,7 +7,7 @@
 // parts it held are digested here instead (or, for a download's part, reported as failed).
 
 import { partDigest } from './cache-layout.js';
-import { startModuleWorker } from './start-worker.js';
+import { startModuleWorker } from '../engine/start-worker.js';
 
 /** cache-digest-worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
 const DIGEST_SCRIPT = './cache-digest-worker.js';
@@ -19,11 +19,10 @@ const pending = new Map(); // id -> { resolve, fail }
 
 function startWorker() {
   try {
-    const options = { type: 'module', name: 'llama2-cache-digest' };
     worker = startModuleWorker(
-      () => new Worker(new URL('./cache-digest-worker.js', import.meta.url), options),
+      () => new Worker(new URL('./cache-digest-worker.js', import.meta.url), { type: 'module', name: 'llama2-cache-digest' }),
       new URL(DIGEST_SCRIPT, HERE).href,
-      options,
+      { name: 'llama2-cache-digest' },
     );
   } catch {
     worker = false;

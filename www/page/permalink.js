@@ -11,7 +11,7 @@
 // (host, size) and load only after a click: a link must not start a multi-GB download or
 // fill the weight cache by itself.
 
-import { shortUrl } from './wording.js';
+import { shortUrl } from '../ui/wording.js';
 
 /** The settings a link carries besides model, tokenizer and prompt, as the page's field ids. */
 export const LINK_FIELDS = ['temperature', 'topp', 'steps', 'seed'];

@@ -10,8 +10,8 @@
 
 import { readAndDigest } from './cache-digest.js';
 import { Sha256 } from './cache-sha256.js';
-import { LlamaError, networkError } from './errors.js';
-import { shortRead } from './source.js';
+import { LlamaError, networkError } from '../engine/errors.js';
+import { shortRead } from '../engine/source.js';
 
 /** Cached parts read (and digested) ahead of the load: 3 x 4 MiB in flight. */
 const READ_AHEAD = 3;

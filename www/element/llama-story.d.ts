@@ -1,6 +1,6 @@
 // TypeScript declarations of llama-story.js: the <llama-story> custom element.
 
-import type { ModelConfig, StopReason } from './llama2.js';
+import type { ModelConfig, StopReason } from '../engine/llama2.js';
 
 /** `paused`: an `inspect` story waits for Step. */
 export type LlamaStoryState = 'idle' | 'loading' | 'ready' | 'waiting' | 'generating' | 'done' | 'paused' | 'error';

@@ -1,8 +1,8 @@
 // TypeScript declarations of protocol.js: the messages between a page and its engine worker
 // (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
 
-import type { ErrorKind, ModelConfig, Source, StopReason, Token, Variant } from './llama2.js';
-import type { CacheNote } from './cache.js';
+import type { ErrorKind, ModelConfig, Source, StopReason, Token, Variant } from '../engine/llama2.js';
+import type { CacheNote } from '../cache/cache.js';
 
 /** Sampling options of a request (as `GenerateOptions`, without the signal). */
 export interface SamplingFields {

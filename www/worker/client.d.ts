@@ -1,8 +1,8 @@
 // TypeScript declarations of client.js: EngineClient, the one client of the engine worker
 // (worker.js; its messages are protocol.d.ts).
 
-import type { LlamaError } from './llama2.js';
-import type { CacheNote } from './cache.js';
+import type { LlamaError } from '../engine/llama2.js';
+import type { CacheNote } from '../cache/cache.js';
 import type {
   BranchRequest, ChatRequest, DoneReply, GenerateRequest, LoadedReply, LoadRequest, MoreRequest, ProgressReply,
   TokenReply, TokensRequest,

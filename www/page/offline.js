@@ -3,14 +3,14 @@
 // last load did with it (read from the cache, stored, resumed) and a Delete button; below,
 // the files the cache could not keep (storage quota full: in memory only).
 
-import { WeightCache } from './cache.js';
-import { formatBytes } from './wording.js';
+import { WeightCache } from '../cache/cache.js';
+import { formatBytes } from '../ui/wording.js';
 
-/** Registers sw.js (scope: this directory); the page works the same without it. */
+/** Registers sw.js (scope: the app's directory, above this one); the page works the same without it. */
 export async function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return null;
   try {
-    return await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url));
+    return await navigator.serviceWorker.register(new URL('../sw.js', import.meta.url));
   } catch (err) {
     console.warn(`offline app shell unavailable: ${err.message}`);
     return null;
@@ -54,7 +54,7 @@ const DID = { hit: 'read from the cache', stored: 'just stored', resumed: 'downl
 /**
  * Shows the weight cache in `into` and the cache notes of the page's engine.
  * @param {{ into?: Element, serviceWorker?: boolean }} [options]
- * @returns {{ watch(engine: import('./client.js').EngineClient): void, refresh(): Promise<void>, cache: WeightCache }}
+ * @returns {{ watch(engine: import('../worker/client.js').EngineClient): void, refresh(): Promise<void>, cache: WeightCache }}
  */
 export function installOffline({ into = document.querySelector('main') ?? document.body, serviceWorker = true } = {}) {
   if (serviceWorker) registerServiceWorker();

@@ -4,14 +4,14 @@
 // (pkg/simd/llama2_wasm.js; build.sh checks that the glues are identical). Each .wasm is named
 // by a literal `new URL(..., import.meta.url)`, so bundlers (Vite, webpack) ship it.
 
-import { initSync } from './pkg/simd/llama2_wasm.js';
-import * as glue from './pkg/simd/llama2_wasm.js';
+import { initSync } from '../pkg/simd/llama2_wasm.js';
+import * as glue from '../pkg/simd/llama2_wasm.js';
 import { importNode } from './start-worker.js';
 
 /** Where each build is. (`relaxed`: fused multiply-add; measured by the benchmark only.) */
 const BUILDS = {
-  simd: () => new URL('./pkg/simd/llama2_wasm_bg.wasm', import.meta.url),
-  scalar: () => new URL('./pkg/scalar/llama2_wasm_bg.wasm', import.meta.url),
+  simd: () => new URL('../pkg/simd/llama2_wasm_bg.wasm', import.meta.url),
+  scalar: () => new URL('../pkg/scalar/llama2_wasm_bg.wasm', import.meta.url),
 };
 
 /** A tiny module using SIMD (`i8x16.popcnt`): valid only where wasm simd128 is supported. */

@@ -26,8 +26,8 @@ import { conditionalHeaders, drop, get, isRest, resumeHeaders, sameFile, validat
 import { CACHE_NAME, isSha256, keyOf, OLD_CACHE_NAMES, partCount, recordResponse, SEGMENT_BYTES } from './cache-layout.js';
 import { fileStream } from './cache-stream.js';
 import { PartWriter } from './cache-writer.js';
-import { httpError, LlamaError } from './errors.js';
-import { announcedSize, baseName } from './source.js';
+import { httpError, LlamaError } from '../engine/errors.js';
+import { announcedSize, baseName } from '../engine/source.js';
 
 export { SEGMENT_BYTES };
 

@@ -12,9 +12,9 @@
 // `branch` takes another token at a position of that story, `more` goes on with a story paused
 // by `take`, `lens` and `vocab` answer with their data.
 
-import { LlamaError } from './errors.js';
+import { LlamaError } from '../engine/errors.js';
 import { FINAL } from './protocol.js';
-import { startModuleWorker } from './start-worker.js';
+import { startModuleWorker } from '../engine/start-worker.js';
 
 /** worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
 const WORKER_SCRIPT = './worker.js';

@@ -3,7 +3,7 @@
 // of a 304, and resume a cut download only when the rest belongs to the same file (If-Range):
 // without one, a resumed download could join two different files.
 
-import { networkError } from './errors.js';
+import { networkError } from '../engine/errors.js';
 
 /** A strong ETag (a weak one, W/"…", may not be used with If-Range), else null. */
 const strongEtag = (etag) => (etag && !etag.startsWith('W/') ? etag : null);

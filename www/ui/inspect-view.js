@@ -29,7 +29,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 /**
  * What the view needs from its host.
  * @typedef {{
- *   run(start: (client: import('./client.js').EngineClient) => { done: Promise<any>, stop?(): void }, what: 'story' | 'branch' | 'more' | 'lens'): Promise<any> | null,
+ *   run(start: (client: import('../worker/client.js').EngineClient) => { done: Promise<any>, stop?(): void }, what: 'story' | 'branch' | 'more' | 'lens'): Promise<any> | null,
  *   holds(): boolean,
  *   showError(err: { kind?: string, message: string }): void,
  *   ended?(done: object): void,

@@ -6,15 +6,15 @@
 // the page with textContent only.
 
 import { ChatView } from './chat.js';
-import { EngineClient } from './client.js'; // the engine worker's protocol
-import { InspectView } from './inspect-view.js'; // the story token by token
-import { RETRYABLE } from './errors.js';
+import { EngineClient } from '../worker/client.js'; // the engine worker's protocol
+import { InspectView } from '../ui/inspect-view.js'; // the story token by token
+import { RETRYABLE } from '../engine/errors.js';
 import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
 import { ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
 import { installOffline } from './offline.js'; // weight cache list + app-shell service worker
 import { foreignFiles, LINK_FIELDS, readLink, remoteSize, toLink } from './permalink.js';
-import { STORY_DEFAULTS } from './story-settings.js';
-import { endInWords, formatBytes, networkHint, readable } from './wording.js';
+import { STORY_DEFAULTS } from '../ui/story-settings.js';
+import { endInWords, formatBytes, networkHint, readable } from '../ui/wording.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {

@@ -4,7 +4,7 @@
 // decides when to load.
 
 import { checkFileUrl } from './permalink.js';
-import { formatBytes } from './wording.js';
+import { formatBytes } from '../ui/wording.js';
 
 const HF = 'https://huggingface.co/karpathy/tinyllamas/resolve/main';
 const LLAMA_TOKENIZER = 'https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin';

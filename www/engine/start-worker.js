@@ -2,12 +2,13 @@
 // client.js, a shard's in shards.js, the digest worker in cache-digest.js), written once.
 
 /**
- * Starts a module worker: `create()` is the `new Worker(new URL('./x.js', import.meta.url),
- * { type: 'module' })` of the caller, written out there because that is the form bundlers (Vite,
- * webpack) find and bundle. A browser refuses a worker script of another origin (this package
- * served from a CDN): then a same-origin blob module imports `url` (the same script) instead.
- * `url` is built by the caller without that form (`new URL(NAME, HERE)` with variables), or a
- * bundler would also copy the unbundled file as an asset, or warn of a request it cannot see.
+ * Starts a module worker: `create()` is the caller's `new Worker(new URL(<its script, a string
+ * literal>, import.meta.url), <a literal options object>)`, written out there because that is the
+ * form bundlers (Vite, webpack) find and bundle (Vite also wants the options literal). A browser
+ * refuses a worker script of another origin (this package served from a CDN): then a
+ * same-origin blob module imports `url` (the same script) instead. `url` is built by the caller
+ * without that form (`new URL(NAME, HERE)` with variables), or a bundler would also copy the
+ * unbundled file as an asset, or warn of a request it cannot see.
  * @param {() => Worker} create
  * @param {string} url
  * @param {WorkerOptions} [options] for the blob's worker (`type` is always 'module')

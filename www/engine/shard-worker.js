@@ -2,14 +2,14 @@
 // leader. It holds its rows of every matrix in its own wasm memory and runs the forward
 // passes the leader commands, meeting the other shards through a link (transport.js).
 //
-// Its messages with the leader (shards.js): protocol.js, "The shard worker's protocol".
+// Its messages with the leader (shards.js): worker/protocol.js, "The shard worker's protocol"
+// (written beside the page's protocol; `SHARD_REQUESTS` there are this file's handlers).
 // With ports, commands come on the leader's port. A wasm trap marks this shard dead (so the
 // others stop waiting) and is rethrown: the leader's `error` handler sees it.
 
 import { instantiate } from './wasm.js';
 import { COMMAND, PortLink, SharedLink } from './transport.js';
 import { errorKind } from './errors.js';
-import { SHARD_REQUESTS } from './protocol.js';
 import { importNode } from './start-worker.js';
 
 /** This thread's messaging: a worker's global scope, or Node's parentPort (set below). */
@@ -100,7 +100,7 @@ const handlers = {
 
 /** Handles one request; requests run strictly one after another. */
 async function handle(data) {
-  const handler = SHARD_REQUESTS.includes(data?.type) ? handlers[data.type] : undefined;
+  const handler = Object.hasOwn(handlers, data?.type ?? '') ? handlers[data.type] : undefined;
   try {
     if (!handler) throw new Error(`shard worker: unknown request '${data?.type}'`);
     const reply = await handler(data);

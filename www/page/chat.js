@@ -5,14 +5,14 @@
 // between. A conversation that fills the context ends with a message saying so.
 // Model text goes in with textContent only.
 
-import { endInWords, readable } from './wording.js';
+import { endInWords, readable } from '../ui/wording.js';
 
 const $ = (id) => document.getElementById(id);
 
 /**
  * What the chat needs from the page (main.js).
  * @typedef {{
- *   engine(): import('./client.js').EngineClient,
+ *   engine(): import('../worker/client.js').EngineClient,
  *   ensureModel(origin: 'chat'): Promise<boolean>,
  *   options(): { temperature?: number, topp?: number, steps?: number, seed: string },
  *   limits(): { context: number, seqLen: number },
