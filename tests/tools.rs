@@ -259,7 +259,7 @@ fn tools_refuse_bad_arguments() {
         (GEN, &["--shape", "1,2,3", "--seed", "1", o]),
         (GEN, &["--shape", "64,192,2,4,2,32000,0", "--seed", "1", o]),
         (GEN, &["--shape", "64,192,2,4,2,32000,-1", "--seed", "1", o]),
-        (GEN, &["--shape", "7B", "--seed", "1", o]),
+        (GEN, &["--shape", "13B", "--seed", "1", o]), // a name it does not know
         (GEN, &["--shape", "15M", "--seed", "x", o]),
         (GEN, &["--shape", "15M", "--seed", "1", "--format", "v3", o]),
         (GEN, &["--shape", "15M", "--seed", "1", "--group-size", "32", o]),
