@@ -38,7 +38,7 @@ const ENGINES = [
 
 /** In the worker: decode tok/s of one engine's 256 positions. */
 const WORKER = (origin) => `
-import * as llama2 from '${origin}/llama2.js';
+import * as llama2 from '${origin}/engine/llama2.js';
 let llama;
 onmessage = async ({ data }) => {
   try {

@@ -1,6 +1,6 @@
 // The browser side of a measurement: a module worker (as the page runs the engine) that
 // measures once and posts the result. Message in: measure()'s options with URL sources.
-import * as llama2 from '/llama2.js';
+import * as llama2 from '/engine/llama2.js';
 import { measure } from './measure.mjs';
 
 onmessage = async ({ data }) => {

@@ -33,7 +33,7 @@ test_native() {
   step "cargo test" cargo test --release
   step "cargo fmt --check" cargo fmt --check
   step "cargo clippy" cargo clippy --all-targets --release -- -D warnings
-  # src/wasm.rs only compiles for wasm32.
+  # src/wasm/ only compiles for wasm32.
   step "cargo clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
   local f
   for f in generate tokenizer chat; do

@@ -15,7 +15,7 @@
 const SHELL_CACHE = 'llama2-shell-v1';
 /** Files of the shell, relative to this script. Install fails without them. */
 const SHELL = [
-  './', 'index.html', 'page/main.js', 'page/model-panel.js', 'page/chat.js', 'ui/wording.js', 'ui/story-settings.js',
+  './', 'index.html', 'page/main.js', 'page/model-panel.js', 'page/chat.js', 'ui/wording.js', 'ui/story-settings.js', 'ui/story-text.js',
   'page/offline.js', 'page/permalink.js', 'page/style.css', 'favicon.svg',
   'element/llama-story.js', 'embed.html', 'worker/client.js', 'worker/protocol.js', 'engine/errors.js', 'worker/worker.js',
   'engine/llama2.js', 'engine/wasm.js', 'engine/source.js', 'cache/cache.js', 'engine/shards.js', 'engine/transport.js', 'engine/shard-worker.js',

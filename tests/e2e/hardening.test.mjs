@@ -274,8 +274,8 @@ test('the CSP is in force: an inline script is refused, and the refusal is seen'
 test('no HTML sink in www/*.js can receive model text', () => {
   const sink = /\.(innerHTML|outerHTML)\s*\+?=|insertAdjacentHTML|document\.write/;
   const www = join(ROOT, 'www');
-  const files = readdirSync(www).filter((f) => f.endsWith('.js'));
-  assert.ok(files.includes('main.js') && files.includes('worker.js'));
+  const files = readdirSync(www, { recursive: true }).filter((f) => f.endsWith('.js') && !/^(pkg|models)\//.test(f));
+  assert.ok(files.includes('page/main.js') && files.includes('worker/worker.js'));
   const found = [];
   for (const file of files) {
     const source = readFileSync(join(www, file), 'utf8');
@@ -290,8 +290,9 @@ test('no HTML sink in www/*.js can receive model text', () => {
   }
   assert.deepEqual(found, [], 'HTML sinks with non-constant content');
   // The page writes model text with textContent.
-  assert.match(readFileSync(join(www, 'main.js'), 'utf8'), /ui\.output\.textContent = readable\(story\.raw\)/);
-  assert.match(readFileSync(join(www, 'chat.js'), 'utf8'), /body\.textContent = readable\(raw\)/);
+  assert.match(readFileSync(join(www, 'ui/story-text.js'), 'utf8'), /this\.#draw\(readable\(this\.raw\), this\.tokens\)/);
+  assert.match(readFileSync(join(www, 'page/main.js'), 'utf8'), /function render\(text\) \{\n  ui\.output\.textContent = text;/);
+  assert.match(readFileSync(join(www, 'page/chat.js'), 'utf8'), /body\.textContent = readable\(raw\)/);
 });
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! wasm-bindgen tests of the wasm `Engine` (src/wasm.rs), the surface www/engine/llama2.js drives.
+//! wasm-bindgen tests of the wasm `Engine` (src/wasm/), the surface www/engine/llama2.js drives.
 //! They run in Node (tests/wasm_node.rs) and in headless Chrome (tests/wasm_browser.rs), from
 //! the repo root, as `./build.sh test wasm` runs them:
 //!

@@ -29,7 +29,8 @@ import { EngineClient } from '../worker/client.js';
 import { LlamaError, RELOAD, RETRYABLE } from '../engine/errors.js';
 import { InspectView, STYLESHEET } from '../ui/inspect-view.js';
 import { STORY_DEFAULTS } from '../ui/story-settings.js';
-import { formatBytes, readable } from '../ui/wording.js';
+import { StoryText } from '../ui/story-text.js';
+import { formatBytes } from '../ui/wording.js';
 
 /** One engine worker and one request queue for every element of the page. */
 const shared = {
@@ -171,8 +172,8 @@ export class LlamaStory extends HTMLElement {
   #cancelled = false;
   /** this element's generation request, once sent */
   #run = null;
-  #text = '';
-  #frame = 0;
+  /** The plain story's text as it streams (`StoryText`). */
+  #text = new StoryText(() => {});
   /** The inspect view, made when the `inspect` attribute first asks for it. */
   #view = null;
 
@@ -357,7 +358,10 @@ export class LlamaStory extends HTMLElement {
     if (this.#generating) return;
     this.#generating = true;
     this.#cancelled = false;
-    this.#text = '';
+    this.#text = new StoryText((text, tokens) => {
+      this.#ui.output.textContent = text;
+      this.#ui.status.textContent = `${tokens} tokens`;
+    });
     this.#ui.output.textContent = '';
     let key;
     try {
@@ -393,35 +397,20 @@ export class LlamaStory extends HTMLElement {
           this.#run = run;
           return run.done;
         }
-        let tokens = 0;
-        const run = client.generate(options, {
-          onPiece: (text) => {
-            tokens++;
-            this.#text += text;
-            this.#frame ||= requestAnimationFrame(() => {
-              this.#frame = 0;
-              this.#ui.output.textContent = readable(this.#text);
-              this.#ui.status.textContent = `${tokens} tokens`;
-            });
-          },
-        });
+        const run = client.generate(options, { onPiece: (text) => this.#text.push(text) });
         this.#run = run;
         return run.done;
       });
-      cancelAnimationFrame(this.#frame);
-      this.#frame = 0;
-      this.#ui.output.textContent = readable(this.#text);
+      this.#text.flush();
       this.#ui.progress.hidden = true;
       if (!done) return this.#setState('ready', 'stopped');
       this.#showDone(done);
-      const text = this.#view && this.hasAttribute('inspect') ? this.#view.text : this.#text;
+      const text = this.#view && this.hasAttribute('inspect') ? this.#view.text : this.#text.raw;
       this.dispatchEvent(new CustomEvent('llama-story-done', {
         detail: { text, reason: done.reason, tokens: done.tokens, seed: done.seed },
       }));
     } catch (err) {
-      cancelAnimationFrame(this.#frame);
-      this.#frame = 0;
-      this.#ui.output.textContent = readable(this.#text);
+      this.#text.flush();
       if (err?.kind === 'shards') shared.current = null; // the model's workers are gone: load again
       this.#failed(err, () => this.generate());
     } finally {

@@ -95,7 +95,7 @@ export class Llama2 {
   #placement = { workers: 1, transport: 'none', shardsMemoryBytes: 0 };
   /** Whether a chat (chat()) is under way and may take another turn. */
   #chatting = false;
-  /** The engine's limits (`limits()` in src/wasm.rs). */
+  /** The engine's limits (`limits()` in src/wasm/exports.rs). */
   #limits;
   /** The stall limit inside a pass for the next loads (undefined: transport.js's). */
   #stallMs;
@@ -111,7 +111,7 @@ export class Llama2 {
     this.#engine = new wasm.glue.Engine();
     this.#limits = wasm.glue.limits();
     // Once per module: run the hot code on a tiny model so that the engine's optimizing tier
-    // has compiled it before the first real prompt (see `warm_up` in src/wasm.rs).
+    // has compiled it before the first real prompt (see `warm_up` in src/wasm/exports.rs).
     if (!wasm.warm) {
       wasm.warm = true;
       try {

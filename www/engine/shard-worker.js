@@ -51,7 +51,7 @@ const handlers = {
     wasm = await instantiate({ wasm: module });
     ports = given;
     try {
-      wasm.glue.warm_up(0); // as the leader's first engine does (src/wasm.rs `warm_up`)
+      wasm.glue.warm_up(0); // as the leader's first engine does (src/wasm/exports.rs `warm_up`)
     } catch (err) {
       console.warn(`llama2 shard: warm-up failed (${err}); the first prompt will be slower`);
     }

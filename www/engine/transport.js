@@ -21,7 +21,7 @@
 
 import { LlamaError, shardsLost } from './errors.js';
 
-/** pending() values (src/wasm.rs `Engine::pending`; the engine's `limits().pending`: a test
+/** pending() values (src/wasm/meet.rs `Engine::pending`; the engine's `limits().pending`: a test
  * checks that these copies agree). */
 export const GATHER_ALL = 1;
 export const GATHER_LEADER = 2;

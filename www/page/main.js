@@ -14,6 +14,7 @@ import { ModelPanel } from './model-panel.js'; // model choice, workers, summary
 import { installOffline } from './offline.js'; // weight cache list + app-shell service worker
 import { foreignFiles, LINK_FIELDS, readLink, remoteSize, toLink } from './permalink.js';
 import { STORY_DEFAULTS } from '../ui/story-settings.js';
+import { StoryText } from '../ui/story-text.js'; // the text as it streams, once per frame
 import { endInWords, formatBytes, networkHint, readable } from '../ui/wording.js';
 
 const $ = (id) => document.getElementById(id);
@@ -236,7 +237,7 @@ async function ensureModel(origin) {
 // ---------------------------------------------------------------------------------------
 
 /** The text and timing of the story shown. */
-let story = { raw: '', tokens: 0, t0: 0, ttftMs: null, frame: 0 };
+let story = { text: new StoryText(render), t0: 0, ttftMs: null };
 
 /** A number field: undefined when empty (the engine's default applies). */
 const number = (input) => (input.value.trim() === '' ? undefined : Number(input.value));
@@ -248,16 +249,16 @@ function sampling() {
 
 function showStats(done) {
   const seconds = (performance.now() - story.t0) / 1000;
-  const parts = [`${story.tokens} tokens`, `${(story.tokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s`];
+  const { tokens } = story.text;
+  const parts = [`${tokens} tokens`, `${(tokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s`];
   if (story.ttftMs !== null) parts.push(`first token ${story.ttftMs.toFixed(0)} ms`);
   if (done) parts.push(`seed ${done.seed}`);
   ui.stats.textContent = parts.join(' · ');
 }
 
-/** Renders at most once per frame: a fast model makes far more tokens than frames. */
-function render() {
-  story.frame = 0;
-  ui.output.textContent = readable(story.raw);
+/** Draws the story's text (at most once per frame: `StoryText`). */
+function render(text) {
+  ui.output.textContent = text;
   showStats(null);
 }
 
@@ -276,7 +277,7 @@ async function generate({ take } = {}) {
   state.epoch++;
   state.inspected = false;
   ui.progressRow.hidden = true;
-  story = { raw: '', tokens: 0, t0: performance.now(), ttftMs: null, frame: 0 };
+  story = { text: new StoryText(render), t0: performance.now(), ttftMs: null };
   ui.output.textContent = '';
   ui.output.classList.remove('stale');
   delete ui.output.dataset.done;
@@ -285,16 +286,13 @@ async function generate({ take } = {}) {
   const run = engine.generate(options, {
     onPiece: (text) => {
       story.ttftMs ??= performance.now() - story.t0;
-      story.tokens++;
-      story.raw += text;
-      story.frame ||= requestAnimationFrame(render);
+      story.text.push(text);
     },
   });
   setBusy({ kind: 'generate', run, origin: 'story' });
   run.done.then(
     (done) => {
-      cancelAnimationFrame(story.frame);
-      render();
+      story.text.flush();
       // The worker's own timing, without message latency.
       story.ttftMs = done.ttftMs;
       story.t0 = performance.now() - done.ms;
@@ -311,8 +309,7 @@ async function generate({ take } = {}) {
       ui.output.dataset.done = done.reason; // last: tests wait for it
     },
     (err) => {
-      cancelAnimationFrame(story.frame);
-      render();
+      story.text.flush();
       if (!endRun(run) || state.dead) return;
       showError('story', err); // (workers lost: it offers to load the model again)
     },

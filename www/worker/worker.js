@@ -48,7 +48,7 @@ const run = {
     postMessage({ type: 'loaded', id: data.id, config: engine.config, variant: engine.variant, wasmMemoryBytes: engine.wasmMemoryBytes });
   },
   // A request's fields but its own (type, id, the text, take) are the engine's options, passed
-  // through as they are: the engine reads and checks them (src/wasm.rs `read_options`), so a new
+  // through as they are: the engine reads and checks them (src/wasm/args.rs `read_options`), so a new
   // option needs nothing here.
   generate(data, engine) {
     const { type, id, prompt, ...options } = data;
