@@ -11,8 +11,12 @@
 //
 // The view owns no engine: its host runs each request when the engine is free (the page: not
 // busy; the element: in its queue) and says whether the engine still holds the view's story
-// (branch and lens need it). Model text goes in with textContent only; the styles are in
+// (branch and lens need it). This file keeps the view's state (the story, the selection, the
+// attention memory budget) and its requests; what it draws from a chip's numbers is in
+// inspect-draw.js. Model text goes in with textContent only; the styles are in
 // inspect-view.css (STYLESHEET), which the page links and the element's shadow root loads.
+
+import { bars, element, heads, heatmap, label, lensTable, listed, numberSelect, percent } from './inspect-draw.js';
 
 /** The view's stylesheet, for a shadow root. */
 export const STYLESHEET = new URL('./inspect-view.css', import.meta.url).href;
@@ -24,7 +28,6 @@ export const STYLESHEET = new URL('./inspect-view.css', import.meta.url).href;
  * oldest chips' weights are let go (never the selected chip's); their detail says so.
  */
 export const ATTENTION_BUDGET = { bytes: 64 * 2 ** 20 };
-const SVG = 'http://www.w3.org/2000/svg';
 
 /**
  * What the view needs from its host.
@@ -38,41 +41,6 @@ const SVG = 'http://www.w3.org/2000/svg';
  *   not now, something runs); `holds`: whether the engine still holds the story this view
  *   last ran (nothing else ran since); `ended`: a story, branch or step finished (`done`).
  */
-
-/** A piece of the vocabulary as a reader should see it: `<s>`, a byte token as its character
- * (`<E2>` when it is part of one), a newline as ↵. */
-export function label(piece) {
-  const special = piece.match(/^\n*(<\/?s>|<unk>)\n*$/);
-  if (special) return special[1];
-  const byte = piece.match(/^<0x([0-9A-Fa-f]{2})>$/);
-  if (byte) {
-    const code = parseInt(byte[1], 16);
-    if (code === 10) return '↵';
-    return code >= 0x20 && code < 0x7f ? String.fromCharCode(code) : `<${byte[1].toUpperCase()}>`;
-  }
-  return piece.replaceAll('\n', '↵');
-}
-
-/** A piece in a list of alternatives: its spaces visible (" upon" and "upon" differ). */
-const listed = (piece) => label(piece).replaceAll(' ', '␣');
-
-/** 61.8%, 7.31%, 0.0521%; below 0.001%, just that. */
-const percent = (p) => (p >= 1e-5 ? `${Number((p * 100).toPrecision(3))}%` : '<0.001%');
-
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-/** A <select> of `count` numbered options (`name n`), with `extra` [value, text] first. */
-function numberSelect(count, name, extra = []) {
-  const select = element('select');
-  for (const [value, text] of extra) select.append(new Option(text, value));
-  for (let i = 0; i < count; i++) select.append(new Option(`${name} ${i + 1}`, String(i)));
-  return select;
-}
 
 export class InspectView {
   /** @type {InspectHost} */
@@ -349,7 +317,7 @@ export class InspectView {
     const chip = this.#story.chips[Number(button.dataset.index)];
     if (!chip) return;
     const { popover, root } = this.#ui;
-    popover.replaceChildren(element('p', 'inspect-caption', 'What the model expected here:'), this.#bars(chip));
+    popover.replaceChildren(element('p', 'inspect-caption', 'What the model expected here:'), bars(chip, this.#pieces));
     popover.hidden = false;
     const box = root.getBoundingClientRect();
     const at = button.getBoundingClientRect();
@@ -394,39 +362,11 @@ export class InspectView {
   }
 
   /** Bars of a chip's top list; `pick(id)` makes each a button (branch). */
-  #bars(chip, pick = null) {
-    const list = element('ol', 'inspect-bars');
-    const top = chip.top;
-    const scale = top[0]?.[1] || 1;
-    for (const [id, p] of top) {
-      const row = element('li', id === chip.id ? 'chosen' : '');
-      const inner = element(pick && id !== chip.id ? 'button' : 'span', 'bar-row');
-      if (inner.tagName === 'BUTTON') {
-        inner.type = 'button';
-        inner.onclick = () => pick(id);
-        inner.title = `Branch: “${listed(this.#pieces[id] ?? '')}” here, and the story goes on from it`;
-      }
-      inner.dataset.id = String(id);
-      inner.dataset.prob = String(p);
-      const bar = element('span', 'bar');
-      bar.style.setProperty('--w', (p / scale).toFixed(4));
-      inner.append(element('span', 'piece', listed(this.#pieces[id] ?? '')), bar, element('span', 'pct', percent(p)));
-      row.append(inner);
-      list.append(row);
-    }
-    if (chip.rank >= top.length) {
-      const row = element('li', 'chosen outside');
-      row.append(element('span', 'bar-row', `${listed(this.#pieces[chip.id] ?? '')}: ${percent(chip.prob)}, rank ${chip.rank + 1}`));
-      list.append(row);
-    }
-    return list;
-  }
-
   #alternatives(chip) {
     const section = element('section', 'inspect-alternatives');
     section.append(element('h4', '', `What the model expected here (top ${chip.top.length}, temperature 1)`));
     const live = this.#host.holds() && this.#ui.root.dataset.state !== 'running';
-    section.append(this.#bars(chip, live ? (id) => this.#branchFrom(chip.pos, id) : null));
+    section.append(bars(chip, this.#pieces, live ? (id) => this.#branchFrom(chip.pos, id) : null));
     section.append(element('p', 'inspect-hint', live
       ? 'Pick another token to branch: the story goes on from it (the old continuation stays below to compare).'
       : this.#ui.root.dataset.state === 'running' ? 'Branching works once the story is written.' : 'The engine has run something else since: generate this story again to branch from it.'));
@@ -475,7 +415,7 @@ export class InspectView {
     const draw = () => {
       this.#layer = Number(layer.value);
       this.#head = Number(head.value);
-      view.replaceChildren(this.#head < 0 ? this.#heads(chip) : this.#heatmap(chip));
+      view.replaceChildren(this.#head < 0 ? heads(chip, this.#layer, this.#pieceAt, (h) => ((this.#head = h), this.#drawDetail())) : heatmap(chip, this.#layer, this.#head, this.#pieceAt));
     };
     layer.onchange = draw;
     head.onchange = draw;
@@ -484,85 +424,13 @@ export class InspectView {
     return section;
   }
 
-  /** The weights of one head (a.weights is (layer, head, position)). */
-  #row(a, layer, head) {
-    const at = (layer * a.heads + head) * a.positions;
-    return a.weights.subarray(at, at + a.positions);
-  }
-
   /** The piece fed at position `p` of the story (the chips' ids shifted by one; BOS at 0). */
   #fed(p) {
     return p === 0 ? this.#story.first : this.#story.chips[p - 1]?.id;
   }
 
-  /** One head: the tokens before the chip, each shaded by its weight (relative to the largest). */
-  #heatmap(chip) {
-    const a = chip.attention;
-    const row = this.#row(a, this.#layer, this.#head);
-    const max = Math.max(...row) || 1;
-    const map = element('div', 'inspect-heatmap');
-    map.dataset.cells = String(row.length);
-    row.forEach((w, p) => {
-      const cell = element('span', 'cell', listed(this.#pieces[this.#fed(p)] ?? ''));
-      cell.style.setProperty('--w', (w / max).toFixed(4));
-      cell.dataset.pos = String(p);
-      cell.dataset.weight = String(w);
-      cell.title = `position ${p}: ${percent(w)}`;
-      map.append(cell);
-    });
-    const order = [...row.keys()].sort((x, y) => row[y] - row[x]).slice(0, 3);
-    const most = order.map((p) => `“${listed(this.#pieces[this.#fed(p)] ?? '')}” (position ${p}) ${percent(row[p])}`).join(', ');
-    const wrap = element('div');
-    wrap.append(map, element('p', 'inspect-hint', `Shade: weight relative to the largest. Most attended: ${most}.`));
-    return wrap;
-  }
-
-  /** Every head of one layer: rows of heads, columns of positions (scrolls sideways when long). */
-  #heads(chip) {
-    const a = chip.attention;
-    const cell = 12;
-    const labelWidth = 28;
-    const svg = document.createElementNS(SVG, 'svg');
-    svg.setAttribute('class', 'inspect-grid');
-    svg.setAttribute('width', String(labelWidth + a.positions * cell));
-    svg.setAttribute('height', String(a.heads * cell));
-    svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', `Layer ${this.#layer + 1}: ${a.heads} heads over ${a.positions} positions`);
-    for (let h = 0; h < a.heads; h++) {
-      const row = this.#row(a, this.#layer, h);
-      const max = Math.max(...row) || 1;
-      const name = document.createElementNS(SVG, 'text');
-      name.setAttribute('x', '0');
-      name.setAttribute('y', String(h * cell + cell - 2));
-      name.textContent = `h${h + 1}`;
-      svg.append(name);
-      row.forEach((w, p) => {
-        const rect = document.createElementNS(SVG, 'rect');
-        rect.setAttribute('x', String(labelWidth + p * cell));
-        rect.setAttribute('y', String(h * cell));
-        rect.setAttribute('width', String(cell - 1));
-        rect.setAttribute('height', String(cell - 1));
-        rect.setAttribute('fill-opacity', (0.04 + 0.96 * (w / max)).toFixed(3));
-        rect.dataset.head = String(h);
-        rect.dataset.pos = String(p);
-        const tip = document.createElementNS(SVG, 'title');
-        tip.textContent = `head ${h + 1}, position ${p} “${listed(this.#pieces[this.#fed(p)] ?? '')}”: ${percent(w)}`;
-        rect.append(tip);
-        svg.append(rect);
-      });
-    }
-    svg.addEventListener('click', (event) => {
-      const head = event.target.dataset?.head;
-      if (head === undefined) return;
-      this.#head = Number(head);
-      this.#drawDetail();
-    });
-    const wrap = element('div', 'inspect-grid-wrap');
-    wrap.append(svg);
-    const box = element('div');
-    box.append(wrap, element('p', 'inspect-hint', 'Each row a head, each column a position (shade relative to the row’s largest). Click a row to see that head.'));
-    return box;
-  }
+  /** The piece fed at position `p`, for the attention views. */
+  #pieceAt = (p) => this.#pieces[this.#fed(p)] ?? '';
 
   /** The logit lens of the chip's pass, asked of the engine when opened. */
   #lensSection(chip) {
@@ -582,7 +450,7 @@ export class InspectView {
 
   async #fillLens(chip, body) {
     const cached = this.#lens.get(chip.pos);
-    if (cached) return body.replaceChildren(this.#lensTable(cached));
+    if (cached) return body.replaceChildren(lensTable(cached, this.#pieces));
     if (!this.#host.holds() || this.#ui.root.dataset.state === 'running') {
       body.replaceChildren(element('p', 'inspect-hint', this.#ui.root.dataset.state === 'running'
         ? 'The lens is computed once the story is written.'
@@ -595,34 +463,10 @@ export class InspectView {
     try {
       const layers = await done;
       this.#lens.set(chip.pos, layers);
-      if (this.#story.chips[this.#selected] === chip) body.replaceChildren(this.#lensTable(layers));
+      if (this.#story.chips[this.#selected] === chip) body.replaceChildren(lensTable(layers, this.#pieces));
     } catch (err) {
       body.replaceChildren(element('p', 'inspect-hint', `The lens failed: ${err.message}`));
     }
-  }
-
-  #lensTable(layers) {
-    const table = element('table', 'inspect-lens-table');
-    const head = element('tr');
-    head.append(element('th', '', 'after'));
-    for (let i = 0; i < (layers[0]?.length ?? 0); i++) head.append(element('th', '', `#${i + 1}`));
-    table.append(head);
-    layers.forEach((top, l) => {
-      const tr = element('tr');
-      tr.append(element('th', '', `layer ${l + 1}`));
-      for (const [id, p] of top) {
-        const td = element('td');
-        td.style.setProperty('--p', p.toFixed(4));
-        td.dataset.id = String(id);
-        td.dataset.prob = String(p);
-        td.append(element('span', 'piece', listed(this.#pieces[id] ?? '')), element('small', 'pct', percent(p)));
-        tr.append(td);
-      }
-      table.append(tr);
-    });
-    const wrap = element('div', 'inspect-lens-wrap');
-    wrap.append(table, element('p', 'inspect-hint', 'The final RMSNorm and classifier applied to the residual stream after each layer; the last row is the model’s own prediction.'));
-    return wrap;
   }
 
   // ---------------------------------------------------------------------------------------
