@@ -38,9 +38,21 @@ export async function errorMessage(page) {
   return (await shownError(page))?.message ?? null;
 }
 
-/** Waits until nothing runs (no load, no generation); the engine may be dead. */
-export function idle(page, timeout = 120_000) {
-  return page.waitForFunction(() => ['idle', 'dead'].includes(document.body.dataset.busy), null, { timeout });
+/** Waits until nothing runs (no load, no generation); the engine may be dead. A timeout says
+ * what the page showed then (what runs, the status and progress lines), to tell a page that
+ * hangs from a wait that missed its change. */
+export async function idle(page, timeout = 120_000) {
+  try {
+    await page.waitForFunction(() => ['idle', 'dead'].includes(document.body.dataset.busy), null, { timeout });
+  } catch (err) {
+    const seen = await page.evaluate(() => ({
+      busy: document.body.dataset.busy,
+      texts: [...document.querySelectorAll('[id$="status"], [id$="progress-text"], [id$="-error"]:not([hidden])')]
+        .map((e) => `${e.id}: ${e.textContent.trim().slice(0, 160)}`),
+    })).catch((why) => `(the page could not be read: ${why.message})`);
+    err.message += `; the page then: ${JSON.stringify(seen)}`;
+    throw err;
+  }
 }
 
 /** Loads checkpoint and tokenizer URLs through the Model section; resolves with the error message or null. */
