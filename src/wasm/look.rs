@@ -14,9 +14,10 @@ impl Engine {
     /// head's attention weights (`inspection()`); `inspect_off()` turns it off. While on, a
     /// prompt runs position by position. `top_k` is the JS API's `topK`, checked here only.
     pub fn inspect(&mut self, top_k: JsValue, attention: bool) -> Result<()> {
-        let top_k = match top_k.is_undefined() {
-            true => InspectOptions::DEFAULT_TOP_K,
-            false => whole(&top_k, "tokens: topK")? as usize,
+        let top_k = if top_k.is_undefined() {
+            InspectOptions::DEFAULT_TOP_K
+        } else {
+            whole(&top_k, "tokens: topK")? as usize
         };
         if top_k == 0 {
             return Err(Error::Options("tokens: topK must be at least 1 token".into()).into());
@@ -76,9 +77,10 @@ impl Engine {
     /// meet: `pending()`), and `lens()`.
     pub fn lens_start(&mut self, pos: JsValue, k: JsValue) -> Result<bool> {
         let pos = whole(&pos, "lens: pos")?;
-        let k = match k.is_undefined() {
-            true => crate::inspect::DEFAULT_LENS_K as u32,
-            false => whole(&k, "lens: k")?,
+        let k = if k.is_undefined() {
+            crate::inspect::DEFAULT_LENS_K as u32
+        } else {
+            whole(&k, "lens: k")?
         };
         if k == 0 {
             return Err(Error::Options("lens: k must be at least 1 token".into()).into());

@@ -63,18 +63,18 @@ const run = {
   },
   async tokens(data, engine) {
     const { type, id, prompt, take, ...options } = data;
-    count('take', take, 1);
+    checkTake(take);
     const iterator = engine.tokens(prompt, options);
     return inspected(id, engine, { iterator }, take);
   },
   branch(data, engine) {
     const { pos, token, take } = data;
-    count('take', take, 1); // pos and token: the engine checks them
+    checkTake(take); // pos and token: the engine checks them
     return inspected(data.id, engine, { iterator: engine.branch(pos, token) }, take);
   },
   more(data, engine) {
     if (!paused) throw new LlamaError('state', 'more: no story is paused (a tokens or branch request with take pauses one)');
-    count('take', data.take, 1);
+    checkTake(data.take);
     const story = paused;
     paused = null;
     return inspected(data.id, engine, story, data.take);
@@ -106,11 +106,11 @@ async function stream(id, engine, start) {
   postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
 }
 
-/** Checks `take`, the worker's own argument (the engine checks its own): a whole number of at
- * least `min` (undefined: no pause). */
-function count(name, value, min) {
-  if (value === undefined || (Number.isInteger(value) && value >= min && value < 2 ** 32)) return;
-  throw new LlamaError('options', `options: ${name} must be a whole number from ${min}, not ${JSON.stringify(value)}`);
+/** Checks `take`, the worker's own argument (the engine checks its own): undefined (no pause)
+ * or a whole number of at least 1. */
+function checkTake(take) {
+  if (take === undefined || (Number.isInteger(take) && take >= 1 && take < 2 ** 32)) return;
+  throw new LlamaError('options', `options: take must be a whole number from 1, not ${JSON.stringify(take)}`);
 }
 
 /**
