@@ -295,8 +295,10 @@ impl Generator {
     /// Continues the story (generate mode) from position `pos` with `token` fed there instead
     /// of what was: the KV cache below `pos` is kept (no pass over the prefix), the ids after
     /// are dropped, and sampling starts again from the generation's seed, so that the ids are
-    /// those of a generation started from `ids[..pos]` + `token`.
-    pub fn branch(&mut self, pos: usize, token: u32) -> Result<()> {
+    /// those of a generation started from `ids[..pos]` + `token`. Returns the text of `token`
+    /// (after `ids[pos - 1]`, as the story's text would have it; empty while it is part of a
+    /// character that the next tokens complete).
+    pub fn branch(&mut self, pos: usize, token: u32) -> Result<String> {
         let vocab = self.config().vocab_size;
         if self.ids.is_empty() || matches!(self.phase, Phase::Chat | Phase::AwaitingUser) {
             return Err(Error::State(
@@ -325,13 +327,15 @@ impl Generator {
         self.text = Utf8Stream::new();
         self.last = None;
         self.phase = Phase::Generate;
-        Ok(())
+        let prev = if pos == 0 { BOS } else { self.ids[pos - 1] };
+        Ok(self.text.push(&self.tokenizer.decode(prev, token)))
     }
 
     /// The logit lens at position `pos` (already run): the `k` most probable tokens of the
     /// classifier applied to the residual stream after each layer, per layer. The pass at
     /// `pos` is run again to see it (it writes the same KV cache entries again).
     pub async fn lens(&mut self, pos: usize, k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+        let k = inspect::lens_k(k)?;
         let Some(&token) = self.ids.get(pos) else {
             return Err(Error::Options(format!("lens: position {pos} has not run")));
         };
@@ -441,7 +445,7 @@ impl Generator {
         forced: Option<u32>,
         options: InspectOptions,
     ) -> Result<u32> {
-        let look = Look { attention: options.attention, lens: false };
+        let look = Look { attention: options.attention(), lens: false };
         let logits = self.model.forward_look(&[token], self.pos, true, look).await?;
         let probs = inspect::probabilities(logits);
         let next = match forced {
@@ -449,13 +453,13 @@ impl Generator {
             None => self.sampler.sample(logits),
         };
         let attention =
-            if options.attention { self.model.attention_seen().to_vec() } else { Vec::new() };
+            if options.attention() { self.model.attention_seen().to_vec() } else { Vec::new() };
         self.last = Some(Inspection {
             pos: self.pos,
             token,
             id: next,
             prompt: forced.is_some(),
-            top: inspect::top(&probs, options.top_k),
+            top: inspect::top(&probs, options.top_k()),
             prob: probs[next as usize],
             rank: inspect::rank(&probs, next),
             attention,

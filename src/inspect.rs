@@ -3,21 +3,48 @@
 //! the pass used, and on demand the logit lens (what the classifier would say after each
 //! layer). `Generator::inspect` turns it on; the numbers are the forward pass's own.
 
+use crate::error::{Error, Result};
 use crate::kernels;
 
-/// What each forward pass of a generation captures (`Generator::inspect`).
+/// What each forward pass of a generation captures (`Generator::inspect`). Made by
+/// [`InspectOptions::new`], the one check of its numbers (the CLI and the wasm engine use it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InspectOptions {
-    /// How many of the most probable next tokens to keep.
-    pub top_k: usize,
+    /// How many of the most probable next tokens to keep (at least 1).
+    top_k: usize,
     /// Whether to keep the attention weights of every layer and head.
-    pub attention: bool,
+    attention: bool,
 }
 
 impl InspectOptions {
     /// How many of the most probable next tokens a pass keeps unless asked otherwise: the CLI's
     /// `--top-k`, the JS `tokens()`'s `topK` and the page's Inspect view (`defaults()`).
     pub const DEFAULT_TOP_K: usize = 10;
+
+    /// Keep the `top_k` most probable next tokens (at least 1: the JS API's `topK`, the CLI's
+    /// `--top-k`) and, with `attention`, the attention weights.
+    pub fn new(top_k: usize, attention: bool) -> Result<Self> {
+        if top_k == 0 {
+            return Err(Error::Options("topK must be at least 1 token".into()));
+        }
+        Ok(Self { top_k, attention })
+    }
+
+    pub fn top_k(&self) -> usize {
+        self.top_k
+    }
+
+    pub fn attention(&self) -> bool {
+        self.attention
+    }
+}
+
+/// The logit lens's `k` (tokens per layer), checked: at least 1.
+pub fn lens_k(k: usize) -> Result<usize> {
+    if k == 0 {
+        return Err(Error::Options("lens: k must be at least 1 token".into()));
+    }
+    Ok(k)
 }
 
 /// How many tokens per layer the logit lens shows unless asked otherwise (`defaults()`).

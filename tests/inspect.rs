@@ -308,6 +308,13 @@ fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
             Generator::new(checkpoint, tokenizer).unwrap()
         };
         let run = |g: &mut Generator| while let Step::Piece(_) = g.next().unwrap() {};
+        let text = |g: &mut Generator| {
+            let mut text = String::new();
+            while let Step::Piece(piece) = g.next().unwrap() {
+                text.push_str(&piece);
+            }
+            text
+        };
         for options in [
             Options { temperature: 0.0, topp: 0.9, seed: 1, steps: 60 },
             Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 60 },
@@ -319,14 +326,17 @@ fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
             let (pos, token) = (20, 300);
             assert_ne!(ids[pos], token);
             let before = story.model().positions_run();
-            story.branch(pos, token).unwrap();
-            run(&mut story);
+            let fed = story.branch(pos, token).unwrap();
+            let rest = text(&mut story);
             let after = story.model().positions_run() - before;
 
             let mut fresh = load();
             fresh.start_tokens(&[&ids[..pos], &[token]].concat(), &options).unwrap();
-            run(&mut fresh);
+            let whole = text(&mut fresh);
             assert_eq!(story.ids(), fresh.ids(), "{model} t={}", options.temperature);
+            // The fed token's text is the story's text at that token (the Inspect view's chip).
+            assert!(!fed.is_empty(), "{model}: token {token} has text");
+            assert!(whole.ends_with(&format!("{fed}{rest}")), "{model}: {fed:?} + {rest:?} ends {whole:?}");
             // Only the positions from the branch on ran: one per id after it.
             assert_eq!(
                 after,

@@ -61,7 +61,7 @@ struct Args {
     context: Option<usize>,
     /// `--inspect FILE` and `--top-k K`.
     inspect: Option<String>,
-    top_k: usize,
+    inspect_options: InspectOptions,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -79,7 +79,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         threads: 1,
         context: None,
         inspect: None,
-        top_k: InspectOptions::DEFAULT_TOP_K,
+        inspect_options: InspectOptions::new(InspectOptions::DEFAULT_TOP_K, true)
+            .expect("the default top-k is at least 1"),
     };
     let mut rest = argv[1..].iter();
     while let Some(flag) = rest.next() {
@@ -124,7 +125,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
             "--inspect" => args.inspect = Some(value.clone()),
             "--top-k" => {
-                args.top_k = value.trim().parse().ok().filter(|&k| k >= 1).ok_or_else(|| {
+                let count = value.trim().parse().ok();
+                let options = count.map(|k| InspectOptions::new(k, true));
+                args.inspect_options = options.and_then(|o| o.ok()).ok_or_else(|| {
                     format!("--top-k: '{value}' is not a count of tokens (1 or more)")
                 })?;
                 top_k_given = true;
@@ -169,7 +172,7 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     let mut inspect = match &args.inspect {
         None => None,
         Some(path) => {
-            generator.inspect(Some(InspectOptions { top_k: args.top_k, attention: true }));
+            generator.inspect(Some(args.inspect_options));
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, &e))?;
             Some((path, std::io::BufWriter::new(file), None))
         }

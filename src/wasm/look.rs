@@ -12,17 +12,16 @@ impl Engine {
     /// Each forward pass from now on captures the `top_k` most probable next tokens
     /// (`undefined`: `InspectOptions::DEFAULT_TOP_K`) and, with `attention`, every layer's and
     /// head's attention weights (`inspection()`); `inspect_off()` turns it off. While on, a
-    /// prompt runs position by position. `top_k` is the JS API's `topK`, checked here only.
+    /// prompt runs position by position. `top_k` is the JS API's `topK`: its type is checked
+    /// here, its range by `InspectOptions::new`.
     pub fn inspect(&mut self, top_k: JsValue, attention: bool) -> Result<()> {
         let top_k = if top_k.is_undefined() {
             InspectOptions::DEFAULT_TOP_K
         } else {
             whole(&top_k, "tokens: topK")? as usize
         };
-        if top_k == 0 {
-            return Err(Error::Options("tokens: topK must be at least 1 token".into()).into());
-        }
-        self.generator()?.inspect(Some(InspectOptions { top_k, attention }));
+        let options = InspectOptions::new(top_k, attention)?;
+        self.generator()?.inspect(Some(options));
         Ok(())
     }
 
@@ -65,11 +64,11 @@ impl Engine {
 
     /// Continues the story from position `pos` with token `token` fed there (see
     /// `Generator::branch`: the KV cache below `pos` is kept; sampling restarts from the seed).
-    pub fn branch(&mut self, pos: JsValue, token: JsValue) -> Result<()> {
+    /// Returns the fed token's text, as the story's text has it.
+    pub fn branch(&mut self, pos: JsValue, token: JsValue) -> Result<String> {
         let (pos, token) = (whole(&pos, "branch: pos")?, whole(&token, "branch: token")?);
         self.stop_reason = None;
-        self.generator()?.branch(pos as usize, token)?;
-        Ok(())
+        Ok(self.generator()?.branch(pos as usize, token)?)
     }
 
     /// Starts the logit lens of position `pos` (top `k` per layer, `undefined`:
@@ -82,9 +81,7 @@ impl Engine {
         } else {
             whole(&k, "lens: k")?
         };
-        if k == 0 {
-            return Err(Error::Options("lens: k must be at least 1 token".into()).into());
-        }
+        // Its range (at least 1): `Generator::lens` checks it.
         let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
             Slot::Ready(generator) => generator,
             other => {

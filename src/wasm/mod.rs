@@ -31,7 +31,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::checkpoint::Loader;
 use crate::link::{poll_once, Command, Link, Mailbox, Pending, To};
-use crate::{Checkpoint, Error, Generator, Shard, Step, StopReason};
+use crate::{Checkpoint, Generator, Shard, Step, StopReason};
 use crate::{Tokenizer, Transformer};
 use args::Result;
 

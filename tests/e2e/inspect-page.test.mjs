@@ -63,7 +63,7 @@ async function reference(c, { lens, branch }) {
     text += t.text;
   }
   const out = { ids, text, lens: await llama.lens(lens, 5), branch: [] };
-  for await (const t of llama.branch(branch.pos, branch.id)) out.branch.push(t.id);
+  for await (const t of llama.branch(branch.pos, branch.id)) if (t.pos !== undefined) out.branch.push(t.id);
   llama.free();
   return out;
 }

@@ -82,6 +82,9 @@ test('Node: tokens() carries the native --inspect numbers, with one worker and o
     const other = first[9].top[1][0]; // the second most probable token after position 9
     const branched = [];
     for await (const t of llama.branch(10, other)) branched.push(t);
+    // First the fed token's text, as the story decodes it (the chip's text), then the passes.
+    const fed = branched.shift();
+    assert.deepEqual(fed, { text: llama.vocab[other].replace(/^<0x0A>$/, '\n') });
     assert.equal(branched[0].pos, 10);
     assert.equal(branched[0].token, other);
     assert.deepEqual(llama.tokenIds.slice(0, 10), c.ids.slice(0, 10), 'the prefix is kept');

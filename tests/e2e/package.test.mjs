@@ -141,6 +141,7 @@ export async function main(output: HTMLElement): Promise<string> {
   llama.newChat();
   const inspect: TokensOptions = { topK: 5, attention: true };
   for await (const token of llama.tokens('Once', inspect)) {
+    if (token.pos === undefined) continue; // a TextPiece: text with no pass of its own
     const t: Token = token;
     console.log(t.id, t.prompt, t.pos, t.token, t.top[0][1], t.prob, t.rank, t.attention?.weights.length, llama.vocab[t.id]);
   }

@@ -50,6 +50,19 @@ export const RETRYABLE = new Set(['network']);
 /** Kinds where the model must be loaded again (new workers), after which the request can succeed. */
 export const RELOAD = new Set(['shards', 'engine']);
 
+/**
+ * What can help after `err`, decided here once for the page and the element: 'retry' (the same
+ * request again: a cut download resumes), 'reload' (the model loaded again on new workers, then
+ * the request), or null (the request itself must change).
+ * @returns {'retry' | 'reload' | null}
+ */
+export function remedy(err) {
+  const kind = errorKind(err);
+  if (RETRYABLE.has(kind)) return 'retry';
+  if (RELOAD.has(kind)) return 'reload';
+  return null;
+}
+
 /** How src/error.rs begins an `Error::Shards` message (`SHARDS_LOST`; a test checks). */
 export const SHARDS_LOST = "the model's workers lost each other";
 

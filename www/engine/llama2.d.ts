@@ -139,6 +139,10 @@ export class LlamaError extends Error {
 /** The kind of any error (its `kind`; `cancelled` for an abort; `type` for a TypeError). */
 export function errorKind(err: unknown): ErrorKind;
 
+/** What can help after `err`: 'retry' (the same request again), 'reload' (load the model
+ * again, on new workers, then the request) or null (the request must change). */
+export function remedy(err: unknown): 'retry' | 'reload' | null;
+
 /** The most workers a model may be split over. */
 export const MAX_WORKERS: 64;
 
@@ -161,6 +165,13 @@ export interface Token {
   rank: number;
   /** With `attention: true`: the weights, `(layer, head, position)`. */
   attention?: { layers: number; heads: number; positions: number; weights: Float32Array };
+}
+
+/** Text that belongs to no pass of its own: a branch's fed token (first), or the last
+ * characters a story's end completes (last). It follows the text of the `Token` before it. */
+export interface TextPiece {
+  text: string;
+  pos?: undefined;
 }
 
 /** Options of `tokens`. */
@@ -190,10 +201,10 @@ export class Llama2 {
    * Arguments of the wrong type throw a TypeError (kind `type`). */
   generate(prompt?: string, options?: GenerateOptions): AsyncGenerator<string, void, void>;
   /** `generate`, seen from inside: one `Token` per forward pass (same ids as `generate`). */
-  tokens(prompt?: string, options?: TokensOptions): AsyncGenerator<Token, void, void>;
+  tokens(prompt?: string, options?: TokensOptions): AsyncGenerator<Token | TextPiece, void, void>;
   /** Another branch of the last story: from position `pos` with token `id` there. Yields
-   * `Token`s when the story was inspected (`tokens`), else text pieces. */
-  branch(pos: number, id: number, options?: { signal?: AbortSignal }): AsyncGenerator<Token | string, void, void>;
+   * `id`'s text first, then `Token`s when the story was inspected (`tokens`), else text pieces. */
+  branch(pos: number, id: number, options?: { signal?: AbortSignal }): AsyncGenerator<Token | TextPiece | string, void, void>;
   /** Each token id's piece as tokenizer.bin has it (`' upon'`, `'<0x0A>'`). */
   readonly vocab: string[];
   /** The logit lens at position `pos`: per layer, the `k` most probable tokens [id, probability]. */

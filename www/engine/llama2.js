@@ -14,12 +14,12 @@
 //
 // Options and their defaults are the engine's (src/generate.rs, run.c's): `defaults()`.
 
-import { errorKind, LlamaError } from './errors.js';
+import { errorKind, LlamaError, remedy } from './errors.js';
 import { Shards, sharedMemoryWorks } from './shards.js';
 import { forRanges, open, pump, readAll, shortRead } from './source.js';
 import { instantiate, wasmVariant } from './wasm.js';
 
-export { errorKind, LlamaError, wasmVariant };
+export { errorKind, LlamaError, remedy, wasmVariant };
 
 /** The most workers a model may be split over: checked before the engine is instantiated, so
  * a copy of src/shard.rs MAX_SHARDS (the engine's `limits().maxWorkers`); a test checks that
@@ -329,21 +329,22 @@ export class Llama2 {
    * wait for it to end. `begin` may return whether the run is inspected.
    */
   #begin(run, begin, signal) {
-    if (!this.#passing) return this.#steps(run, signal, Boolean(begin()));
+    if (!this.#passing) return this.#steps(run, signal, begin() ?? {});
     const [passing, self] = [this.#passing, this];
     return (async function* afterThePass() {
       await passing;
       if (run !== self.#run) return;
-      yield* self.#steps(run, signal, Boolean(begin()));
+      yield* self.#steps(run, signal, begin() ?? {});
     })();
   }
 
   /**
    * Runs the engine's steps of a generation (or a chat turn) already started: yields one
-   * text piece per token, or with `inspecting` one `Token` per forward pass (see `tokens`).
+   * text piece per token, or with `inspecting` one `Token` per forward pass (see `tokens`);
+   * `first`: text that comes before them (a branch's fed token).
    * Only the newest run drives the engine: an older one ends quietly.
    */
-  async *#steps(run, signal, inspecting = false) {
+  async *#steps(run, signal, { inspecting = false, first = '' }) {
     const engine = this.#engine;
     this.#shards?.beginSession();
     let seenPos = -1;
@@ -357,6 +358,7 @@ export class Llama2 {
     };
     const next = () => engine.generate_next();
     try {
+      if (first) yield inspecting ? { text: first } : first;
       let slice = performance.now();
       for (;;) {
         if (run !== this.#run) return; // a load or a newer generation took over
@@ -419,7 +421,7 @@ export class Llama2 {
     return this.#begin(run, () => {
       this.#engine.inspect(topK, Boolean(attention));
       this.#engine.start(prompt, options);
-      return true;
+      return { inspecting: true };
     }, options.signal);
   }
 
@@ -428,14 +430,15 @@ export class Llama2 {
    * fed there, the story goes on as `tokens` (or `generate` when the story was not inspected)
    * did. The KV cache below `pos` is kept: no pass over the prefix. Sampling starts again from
    * the story's seed, so the ids are those of a story started from its ids before `pos` + `id`.
+   * The text of `id` comes first (`{ text }` without `pos` when inspecting), as the engine
+   * decodes it in the story.
    * @returns {AsyncGenerator<import('./llama2.d.ts').Token | string, void, void>}
    */
   branch(pos, id, { signal } = {}) {
     const run = this.#takeOver();
     return this.#begin(run, () => {
       const inspecting = this.#engine.inspection() !== undefined;
-      this.#engine.branch(pos, id);
-      return inspecting;
+      return { inspecting, first: this.#engine.branch(pos, id) };
     }, signal);
   }
 

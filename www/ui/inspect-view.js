@@ -159,9 +159,9 @@ export class InspectView {
     const at = chip.top.findIndex(([alt]) => alt === id);
     // The replaced continuation is only shown as text: its attention is let go.
     this.#previous = { from: index, chips: chips.slice(index).map(({ attention, ...rest }) => rest) };
-    const text = this.#decode(chip.token, id);
     chips.length = index;
-    chips.push({ ...chip, id, text, prob: chip.top[at]?.[1] ?? NaN, rank: at, prompt: false, branched: true });
+    // Its text comes from the engine first (`{ text }`: #add), as the story decodes it.
+    chips.push({ ...chip, id, text: '', prob: chip.top[at]?.[1] ?? NaN, rank: at, prompt: false, branched: true });
     this.#story.paused = false;
     this.#lens.clear();
     this.#truncate(index);
@@ -229,18 +229,6 @@ export class InspectView {
       chip.attention = null;
       chip.attentionDropped = true;
     }
-  }
-
-  /** The text of `id` after `prev`, as the engine decodes it: no leading space after BOS (the
-   * first token), a byte token as its character ('' when it is part of one). */
-  #decode(prev, id) {
-    const piece = this.#pieces[id] ?? '';
-    const byte = piece.match(/^<0x([0-9A-Fa-f]{2})>$/);
-    if (byte) {
-      const code = parseInt(byte[1], 16);
-      return code < 0x80 ? String.fromCharCode(code) : '';
-    }
-    return prev === this.#story.first && piece.startsWith(' ') ? piece.slice(1) : piece;
   }
 
   // ---------------------------------------------------------------------------------------
