@@ -37,10 +37,14 @@ wasm_opt_features() {
   return 0
 }
 
+# The page needs only simd and scalar (www/engine/wasm.js never picks relaxed on its own), so
+# `serve` builds those (PAGE_VARIANTS); the tests, the bench and conformance build all three.
+PAGE_VARIANTS="simd scalar"
+
 build_wasm() {
   tools/install.sh wasm tools
   local variant
-  for variant in $WASM_VARIANTS; do build_wasm_variant "$variant"; done
+  for variant in ${1:-$WASM_VARIANTS}; do build_wasm_variant "$variant"; done
 }
 
 # Builds www/pkg/VARIANT/ unless it is newer than every source file.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/serve.sh (./build.sh serve): builds the wasm if needed, stages the default models in
+# tools/serve.sh (./build.sh serve): builds the page's wasm (simd, scalar) if needed, stages the default models in
 # www/models/, and serves www/ on http://127.0.0.1:${PORT:-8080}.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
@@ -46,7 +46,7 @@ download() {
 # Builds the wasm if needed, stages models, serves www/ with tools/serve.mjs (wasm MIME type,
 # COOP/COEP headers). PORT=0 picks a free port; the URL is printed either way.
 cmd_serve() {
-  build_wasm
+  build_wasm "$PAGE_VARIANTS"
   stage_models
   exec node tools/serve.mjs --root www --port "${PORT:-8080}"
 }

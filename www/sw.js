@@ -17,8 +17,8 @@ const SHELL_CACHE = 'llama2-shell-v1';
 const SHELL = [
   './', 'index.html', 'page/main.js', 'page/model-panel.js', 'page/chat.js', 'ui/wording.js', 'ui/story-settings.js', 'ui/story-text.js',
   'page/offline.js', 'page/permalink.js', 'page/style.css', 'favicon.svg',
-  'element/llama-story.js', 'embed.html', 'worker/client.js', 'worker/protocol.js', 'engine/errors.js', 'worker/worker.js',
-  'engine/llama2.js', 'engine/wasm.js', 'engine/source.js', 'cache/cache.js', 'engine/shards.js', 'engine/transport.js', 'engine/shard-worker.js',
+  'element/llama-story.js', 'element/shared-engine.js', 'element/template.js', 'ui/focus.js', 'page/link-view.js', 'embed.html', 'worker/client.js', 'worker/protocol.js', 'engine/errors.js', 'worker/worker.js',
+  'engine/llama2.js', 'engine/wasm.js', 'engine/source.js', 'cache/cache.js', 'engine/shards.js', 'engine/transport.js', 'engine/shard-worker.js', 'engine/placement.js',
   'page/isolation.js', 'ui/inspect-view.js', 'ui/inspect-draw.js', 'ui/inspect-view.css',
   'cache/cache-layout.js', 'cache/cache-entry.js', 'cache/cache-fetch.js', 'cache/cache-stream.js', 'cache/cache-writer.js', 'cache/cache-sha256.js',
   'cache/cache-digest.js', 'cache/cache-digest-worker.js', 'engine/start-worker.js',

@@ -67,6 +67,8 @@ function playwrightPage(page, context) {
     textContent: (css) => page.$eval(css, (element) => element.textContent),
     getAttribute: (css, name) => page.$eval(css, (element, name) => element.getAttribute(name), name),
     isEnabled: (css) => page.$eval(css, (element) => !element.disabled),
+    focus: (css) => page.focus(css),
+    keyboard: { press: (key) => page.keyboard.press(key) },
     isVisible: (css) => page.evaluate(isVisible, css),
     isHidden: async (css) => !(await page.evaluate(isVisible, css)),
     $$eval: (css, fn) => page.$$eval(css, fn),

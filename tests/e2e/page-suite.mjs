@@ -151,10 +151,12 @@ const firstLineVisible = (page) =>
     assert.match(await modelSummary(page), /\(not loaded yet: Generate loads it\)$/);
     assert.equal(await page.isEnabled('#generate'), true, 'Generate waits for nothing');
     assert.equal(await page.inputValue('#prompt'), 'Once upon a time');
-    // The story default (story-settings.js) and the engine's own (run.c's) for the rest.
+    // The story defaults (story-settings.js: Steps empty, the model's length) and the
+    // engine's own (run.c's) for the rest.
     assert.equal(await page.inputValue('#temperature'), '0.8');
     assert.equal(await page.inputValue('#topp'), '0.9');
-    assert.equal(await page.inputValue('#steps'), '256');
+    assert.equal(await page.inputValue('#steps'), '');
+    assert.equal(await page.getAttribute('#steps', 'placeholder'), "the model's length");
     assert.ok(await inFirstViewport(page, '#generate'));
     await shot(page, 'first-visit-desktop-light');
     // Every progress text, and where the bar is: under Generate, above the story.
@@ -190,7 +192,8 @@ const firstLineVisible = (page) =>
     assert.equal(result.done, 'context');
     assert.equal(result.note, "Length limit: 128 tokens, the model's context. Steps 256 was more than that, so the story stopped at 128.");
     const tokens = STORY.ids.length - 1;
-    assert.match(await page.textContent('#stats'), new RegExp(`^${tokens} tokens · [\\d.]+ tok/s · first token \\d+ ms · seed 1$`));
+    // From the click (which loaded the model) to the first text; temperature 0 uses no seed.
+    assert.match(await page.textContent('#stats'), new RegExp(`^${tokens} tokens · [\\d.]+ tok/s · first text after [\\d.]+ m?s, loading included$`));
     assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 1 worker');
     const url = new URL(page.url());
     assert.deepEqual(Object.fromEntries(url.searchParams), {
@@ -210,6 +213,70 @@ const firstLineVisible = (page) =>
       mkdirSync(join(ROOT, 'docs'), { recursive: true });
       copyFileSync(join(OUT, 'readme.png'), join(ROOT, 'docs/screenshot.png'));
     }
+    await page.context().close();
+  });
+
+  test('calm defaults and true numbers: Steps untouched reaches the model\'s length without blame; out-of-range settings show the value used; one token has no rate', async () => {
+    const page = await visit();
+    await choosePreset(page, 'aidreams260K');
+    assert.equal(await page.inputValue('#steps'), '', 'Steps starts empty: the model\'s length');
+    const first = await generate(page, { temperature: '0' });
+    assert.equal(first.done, 'context');
+    assert.equal(first.note, "The story reached the model's length: 128 tokens.");
+    assert.equal(await page.textContent('#announce'), "Story done. The story reached the model's length: 128 tokens.");
+    // Typed out of range: the fields show what the story used (the field's own limits).
+    const clamped = await generate(page, { temperature: '-1', topp: '0.9', steps: '-5' });
+    assert.equal(clamped.done, 'context');
+    assert.deepEqual([await page.inputValue('#temperature'), await page.inputValue('#steps')], ['0', '0']);
+    assert.equal(clamped.text, first.text, 'temperature -1 is greedy, as shown');
+    await generate(page, { temperature: '5', seed: '3' });
+    assert.equal(await page.inputValue('#temperature'), '2');
+    assert.match(await page.textContent('#stats'), / · seed 3$/);
+    assert.match(await page.textContent('#settings-summary'), /^temperature 2 · top-p 0\.9 · steps: the model's length · seed 3$/);
+    // Step in Inspect mode: one token, no rate of one token.
+    await page.check('input[name="mode"][value="inspect"]');
+    await settings(page, { temperature: '0' });
+    await page.click('#step');
+    await page.waitForFunction(() => document.querySelector('#inspect-view').dataset.state === 'paused', null, { timeout: 60_000 });
+    await idle(page);
+    await page.click('#step'); // the paused story's next token
+    await page.waitForFunction(() => document.querySelector('#inspect-view').dataset.state === 'paused', null, { timeout: 60_000 });
+    await idle(page);
+    assert.equal(await page.textContent('#stats'), '1 token');
+    await page.context().close();
+  });
+
+  test('keyboard: focus stays on the controls (Generate, Stop, back); Esc stops; the shortcuts are shown; only start and end are announced', async () => {
+    const page = await visit();
+    assert.equal(await page.getAttribute('#stats', 'aria-live'), null, 'the stats line is not read out at every token');
+    assert.match(await page.textContent('.hint.keys'), /Ctrl\+Enter generates, Esc stops/);
+    assert.equal(await page.getAttribute('#stop', 'aria-keyshortcuts'), 'Escape');
+    await openSection(page, 'model-panel');
+    await page.selectOption('#workers', '1');
+    assert.equal(await openFiles(page, [formula15M(), join(MODELS, 'tokenizer.bin')]), null);
+    await settings(page, { temperature: '1', steps: '256', seed: '1' });
+    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
+    await page.focus('#generate');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 40, null, { timeout: 60_000 });
+    assert.equal(await focused(), 'stop', 'Generate handed the focus to Stop');
+    assert.equal(await page.textContent('#announce'), 'Writing…');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#output[data-done="stopped"]', { timeout: 60_000 });
+    await idle(page);
+    assert.equal(await focused(), 'generate', 'Stop handed the focus back');
+    assert.equal(await page.textContent('#end-note'), 'Stopped.');
+    await page.context().close();
+  });
+
+  test('a checkpoint opened alone asks for its tokenizer (never another model\'s); the next file opened is it', async () => {
+    const page = await visit();
+    // A tokenizer chosen before (the default preset's) is not taken for this checkpoint's.
+    const asked = await openFiles(page, [join(MODELS, 'aidreams260K.bin')]);
+    assert.equal(asked, 'aidreams260K.bin needs its tokenizer: choose it now (or open both files together).');
+    assert.equal(await page.textContent('#model-error .retry'), 'Choose its tokenizer…');
+    assert.equal(await openFiles(page, [join(MODELS, 'tok512-aidreams.bin')]), null);
+    assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 1 worker');
     await page.context().close();
   });
 
@@ -358,16 +425,22 @@ const firstLineVisible = (page) =>
       assert.deepEqual(replies.map((r) => r.text), golden.map((t) => readable(t).trimEnd()));
       assert.deepEqual(replies.map((r) => r.done), ['eos', 'eos', 'context']);
       assert.equal(await page.textContent('#chat-note'), "The conversation filled the model's context (128 positions): the chat has ended. Start a new chat to go on.");
+      // The meter shows the context filled; a story model's chat says what to expect of it.
+      assert.equal(await page.getAttribute('#chat-context', 'data-state'), 'full');
+      assert.equal(await page.textContent('#context-text'), 'full: all 128 positions used');
+      assert.match(await page.textContent('#chat-model-note'), /^aidreams260K was trained on stories, not conversations/);
       assert.ok(!(await page.evaluate(() => document.body.innerText)).includes('<s>'));
       assert.equal(await overflowsSideways(page), false);
       await shot(page, `chat-${viewport.width}-${scheme}`);
       // A new chat starts afresh: its first reply is the first one again.
       await page.click('#new-chat');
       assert.equal(await page.$$eval('#conversation li', (items) => items.length), 0);
+      assert.equal(await page.isHidden('#chat-context'), true, 'no conversation, no meter');
       await page.fill('#message', CHAT.user[0]);
       await page.click('#send');
       await page.waitForSelector('#conversation li[data-role="assistant"][data-state="done"]');
       assert.equal(await page.textContent('#conversation li[data-role="assistant"] .text'), readable(golden[0]).trimEnd());
+      assert.match(await page.textContent('#context-text'), /^\d+ of 128 positions used/);
       // A story in between ends the chat in the engine: the next message starts a new one, shown.
       await page.check('input[name="mode"][value="story"]');
       await generate(page, { temperature: '0', steps: '256' });
@@ -376,6 +449,10 @@ const firstLineVisible = (page) =>
       await page.click('#send');
       await page.waitForSelector('#conversation li[data-role="divider"]');
       await idle(page);
+      // The old conversation is closed where it stands, and says why; the system prompt stays.
+      assert.equal(await page.textContent('#conversation li[data-role="divider"] .text'),
+        'The chat above is closed: the engine ran something else since. A new chat begins, with the same system prompt.');
+      assert.deepEqual(await page.$$eval('#conversation li', (items) => items.map((li) => Boolean(li.dataset.closed))), [true, true, false, false, false]);
       await page.context().close();
     });
   }
@@ -393,7 +470,8 @@ const firstLineVisible = (page) =>
     const greedy = await generate(page, { temperature: '0', seed: '1', steps: '256' });
     assert.equal(greedy.text, STORY.stdout, 'not the 1-worker ids');
     assert.equal(await modelSummary(page), 'aidreams260K · 0.9 MB · fp32 · 2 workers · shared memory');
-    assert.equal((await fact(page, 'workers')).text, '2 workers · shared memory');
+    // Chosen by hand for a 1 MB model: the facts say the split is slower here (Auto never picks it).
+    assert.match((await fact(page, 'workers')).text, /^2 workers · shared memory: slower than 1 worker for a model this small/);
 
     // Stop mid-story on the 60 MB shape, then a new story.
     assert.equal(await openFiles(page, [formula15M(), join(MODELS, 'tokenizer.bin')]), null);

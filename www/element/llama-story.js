@@ -25,136 +25,14 @@
 // lens, branches from any alternative, and Step (one token per click; state `paused` between).
 // The part `inspect` holds the view.
 
-import { EngineClient } from '../worker/client.js';
-import { LlamaError, RELOAD, RETRYABLE } from '../engine/errors.js';
+import { LlamaError, remedy } from '../engine/errors.js';
 import { InspectView, STYLESHEET } from '../ui/inspect-view.js';
 import { STORY_DEFAULTS } from '../ui/story-settings.js';
 import { StoryText } from '../ui/story-text.js';
-import { formatBytes } from '../ui/wording.js';
-
-/** One engine worker and one request queue for every element of the page. */
-const shared = {
-  /** @type {EngineClient | null} */
-  engine: null,
-  /** `model\ntokenizer` of the model the worker holds */
-  current: null,
-  /** key -> { listeners: Set<progress handler>, promise } of the load queued or done */
-  loads: new Map(),
-  /** the queue: every request waits for the previous one */
-  tail: Promise.resolve(),
-  /** what was asked of the worker (read by tests and curious embedders) */
-  stats: { workers: 0, loads: 0, generations: 0 },
-  /** the element whose story the engine holds (an inspect view branches and looks into it) */
-  story: null,
-};
-
-/** Forgets a dead worker and what it held; the next `engine()` starts a new one. */
-function forgetDeadEngine() {
-  if (!shared.engine?.dead) return;
-  shared.current = null;
-  shared.loads.clear();
-  shared.engine = null;
-  shared.story = null;
-}
-
-/** The engine worker (worker.js next to this file), started on first use and after a death. */
-function engine() {
-  forgetDeadEngine();
-  if (!shared.engine) {
-    shared.engine = new EngineClient();
-    shared.stats.workers++;
-  }
-  return shared.engine;
-}
-
-/** Runs `task` after every task queued before it. */
-function exclusive(task) {
-  const run = shared.tail.then(task, task);
-  shared.tail = run.catch(() => {});
-  return run;
-}
-
-/** Inside the queue: makes the worker hold `key`'s model (a no-op when it does). */
-async function holdModel(key, load) {
-  const client = engine(); // first: a dead worker's model is gone with it
-  if (shared.current === key) return load.config;
-  shared.current = null;
-  shared.story = null;
-  const [model, tokenizer, workers] = key.split('\n');
-  shared.stats.loads++;
-  // A bad value goes to the engine as it is, which names it in its error.
-  const count = /^\d+$/.test(workers) ? Number(workers) : workers;
-  const reply = await client.load({ model, tokenizer, workers: count }, {
-    onProgress: (p) => {
-      for (const listener of load.listeners) listener(p);
-    },
-  }).done;
-  shared.current = key;
-  load.config = reply.config;
-  return reply.config;
-}
-
-/** The record of `key`'s model: { listeners: Set<progress handler>, config, promise }. */
-function loadRecord(key) {
-  let load = shared.loads.get(key);
-  if (!load) {
-    load = { listeners: new Set(), config: null, promise: null };
-    shared.loads.set(key, load);
-  }
-  return load;
-}
-
-/** The shared load of a model: queued once per key, followed by every element that needs it. */
-function modelLoad(key, onProgress) {
-  forgetDeadEngine();
-  const load = loadRecord(key);
-  if (!load.promise) {
-    load.promise = exclusive(() => holdModel(key, load));
-    load.promise.catch(() => shared.loads.delete(key)); // a failed load is tried again next time
-  }
-  load.listeners.add(onProgress);
-  return load;
-}
-
-const TEMPLATE = `
-<style>
-  :host {
-    display: block;
-    font: var(--llama-story-font, 1rem/1.5 system-ui, sans-serif);
-    color: var(--llama-story-color, inherit);
-    background: var(--llama-story-background, transparent);
-    border: var(--llama-story-border, 1px solid #8886);
-    border-radius: 8px;
-    padding: 0.75rem 1rem;
-    margin: 1rem 0;
-  }
-  :host([hidden]) { display: none; }
-  [part~="controls"] { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
-  [part~="prompt"] { flex: 1 1 12rem; min-width: 0; font: inherit; padding: 0.2rem 0.4rem; }
-  [part~="button"] { font: inherit; padding: 0.2rem 0.9rem; border: 1px solid var(--llama-story-accent, #2f6fde);
-    background: var(--llama-story-accent, #2f6fde); color: white; border-radius: 4px; cursor: pointer; }
-  [part~="button"]:disabled { opacity: 0.5; cursor: default; }
-  [part~="stop"] { background: transparent; color: var(--llama-story-accent, #2f6fde); }
-  [part~="progress"] { width: 8rem; accent-color: var(--llama-story-accent, #2f6fde); }
-  [part~="status"] { font-size: 0.85em; opacity: 0.75; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; min-width: 0; }
-  [part~="output"] { white-space: pre-wrap; overflow-wrap: anywhere; font: var(--llama-story-output-font, 1.05rem/1.5 Georgia, serif);
-    margin: 0.5rem 0 0; min-height: 3em; }
-  [part~="inspect"] { --inspect-accent: var(--llama-story-accent, #2f6fde); margin-top: 0.5rem; }
-  [hidden] { display: none !important; }
-</style>
-<div part="container">
-  <div part="controls">
-    <input part="prompt" aria-label="Prompt">
-    <button part="button generate" type="button">Generate</button>
-    <button part="button stop" type="button" disabled>Stop</button>
-    <button part="button step" type="button" title="One token per click" hidden>Step</button>
-    <button part="button retry" type="button" hidden>Retry</button>
-    <progress part="progress" max="1" value="0" hidden></progress>
-    <span part="status" aria-live="polite"></span>
-  </div>
-  <pre part="output"></pre>
-  <div part="inspect" hidden></div>
-</div>`;
+import { keepFocus } from '../ui/focus.js';
+import { formatBytes, statsInWords } from '../ui/wording.js';
+import { engine, exclusive, forgetDeadEngine, holdModel, loadRecord, modelLoad, shared } from './shared-engine.js';
+import { TEMPLATE } from './template.js';
 
 /** <llama-story model tokenizer prompt steps temperature topp seed workers inspect>: see the top of this file. */
 export class LlamaStory extends HTMLElement {
@@ -176,6 +54,8 @@ export class LlamaStory extends HTMLElement {
   #text = new StoryText(() => {});
   /** The inspect view, made when the `inspect` attribute first asks for it. */
   #view = null;
+  /** The story's click (performance.now()), time to its first text, and whether it loaded. */
+  #timing = { clicked: 0, firstMs: null, loading: false };
 
   constructor() {
     super();
@@ -185,9 +65,16 @@ export class LlamaStory extends HTMLElement {
     this.#ui = {
       prompt: part('prompt'), generate: part('generate'), stop: part('stop'), retry: part('retry'),
       progress: part('progress'), status: part('status'), output: part('output'), step: part('step'),
-      inspect: part('inspect'),
+      inspect: part('inspect'), announce: root.querySelector('.announce'),
     };
     this.#ui.generate.onclick = () => this.generate();
+    // The keyboard, inside the element: Ctrl+Enter in the prompt generates, Esc stops.
+    this.#ui.prompt.onkeydown = (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) this.generate();
+    };
+    root.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.stop();
+    });
     this.#ui.stop.onclick = () => this.stop();
     this.#ui.step.onclick = () => this.step();
   }
@@ -245,11 +132,14 @@ export class LlamaStory extends HTMLElement {
     }
   }
 
-  /** The end of a story (or of a step): its figures, `done` or `paused`. */
+  /** The end of a story (or of a step): its figures, `done` or `paused`, said once. */
   #showDone(done) {
-    const seconds = done.ms / 1000;
-    const rate = `${done.tokens} tokens · ${(done.tokens / Math.max(seconds, 1e-3)).toFixed(0)} tok/s · seed ${done.seed}`;
-    this.#setState(done.reason === 'paused' ? 'paused' : 'done', rate);
+    const greedy = this.#options().temperature === 0; // a seed that picked nothing is not shown
+    const { firstMs, loading } = this.#timing;
+    const stats = statsInWords({ tokens: done.tokens, ms: done.ms, firstMs, loading, seed: greedy ? null : done.seed });
+    const paused = done.reason === 'paused';
+    this.#setState(paused ? 'paused' : 'done', stats);
+    this.#ui.announce.textContent = `${paused ? 'Paused' : 'Story done'}: ${stats}.`;
   }
 
   connectedCallback() {
@@ -279,6 +169,7 @@ export class LlamaStory extends HTMLElement {
 
   /** `retry`: what the Retry button does in state `error` (none: no button). */
   #setState(state, status, retry = null) {
+    const focused = this.shadowRoot.activeElement;
     this.setAttribute('state', state);
     if (status !== undefined) this.#ui.status.textContent = status;
     this.#ui.generate.disabled = state === 'generating' || state === 'waiting';
@@ -286,14 +177,14 @@ export class LlamaStory extends HTMLElement {
     this.#ui.stop.disabled = state !== 'generating' && state !== 'waiting';
     this.#ui.retry.hidden = !retry;
     this.#ui.retry.onclick = retry;
+    keepFocus(focused, [this.#ui.generate, this.#ui.step], this.#ui.stop);
   }
 
   /** Shows a failed request; Retry repeats it where that can help (errors.js: a network
    * failure, or lost workers, which the repeat loads again). */
   #failed(err, retry) {
     this.#ui.progress.hidden = true;
-    const fixable = RETRYABLE.has(err?.kind) || RELOAD.has(err?.kind);
-    this.#setState('error', err?.message ?? String(err), fixable ? retry : null);
+    this.#setState('error', err?.message ?? String(err), remedy(err) ? retry : null);
   }
 
   /** `model\ntokenizer\nworkers`, URLs absolute (the worker resolves URLs against its own location). */
@@ -347,6 +238,7 @@ export class LlamaStory extends HTMLElement {
     const temperature = this.getAttribute('temperature');
     options.temperature = temperature === null ? STORY_DEFAULTS.temperature : Number(temperature);
     for (const name of ['topp', 'steps']) if (this.hasAttribute(name)) options[name] = Number(this.getAttribute(name));
+    options.steps ??= STORY_DEFAULTS.steps;
     return options;
   }
 
@@ -358,9 +250,10 @@ export class LlamaStory extends HTMLElement {
     if (this.#generating) return;
     this.#generating = true;
     this.#cancelled = false;
+    this.#timing = { clicked: performance.now(), firstMs: null, loading: false };
     this.#text = new StoryText((text, tokens) => {
       this.#ui.output.textContent = text;
-      this.#ui.status.textContent = `${tokens} tokens`;
+      this.#ui.status.textContent = statsInWords({ tokens, ms: 0 });
     });
     this.#ui.output.textContent = '';
     let key;
@@ -378,7 +271,9 @@ export class LlamaStory extends HTMLElement {
         if (this.#cancelled) return null;
         const client = engine(); // a dead worker is replaced here, before the check below
         if (shared.current !== key) {
+          this.#timing.loading = true;
           this.#setState('loading', 'loading…');
+          this.#ui.announce.textContent = 'Loading the model…';
           const load = loadRecord(key);
           load.listeners.add(this.#onProgress);
           try {
@@ -390,6 +285,7 @@ export class LlamaStory extends HTMLElement {
           if (this.#cancelled) return null;
         }
         this.#setState('generating', '');
+        this.#ui.announce.textContent = 'Writing…';
         shared.stats.generations++;
         shared.story = this;
         if (this.#view && this.hasAttribute('inspect')) {
@@ -397,7 +293,12 @@ export class LlamaStory extends HTMLElement {
           this.#run = run;
           return run.done;
         }
-        const run = client.generate(options, { onPiece: (text) => this.#text.push(text) });
+        const run = client.generate(options, {
+          onPiece: (text) => {
+            this.#timing.firstMs ??= performance.now() - this.#timing.clicked;
+            this.#text.push(text);
+          },
+        });
         this.#run = run;
         return run.done;
       });
@@ -411,7 +312,7 @@ export class LlamaStory extends HTMLElement {
       }));
     } catch (err) {
       this.#text.flush();
-      if (err?.kind === 'shards') shared.current = null; // the model's workers are gone: load again
+      if (remedy(err) === 'reload') shared.current = null; // the model's workers are gone: load again
       this.#failed(err, () => this.generate());
     } finally {
       this.#generating = false;

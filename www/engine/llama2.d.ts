@@ -146,6 +146,11 @@ export function remedy(err: unknown): 'retry' | 'reload' | null;
 /** The most workers a model may be split over. */
 export const MAX_WORKERS: 64;
 
+/** Whether a checkpoint of `size` bytes runs slower split over `workers` (meeting by
+ * `transport`) than on one worker, by the benchmark's measure; `workers: 'auto'` never picks
+ * such a split. */
+export function splitIsSlow(size: number, workers: number, transport: 'shared' | 'messages' | 'none'): boolean;
+
 /** One forward pass, seen from inside (`tokens`). */
 export interface Token {
   /** The text of `id`. */

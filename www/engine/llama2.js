@@ -15,11 +15,12 @@
 // Options and their defaults are the engine's (src/generate.rs, run.c's): `defaults()`.
 
 import { errorKind, LlamaError, remedy } from './errors.js';
+import { BYTES_PER_WORKER, splitIsSlow } from './placement.js';
 import { Shards, sharedMemoryWorks } from './shards.js';
 import { forRanges, open, pump, readAll, shortRead } from './source.js';
 import { instantiate, wasmVariant } from './wasm.js';
 
-export { errorKind, LlamaError, remedy, wasmVariant };
+export { errorKind, LlamaError, remedy, splitIsSlow, wasmVariant };
 
 /** The most workers a model may be split over: checked before the engine is instantiated, so
  * a copy of src/shard.rs MAX_SHARDS (the engine's `limits().maxWorkers`); a test checks that
@@ -77,10 +78,6 @@ function cores() {
   return globalThis.navigator?.hardwareConcurrency ?? 1;
 }
 
-/** With shared memory, `auto` gives each worker at least this much of the file: below it, the
- * meetings of a pass cost more than a worker saves (BENCHMARKS.md: on 2 cores the 15M shape,
- * 61 MB, runs no faster over 2 workers; 42M and 110M do). */
-const BYTES_PER_WORKER = 64e6;
 
 /** A model in wasm memory that writes stories. Create it with `createEngine` or `loadModel`. */
 export class Llama2 {

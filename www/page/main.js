@@ -8,21 +8,22 @@
 import { ChatView } from './chat.js';
 import { EngineClient } from '../worker/client.js'; // the engine worker's protocol
 import { InspectView } from '../ui/inspect-view.js'; // the story token by token
-import { RETRYABLE } from '../engine/errors.js';
+import { remedy } from '../engine/errors.js';
 import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
-import { ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
+import { isChatModel, ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
 import { installOffline } from './offline.js'; // weight cache list + app-shell service worker
-import { foreignFiles, LINK_FIELDS, readLink, remoteSize, toLink } from './permalink.js';
+import { LinkView } from './link-view.js'; // the address bar, and links to other sites' files
 import { STORY_DEFAULTS } from '../ui/story-settings.js';
 import { StoryText } from '../ui/story-text.js'; // the text as it streams, once per frame
-import { endInWords, formatBytes, networkHint, readable } from '../ui/wording.js';
+import { keepFocus } from '../ui/focus.js';
+import { endInWords, formatBytes, networkHint, readable, statsInWords } from '../ui/wording.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   prompt: $('prompt'), generate: $('generate'), stop: $('stop'), stats: $('stats'),
   progressRow: $('progress-row'), progress: $('progress'), progressText: $('progress-text'),
-  linkCheck: $('link-check'), output: $('output'), endNote: $('end-note'), permalink: $('permalink'),
-  step: $('step'), inspectView: $('inspect-view'),
+  output: $('output'), endNote: $('end-note'),
+  step: $('step'), inspectView: $('inspect-view'), announce: $('announce'),
   temperature: $('temperature'), topp: $('topp'), steps: $('steps'), seed: $('seed'),
   settingsSummary: $('settings-summary'), storyPanel: $('story-panel'), chatPanel: $('chat-panel'),
 };
@@ -52,6 +53,14 @@ const isolation = await isolate();
 const panel = new ModelPanel({ isolation });
 const offline = installOffline({ into: $('cache-slot') });
 let engine = startEngine();
+const link = new LinkView({
+  linkCheck: $('link-check'), permalink: $('permalink'), prompt: $('prompt'),
+  fields: { temperature: $('temperature'), topp: $('topp'), steps: $('steps'), seed: $('seed') },
+}, panel, {
+  generate: () => generate(),
+  showError: (err, hint) => showError('story', err, { hint }),
+  settingsChanged: () => showSettings(),
+});
 
 function startEngine() {
   const client = new EngineClient();
@@ -75,7 +84,7 @@ function clearErrors() {
  * @param {{ hint?: string, action?: { label: string, run: () => void } }} [more]
  */
 function showError(origin, err, { hint = '', action = null } = {}) {
-  if (err.kind === 'shards') ({ action } = workersLost(origin));
+  if (remedy(err) === 'reload' && !state.dead) ({ action } = workersLost(origin));
   clearErrors();
   const slot = errorSlots[origin];
   slot.dataset.kind = err.kind ?? '';
@@ -119,6 +128,7 @@ function workersLost(origin) {
 // ---------------------------------------------------------------------------------------
 
 function updateControls() {
+  const focused = document.activeElement;
   const busy = state.busy?.kind ?? null;
   const origin = state.busy?.origin ?? null;
   const dead = state.dead !== null;
@@ -126,9 +136,11 @@ function updateControls() {
   ui.step.disabled = dead || busy !== null;
   ui.stop.disabled = !(busy === 'generate' || (busy === 'load' && origin === 'story'));
   panel.setControls({ loading: busy === 'load', dead });
-  chat.setControls({ busy, origin, dead });
+  chat.setControls({ busy, origin, dead }, focused);
   document.body.dataset.busy = dead ? 'dead' : (busy ?? 'idle');
+  keepFocus(focused, [ui.generate, ui.step], ui.stop);
 }
+
 
 function setBusy(busy) {
   state.busy = busy;
@@ -180,7 +192,7 @@ function suspectUrl(selection) {
 function load(selection, origin, retry = () => load(selection, origin)) {
   if (state.dead) return Promise.resolve(false);
   clearErrors();
-  hideLinkCheck();
+  link.hideCheck();
   state.loaded = null;
   state.story = null;
   state.inspected = false;
@@ -201,7 +213,8 @@ function load(selection, origin, retry = () => load(selection, origin)) {
       state.lost = null;
       showProgress(`loaded ${selection.name} (${formatBytes(data.config.file_size)})`, 1);
       panel.showLoaded(selection, data);
-      syncAddress();
+      chat.showModel();
+      link.sync(state.loaded, state.story);
       return true;
     },
     (err) => {
@@ -209,16 +222,32 @@ function load(selection, origin, retry = () => load(selection, origin)) {
       const cancelled = err.kind === 'cancelled';
       showProgress(cancelled ? 'cancelled' : 'failed');
       panel.showFailed(selection, cancelled);
-      syncAddress();
+      link.sync(state.loaded, state.story);
       if (!cancelled) {
+        const staged = err.kind === 'network' ? stagedInstead(selection) : null;
         showError(origin, err, {
-          hint: err.kind === 'network' ? networkHint(suspectUrl(selection)) : '',
-          action: RETRYABLE.has(err.kind) ? { label: 'Retry', run: retry } : null,
+          hint: err.kind === 'network' ? `${networkHint(suspectUrl(selection))}${staged ? ` ${staged.name} is on this server and works offline.` : ''}` : '',
+          // Offline, the model that works is the better offer than a Retry that cannot.
+          action: staged && navigator.onLine === false
+            ? { label: `Use ${staged.name}`, run: () => useStaged(staged, origin) }
+            : remedy(err) === 'retry' ? { label: 'Retry', run: retry } : null,
         });
       }
       return false;
     },
   );
+}
+
+/** A model this page's server has (a preset on its origin) other than `selection`, or null. */
+function stagedInstead(selection) {
+  if (selection.kind !== 'urls' || new URL(selection.model).origin === location.origin) return null;
+  return panel.presets.find((p) => new URL(p.model).origin === location.origin) ?? null;
+}
+
+/** Chooses the staged model `preset` and loads it (then the story, if a story asked). */
+function useStaged(preset, origin) {
+  panel.showUrls(preset.model, preset.tokenizer);
+  load(panel.selection(), origin, origin === 'story' ? () => generate() : undefined).then((ok) => ok && origin === 'story' && generate());
 }
 
 /** Makes sure the chosen model is loaded (loading it if not); resolves false if it is not. */
@@ -236,24 +265,51 @@ async function ensureModel(origin) {
 // Stories
 // ---------------------------------------------------------------------------------------
 
-/** The text and timing of the story shown. */
-let story = { text: new StoryText(render), t0: 0, ttftMs: null };
+/**
+ * The story shown: its text as it streams; when its Generate was clicked (`clicked`, from
+ * performance.now()), how long until its first text (`firstMs`), and whether that click
+ * loaded the model first (`loading`): the stats line counts from the click, as a reader does.
+ */
+let story = { text: new StoryText(render), clicked: 0, firstMs: null, loading: false };
 
-/** A number field: undefined when empty (the engine's default applies). */
-const number = (input) => (input.value.trim() === '' ? undefined : Number(input.value));
-
-/** The sampling settings of the Settings section. */
-function sampling() {
-  return { temperature: number(ui.temperature), topp: number(ui.topp), steps: number(ui.steps), seed: ui.seed.value.trim() };
+/** A number field as the engine gets it: undefined when empty (the default applies), else
+ * the typed number brought into the field's own min, max and whole steps; with `show`, the
+ * field then shows that value (on change and at Generate: never one quietly replaced). */
+function number(input, show = false) {
+  if (input.value.trim() === '') return undefined;
+  let value = Number(input.value);
+  if (!Number.isFinite(value)) return value; // the engine names it
+  if (input.min !== '') value = Math.max(Number(input.min), value);
+  if (input.max !== '') value = Math.min(Number(input.max), value);
+  if (input.step === '1') value = Math.floor(value);
+  if (show && String(value) !== input.value.trim()) input.value = String(value);
+  return value;
 }
 
-function showStats(done) {
-  const seconds = (performance.now() - story.t0) / 1000;
-  const { tokens } = story.text;
-  const parts = [`${tokens} tokens`, `${(tokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s`];
-  if (story.ttftMs !== null) parts.push(`first token ${story.ttftMs.toFixed(0)} ms`);
-  if (done) parts.push(`seed ${done.seed}`);
-  ui.stats.textContent = parts.join(' · ');
+/** The sampling settings of the Settings section (empty Steps: the page's default, the
+ * model's context); `show`: the fields show the values used. */
+function sampling({ show = false } = {}) {
+  return {
+    temperature: number(ui.temperature, show), topp: number(ui.topp, show),
+    steps: number(ui.steps, show) ?? STORY_DEFAULTS.steps, seed: ui.seed.value.trim(),
+  };
+}
+
+/** The stats line: live while the story streams, the worker's own figures at its end. */
+function showStats(done, options) {
+  if (!done) {
+    const since = story.firstMs === null ? 0 : performance.now() - story.clicked - story.firstMs;
+    ui.stats.textContent = statsInWords({ tokens: story.text.tokens, ms: since, firstMs: story.firstMs, loading: story.loading });
+    return;
+  }
+  const seed = options.temperature === 0 ? null : done.seed; // greedy sampling uses no seed
+  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, firstMs: story.firstMs, loading: story.loading, seed });
+}
+
+/** Says `text` to a screen reader once (the stats line and the story are not live regions:
+ * they would be read out at every token). */
+function announce(text) {
+  ui.announce.textContent = text;
 }
 
 /** Draws the story's text (at most once per frame: `StoryText`). */
@@ -262,30 +318,51 @@ function render(text) {
   showStats(null);
 }
 
+/** The end of a story (or of a step): why it ended, in words, shown and said. */
+function showEnd(done, steps) {
+  const config = state.loaded?.config;
+  ui.endNote.hidden = done.reason === 'paused' || !config; // the Inspect view says it is paused
+  if (ui.endNote.hidden) return announce(`Paused: ${statsInWords({ tokens: done.tokens, ms: 0 })}.`);
+  ui.endNote.textContent = endInWords(done, { context: config.context, seqLen: config.seq_len, steps });
+  ui.endNote.dataset.reason = done.reason;
+  announce(`Story done. ${ui.endNote.textContent}`);
+}
+
+/** Whether Generate would load a model first (for the stats line's "loading included"). */
+function needsLoad() {
+  const selection = panel.selection();
+  return !selection.problem && !holds(selection);
+}
+
 /**
  * Generate: loads the chosen model if the worker does not hold it, then writes a story (in
  * Inspect mode, token by token; with `take`, only that many new tokens, for Step).
  */
 async function generate({ take } = {}) {
   if (state.busy || state.dead) return;
+  const clicked = performance.now();
+  const loading = needsLoad();
   clearErrors();
-  hideLinkCheck();
+  link.hideCheck();
+  if (loading) announce('Loading the model…');
   if (!(await ensureModel('story'))) return;
-  const options = { prompt: ui.prompt.value, ...sampling() };
+  const options = { prompt: ui.prompt.value, ...sampling({ show: true }) };
+  showSettings();
   if (mode() === 'inspect') return inspectStory(options, take);
   const { config } = state.loaded;
   state.epoch++;
   state.inspected = false;
   ui.progressRow.hidden = true;
-  story = { text: new StoryText(render), t0: performance.now(), ttftMs: null };
+  story = { text: new StoryText(render), clicked, firstMs: null, loading };
   ui.output.textContent = '';
   ui.output.classList.remove('stale');
   delete ui.output.dataset.done;
   ui.endNote.hidden = true;
   ui.stats.textContent = '';
+  announce('Writing…');
   const run = engine.generate(options, {
     onPiece: (text) => {
-      story.ttftMs ??= performance.now() - story.t0;
+      story.firstMs ??= performance.now() - story.clicked;
       story.text.push(text);
     },
   });
@@ -293,16 +370,11 @@ async function generate({ take } = {}) {
   run.done.then(
     (done) => {
       story.text.flush();
-      // The worker's own timing, without message latency.
-      story.ttftMs = done.ttftMs;
-      story.t0 = performance.now() - done.ms;
-      showStats(done);
-      ui.endNote.textContent = endInWords(done, { context: config.context, seqLen: config.seq_len, steps: options.steps ?? 0 });
-      ui.endNote.dataset.reason = done.reason;
-      ui.endNote.hidden = false;
+      showStats(done, options);
+      showEnd(done, options.steps);
       if (state.loaded?.config === config) {
         state.story = { ...options, seed: done.seed };
-        syncAddress();
+        link.sync(state.loaded, state.story);
       }
       endRun(run);
       ui.output.dataset.seed = done.seed;
@@ -347,13 +419,10 @@ function inspectEnded(done) {
   // The Story mode shows the same story as text.
   ui.output.textContent = readable(inspect.text);
   ui.output.classList.remove('stale');
-  ui.stats.textContent = `${done.tokens} tokens · ${(done.tokens / Math.max(done.ms / 1000, 1e-3)).toFixed(1)} tok/s · seed ${done.seed}`;
-  const config = state.loaded?.config;
-  ui.endNote.hidden = done.reason === 'paused' || !config; // the view says it is paused
-  if (!ui.endNote.hidden) {
-    ui.endNote.textContent = endInWords(done, { context: config.context, seqLen: config.seq_len, steps: number(ui.steps) ?? 0 });
-    ui.endNote.dataset.reason = done.reason;
-  }
+  const options = sampling();
+  const seed = options.temperature === 0 ? null : done.seed;
+  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, seed });
+  showEnd(done, options.steps);
 }
 
 const inspect = new InspectView(ui.inspectView, {
@@ -370,7 +439,7 @@ async function inspectStory(options, take) {
     const done = await inspectRun((client) => inspect.start(client, options, { take }), 'story');
     if (done && state.loaded?.config === config) {
       state.story = { ...options, seed: done.seed };
-      syncAddress();
+      link.sync(state.loaded, state.story);
     }
   } catch (err) {
     if (!state.dead) showError('story', err);
@@ -385,106 +454,6 @@ async function step() {
   } catch (err) {
     if (!state.dead) showError('story', err);
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// The address bar and the story's link
-// ---------------------------------------------------------------------------------------
-
-/** The address bar says what is loaded (and the last story): nothing for local files or none. */
-function syncAddress() {
-  const l = state.loaded;
-  const base = location.pathname;
-  if (!l || l.selection.kind !== 'urls') {
-    history.replaceState(null, '', base);
-    ui.permalink.hidden = true;
-    return;
-  }
-  const settings = { model: l.selection.model, tokenizer: l.selection.tokenizer };
-  if (state.story) {
-    Object.assign(settings, { prompt: state.story.prompt, seed: state.story.seed });
-    for (const key of ['temperature', 'topp', 'steps']) settings[key] = state.story[key];
-  }
-  const link = toLink(settings, location.href);
-  history.replaceState(null, '', `${base}${link}`);
-  ui.permalink.href = link;
-  ui.permalink.hidden = state.story === null;
-}
-
-function hideLinkCheck() {
-  ui.linkCheck.hidden = true;
-  ui.linkCheck.replaceChildren();
-}
-
-/**
- * A link to files on other sites: says what it would load (host, size when the server says)
- * and waits for a click.
- */
-function askBeforeLoading(foreign, settings) {
-  const title = document.createElement('p');
-  title.textContent = 'This link loads files from another site. Nothing is downloaded until you agree:';
-  const list = document.createElement('ul');
-  const controller = new AbortController();
-  for (const file of foreign) {
-    const li = document.createElement('li');
-    li.dataset.what = file.what;
-    li.dataset.host = file.host;
-    const name = new URL(file.url).pathname.split('/').pop();
-    const say = (size) => (li.textContent = `${file.what}: ${name} from ${file.host} (${size})`);
-    say('size: asking the server…');
-    remoteSize(file.url, controller.signal).then((size) => {
-      li.dataset.size = size === null ? 'unknown' : String(size);
-      say(size === null ? 'size unknown' : formatBytes(size));
-    });
-    list.append(li);
-  }
-  const go = document.createElement('button');
-  go.type = 'button';
-  go.className = 'primary';
-  go.id = 'link-load';
-  go.textContent = 'Load and generate';
-  go.onclick = () => {
-    controller.abort();
-    generate();
-  };
-  const no = document.createElement('button');
-  no.type = 'button';
-  no.id = 'link-cancel';
-  no.textContent = 'Not now';
-  no.onclick = () => {
-    controller.abort();
-    hideLinkCheck();
-    panel.showUrls(panel.defaultPreset.model, panel.defaultPreset.tokenizer);
-    panel.showChosen(panel.selection());
-    history.replaceState(null, '', location.pathname);
-  };
-  const row = document.createElement('div');
-  row.className = 'actions';
-  row.append(go, no);
-  ui.linkCheck.replaceChildren(title, list, row);
-  ui.linkCheck.hidden = false;
-  panel.showChosen(panel.selection(), `from the link, waiting for your click`);
-  void settings;
-}
-
-/** A link's model and settings: fills the page, then generates (or first asks, see above). */
-function openLink() {
-  const { settings, problem } = readLink(location.href);
-  if (problem) {
-    history.replaceState(null, '', location.pathname); // the address no longer claims the link's model
-    showError('story', { kind: 'options', message: problem }, {
-      hint: `The page stays on ${panel.defaultPreset?.name ?? 'its default model'}; nothing was loaded from the link.`,
-    });
-    return;
-  }
-  if (!settings) return;
-  panel.showUrls(settings.model, settings.tokenizer);
-  if (settings.prompt !== undefined) ui.prompt.value = settings.prompt;
-  for (const key of LINK_FIELDS) if (settings[key] !== undefined) ui[key].value = settings[key];
-  showSettings();
-  const foreign = foreignFiles(settings, location.href, panel.knownUrls());
-  if (foreign.length) askBeforeLoading(foreign, settings);
-  else generate();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -545,32 +514,61 @@ function showMode() {
   // The progress bar stays where the reader acts.
   (isChat ? ui.chatPanel : ui.storyPanel).querySelector('.status').prepend(ui.progressRow);
   document.body.dataset.mode = mode();
+  if (isChat) preferChatModel();
+  chat.showModel();
+}
+
+/** Chat mode with nothing loaded and the page's default chosen: a staged chat model instead. */
+function preferChatModel() {
+  const chatPreset = panel.chatPreset();
+  const selection = panel.selection();
+  if (state.loaded || state.busy || !chatPreset || isChatModel(selection)) return;
+  if (selection.kind === 'urls' && selection.model !== panel.defaultPreset?.model) return; // the reader's choice
+  panel.showUrls(chatPreset.model, chatPreset.tokenizer);
+  panel.showChosen(panel.selection(), 'a chat model, for Chat: Send loads it');
 }
 
 function showSettings() {
   const { temperature, topp, steps, seed } = sampling();
   const parts = [
     `temperature ${temperature ?? '–'}`, `top-p ${topp ?? '–'}`,
-    steps === 0 ? 'steps: the whole context' : `${steps ?? '–'} steps`, `seed ${seed || 'from the time'}`,
+    steps === 0 ? "steps: the model's length" : `${steps ?? '–'} steps`,
+    temperature === 0 ? 'no seed (greedy)' : `seed ${seed || 'from the time'}`,
   ];
   ui.settingsSummary.textContent = parts.join(' · ');
 }
 
-/** Local files: the one named like a tokenizer (or the smaller of two) is the tokenizer. */
+/** A checkpoint opened alone, waiting for its tokenizer (the next file opened). */
+let waitingForTokenizer = null;
+
+/**
+ * Local files: a checkpoint and its tokenizer (the one named like a tokenizer, or the smaller
+ * of two). A checkpoint alone asks for its own tokenizer: one opened before is another
+ * model's as often as not, and a mismatched pair fails.
+ */
 function loadFiles(files) {
   const bins = [...files];
   if (bins.length === 0) return;
   if (bins.length > 2) return showError('model', { kind: 'options', message: 'Choose one checkpoint, optionally with its tokenizer.' });
+  if (bins.length === 1 && waitingForTokenizer) return openFiles(waitingForTokenizer, bins[0]);
   bins.sort((a, b) => /tok/i.test(b.name) - /tok/i.test(a.name) || a.size - b.size);
-  let model = bins[0];
-  let tokenizer;
-  if (bins.length === 2) [tokenizer, model] = bins;
-  else {
-    // One file: the tokenizer chosen so far (a URL, or an earlier local file).
-    const chosen = panel.selection();
-    tokenizer = chosen.tokenizer;
-    if (!tokenizer) return showError('model', { kind: 'options', message: `${model.name} needs its tokenizer: open both files together.` });
-  }
+  if (bins.length === 2) return openFiles(bins[1], bins[0]);
+  waitingForTokenizer = bins[0];
+  showError('model', { kind: 'options', message: `${bins[0].name} needs its tokenizer: choose it now (or open both files together).` }, {
+    hint: "The TinyStories models 15M, 42M and 110M use llama2.c's tokenizer.bin; stories260K uses tok512.bin.",
+    action: { label: 'Choose its tokenizer…', run: chooseTokenizer },
+  });
+}
+
+/** The file picker for the waiting checkpoint's tokenizer. */
+function chooseTokenizer() {
+  const input = Object.assign(document.createElement('input'), { type: 'file', accept: '.bin', id: 'tokenizer-file' });
+  input.onchange = () => loadFiles(input.files);
+  input.click();
+}
+
+function openFiles(model, tokenizer) {
+  waitingForTokenizer = null;
   panel.showFiles(model, tokenizer);
   load(panel.selection(), 'model');
 }
@@ -580,6 +578,10 @@ const chat = new ChatView({
   ensureModel,
   options: sampling,
   limits: () => ({ context: state.loaded?.config.context ?? 0, seqLen: state.loaded?.config.seq_len ?? 0 }),
+  model: () => {
+    const selection = state.loaded?.selection ?? panel.selection();
+    return selection.problem ? null : { name: selection.name, chat: isChatModel(selection) };
+  },
   epoch: () => state.epoch,
   begin: (run, kind) => {
     ui.progressRow.hidden = true;
@@ -590,7 +592,7 @@ const chat = new ChatView({
   busy: () => state.busy,
   showError: (origin, err, retry) => state.dead || showError(origin, err, {
     hint: err.kind === 'network' ? networkHint(undefined) : '',
-    action: retry && RETRYABLE.has(err.kind) ? { label: 'Retry', run: retry } : null,
+    action: retry && remedy(err) === 'retry' ? { label: 'Retry', run: retry } : null,
   }),
   clearErrors,
   dead: () => state.dead !== null,
@@ -602,6 +604,10 @@ ui.step.onclick = step;
 ui.prompt.onkeydown = (event) => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) generate();
 };
+// Esc stops what runs (a story, a load, a chat reply), wherever the focus is.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') state.busy?.run.stop?.();
+});
 panel.ui.load.onclick = () => {
   const selection = panel.selection();
   if (selection.problem) return showError('model', { kind: 'options', message: selection.problem });
@@ -609,8 +615,17 @@ panel.ui.load.onclick = () => {
 };
 panel.ui.cancel.onclick = () => state.busy?.kind === 'load' && state.busy.run.stop();
 panel.onFiles = loadFiles;
-panel.ui.preset.addEventListener('change', () => state.loaded || panel.showChosen(panel.selection()));
+panel.ui.preset.addEventListener('change', () => {
+  if (!state.loaded) panel.showChosen(panel.selection());
+  chat.showModel();
+});
 for (const input of [ui.temperature, ui.topp, ui.steps, ui.seed]) input.addEventListener('input', showSettings);
+for (const input of [ui.temperature, ui.topp, ui.steps]) {
+  input.addEventListener('change', () => {
+    sampling({ show: true });
+    showSettings();
+  });
+}
 for (const radio of document.querySelectorAll('input[name="mode"]')) radio.onchange = showMode;
 document.addEventListener('dragover', (event) => {
   event.preventDefault();
@@ -623,7 +638,8 @@ document.addEventListener('drop', (event) => {
   loadFiles(event.dataTransfer.files);
 });
 
-// Start: the story defaults here, the engine's own for the rest, then a link's settings.
+// Start: the story defaults here (Steps left empty: the model's length), the engine's own for
+// the rest, then a link's settings.
 ui.prompt.value = STORY_DEFAULTS.prompt;
 ui.temperature.value = String(STORY_DEFAULTS.temperature);
 showMode();
@@ -633,10 +649,9 @@ engine.defaults().then((defaults) => {
   // The engine's numbers are f32: 0.9 arrives as 0.8999999761581421.
   const short = (x) => String(Number(x.toPrecision(6)));
   if (ui.topp.value === '') ui.topp.value = short(defaults.topp);
-  if (ui.steps.value === '') ui.steps.value = short(defaults.steps);
   showSettings();
 }, () => {}); // a dead engine is said by its handler
 await panel.fillPresets();
 panel.showChosen(panel.selection());
-openLink();
+link.open();
 document.body.dataset.ready = 'true';

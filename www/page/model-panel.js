@@ -4,6 +4,7 @@
 // decides when to load.
 
 import { checkFileUrl } from './permalink.js';
+import { splitIsSlow } from '../engine/placement.js';
 import { formatBytes } from '../ui/wording.js';
 
 const HF = 'https://huggingface.co/karpathy/tinyllamas/resolve/main';
@@ -45,6 +46,11 @@ const ISOLATION = {
   'not-installed': "no: the page's service worker could not install (a file of the app missing on this host?), so split models meet by messages and the page is not kept for offline use",
   failed: 'no: the page is still not isolated after reloading, so split models meet by messages',
 };
+
+/** Whether a model was trained to chat: models.json's `chat` when it says, else its name. */
+export function isChatModel(selection) {
+  return selection.chat ?? /chat|instruct/i.test(selection.name ?? '');
+}
 
 /** "1 worker", "2 workers · shared memory", "2 workers · messages". */
 export function workersText({ workers, transport }) {
@@ -127,6 +133,11 @@ export class ModelPanel {
     this.#showUrls(this.defaultPreset);
   }
 
+  /** The first preset trained to chat (the chat mode prefers it), or undefined. */
+  chatPreset() {
+    return this.presets.find((p) => isChatModel(p));
+  }
+
   /** Absolute URLs of every preset (a link may load those without asking). */
   knownUrls() {
     return new Set(this.presets.flatMap((p) => [p.model, p.tokenizer]));
@@ -201,6 +212,7 @@ export class ModelPanel {
     return {
       kind: 'urls', name: preset?.name ?? urlName(model.url), model: model.url, tokenizer: tokenizer.url,
       ...(preset?.size !== undefined && { size: preset.size }), ...(preset?.sha256 && { sha256: preset.sha256 }),
+      ...(preset?.chat !== undefined && { chat: preset.chat }),
     };
   }
 
@@ -255,7 +267,9 @@ export class ModelPanel {
         ? `context ${c.context} of ${c.seq_len} positions: the full KV cache does not fit`
         : `${c.context} positions (the whole seq_len)`, c.context],
       ['memory', 'Memory', `${formatBytes(modelBytes)}: weights ${formatBytes(c.file_size)} + KV cache ${formatBytes(c.kv_cache_bytes)}${split ? `, over ${c.workers} workers` : ''}`, modelBytes],
-      ['workers', 'Workers', workersText(c), c.workers],
+      ['workers', 'Workers', splitIsSlow(c.file_size, c.workers, c.transport)
+        ? `${workersText(c)}: slower than 1 worker for a model this small (the workers meet several times per layer of every token; Auto splits only where it pays)`
+        : workersText(c), c.workers],
       ['isolation', 'Shared memory', ISOLATION[this.isolation] ?? this.isolation, this.isolation],
       ['wasm-memory', 'Engine', `${variant} build; its wasm memory is ${formatBytes(wasmMemoryBytes)} (it grows for the largest model loaded so far and is reused, never returned)`, wasmMemoryBytes],
     ];

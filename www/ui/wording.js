@@ -43,13 +43,33 @@ export function endInWords({ reason }, { context, seqLen, steps, chat = false })
       return 'Stopped.';
     case 'steps':
       return `Length limit: ${steps} tokens, the Steps setting.`;
-    case 'context': {
-      const clamped = steps > context ? ` Steps ${steps} was more than that, so the story stopped at ${context}.` : '';
-      return `Length limit: ${context} tokens, the model's context${memory}.${clamped}`;
-    }
+    case 'context':
+      // Steps left at the model's context (0, the page's default): nothing was cut short.
+      if (!(steps > context)) return `The story reached the model's length: ${context} tokens${memory}.`;
+      return `Length limit: ${context} tokens, the model's context${memory}. Steps ${steps} was more than that, so the story stopped at ${context}.`;
     default:
       return `Ended (${reason}).`;
   }
+}
+
+/** 11 ms, 7.3 s. */
+export function duration(ms) {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * A story's figures as a reader can check them (the page's and <llama-story>'s stats line):
+ * its tokens; its rate (from 2 tokens and 20 ms on: a rate over less says nothing); the time from
+ * the click to the first text, loading included when the click loaded the model; the seed,
+ * only when sampling used one (not at temperature 0).
+ * @param {{ tokens: number, ms: number, firstMs?: number | null, loading?: boolean, seed?: string | null }} story
+ */
+export function statsInWords({ tokens, ms, firstMs = null, loading = false, seed = null }) {
+  const parts = [tokens === 1 ? '1 token' : `${tokens} tokens`];
+  if (tokens >= 2 && ms >= 20) parts.push(`${(tokens / (ms / 1000)).toFixed(1)} tok/s`);
+  if (firstMs !== null) parts.push(`first text after ${duration(firstMs)}${loading ? ', loading included' : ''}`);
+  if (seed !== null && seed !== undefined) parts.push(`seed ${seed}`);
+  return parts.join(' · ');
 }
 
 /**
