@@ -11,6 +11,7 @@
 #   tools/install.sh webkit     Debian's WebKitGTK driver and MiniBrowser, and Xvfb
 #   tools/install.sh bundlers   Vite and webpack for the package test (target/bundlers)
 #   tools/install.sh e2e        the browser tests' npm packages (tests/e2e/node_modules)
+#   tools/install.sh mdbook     mdBook, pinned (the element's docs-tools test builds a real book)
 #   tools/install.sh fuzz       nightly Rust and cargo-fuzz (./build.sh fuzz only)
 #   tools/install.sh all        everything ./build.sh test needs
 set -euo pipefail
@@ -104,6 +105,19 @@ install_e2e() {
   npm_ci tests/e2e
 }
 
+# The docs-tools test builds a real mdBook; the version is pinned so its theme (62.5 % root,
+# coal) is the one the test was written against. Only the search feature: no file watcher or
+# server to compile.
+MDBOOK_VERSION=0.4.52
+install_mdbook() {
+  local have
+  have=$(mdbook --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "v$MDBOOK_VERSION" ]; then
+    log "installing mdbook $MDBOOK_VERSION (found '${have:-none}')"
+    cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search --force
+  fi
+}
+
 install_fuzz() {
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
   command -v cargo-fuzz >/dev/null || { log "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
@@ -121,10 +135,11 @@ for what in "$@"; do
     webkit) install_webkit ;;
     bundlers) install_bundlers ;;
     e2e) install_e2e ;;
+    mdbook) install_mdbook ;;
     fuzz) install_fuzz ;;
     all)
       install_wasm; install_wasm_pack; install_tools; install_chromium; install_firefox
-      install_geckodriver; install_webkit; install_e2e; install_bundlers
+      install_geckodriver; install_webkit; install_e2e; install_bundlers; install_mdbook
       ;;
     *) echo "install.sh: unknown '$what'" >&2; exit 2 ;;
   esac

@@ -106,11 +106,11 @@ test_wasm() {
 }
 
 # End to end: every tests/e2e/*.test.mjs (npm test): the page in headless Chromium, its page
-# suite in Firefox too, its essentials in Firefox and WebKit, the npm package in Vite and
-# webpack apps.
+# suite in Firefox too, its essentials in Firefox and WebKit, the element in a real mdBook, the
+# npm package in Vite and webpack apps.
 test_e2e() {
   build_wasm
-  tools/install.sh chromium firefox webkit e2e bundlers
+  tools/install.sh chromium firefox webkit e2e bundlers mdbook
   cargo build --release --bin gen-checkpoint --bin conformance --bin bench -q
   step "e2e (tests/e2e: npm test)" env LLAMA2_MODELS="$(models_dir)" npm --prefix tests/e2e test
   step "the benchmark's engines, once each (bench_smoke)" bench_smoke
