@@ -59,14 +59,14 @@ export function duration(ms) {
 
 /**
  * A story's figures as a reader can check them (the page's and <llama-story>'s stats line):
- * its tokens; its rate (from 2 tokens and 20 ms on: a rate over less says nothing); the time from
+ * its tokens; its rate (from 2 tokens and 10 ms on: a rate over less says nothing); the time from
  * the click to the first text, loading included when the click loaded the model; the seed,
  * only when sampling used one (not at temperature 0).
  * @param {{ tokens: number, ms: number, firstMs?: number | null, loading?: boolean, seed?: string | null }} story
  */
 export function statsInWords({ tokens, ms, firstMs = null, loading = false, seed = null }) {
   const parts = [tokens === 1 ? '1 token' : `${tokens} tokens`];
-  if (tokens >= 2 && ms >= 20) parts.push(`${(tokens / (ms / 1000)).toFixed(1)} tok/s`);
+  if (tokens >= 2 && ms >= 10) parts.push(`${(tokens / (ms / 1000)).toFixed(1)} tok/s`);
   if (firstMs !== null) parts.push(`first text after ${duration(firstMs)}${loading ? ', loading included' : ''}`);
   if (seed !== null && seed !== undefined) parts.push(`seed ${seed}`);
   return parts.join(' · ');
