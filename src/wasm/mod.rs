@@ -59,12 +59,16 @@ enum Slot {
     /// The leader, ready to generate.
     Ready(Generator),
     /// The leader in the middle of a step, waiting for the shards to meet.
-    Stepping(Pin<Box<dyn Future<Output = (Generator, crate::Result<Step>)>>>),
+    Stepping(Parked<Generator, Step>),
     /// The leader in the middle of a logit lens (`lens_start`), waiting for the shards.
-    Lensing(Pin<Box<dyn Future<Output = (Generator, crate::Result<Lens>)>>>),
+    Lensing(Parked<Generator, Lens>),
     /// A shard in the middle of a pass the leader asked for.
-    Serving(Pin<Box<dyn Future<Output = (Transformer, crate::Result<()>)>>>),
+    Serving(Parked<Transformer, ()>),
 }
+
+/// A pass parked at a meeting of the shards: it owns the model (`T`) until it ends, then gives
+/// it back with its result. The three parked states differ in what they own and return.
+type Parked<T, R> = Pin<Box<dyn Future<Output = (T, crate::Result<R>)>>>;
 
 /// The logit lens of one position: per layer, the top tokens and their probabilities.
 type Lens = Vec<Vec<(u32, f32)>>;

@@ -280,6 +280,38 @@ const firstLineVisible = (page) =>
     await page.context().close();
   });
 
+  test('a model on another site that cannot download points to the model this server has; offline it offers it instead of a Retry', async () => {
+    const page = await visit();
+    const staged = JSON.parse(readFileSync(join(ROOT, 'www/models/models.json'), 'utf8')).models[0].name;
+    // The staged model once (the weight cache keeps it, as for anyone who used the page).
+    await choosePreset(page, staged);
+    await page.click('#load');
+    await idle(page);
+    assert.equal(await errorMessage(page), null);
+    // Another origin that refuses the connection at once (port 9): a network error.
+    await loadUrls(page, 'http://127.0.0.1:9/stories15M.bin', 'http://127.0.0.1:9/tokenizer.bin');
+    const failed = await shownError(page);
+    assert.equal(failed.kind, 'network');
+    assert.ok(failed.hint.endsWith(` ${staged} is on this server and works offline.`), failed.hint);
+    assert.equal(failed.action, 'Retry');
+    if (page.context().setOffline) { // Chromium: the browser offline, as a person on a train
+      await page.context().setOffline(true);
+      try {
+        await page.click('#load');
+        await idle(page);
+        const offline = await shownError(page);
+        assert.equal(offline.action, `Use ${staged}`);
+        await page.click('#model-error .retry');
+        await idle(page);
+        assert.equal(await errorMessage(page), null);
+        assert.match(await modelSummary(page), new RegExp(`^${staged} · `));
+      } finally {
+        await page.context().setOffline(false);
+      }
+    }
+    await page.context().close();
+  });
+
   test('an end-of-sequence is a paragraph break: </s> never appears in the page', async () => {
     const page = await visit();
     await choosePreset(page, 'aidreams260K');
