@@ -10,7 +10,7 @@ use std::fmt;
 use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::inspect::{self, InspectOptions, Inspection};
+use crate::inspect::{self, Ablation, InspectOptions, Inspection, Trace};
 use crate::link::{self, Link, Look};
 use crate::model::Transformer;
 use crate::sampler::Sampler;
@@ -339,9 +339,28 @@ impl Generator {
         let Some(&token) = self.ids.get(pos) else {
             return Err(Error::Options(format!("lens: position {pos} has not run")));
         };
-        let look = Look { attention: false, lens: true };
+        let look = Look { lens: true, ..Look::NOTHING };
         self.model.forward_look(&[token], pos, false, look).await?;
         Ok(inspect::lens_top(self.model.lens_seen(), self.config().vocab_size, k))
+    }
+
+    /// Every intermediate vector of the pass at position `pos` (already run), as the story
+    /// ran it: the pass is run again to see it (it writes the same KV cache entries again).
+    pub async fn trace(&mut self, pos: usize) -> Result<Trace> {
+        // A pass at `pos` fed ids[pos] and gave ids[pos + 1]: the last id was never fed.
+        let (Some(&token), true) = (self.ids.get(pos), pos + 1 < self.ids.len()) else {
+            return Err(Error::Options(format!("trace: position {pos} has not run")));
+        };
+        let look = Look { attention: true, trace: true, ..Look::NOTHING };
+        self.model.forward_look(&[token], pos, true, look).await?;
+        Ok(self.model.trace_seen(pos, token))
+    }
+
+    /// Switches off what `ablation` says (heads, attention or feed-forward blocks) from the
+    /// next pass on; [`Ablation::NONE`] puts the model back. On a model split over shards,
+    /// each shard must be given the same (the native tools do it at load).
+    pub fn ablate(&mut self, ablation: Ablation) {
+        self.model.set_ablation(ablation);
     }
 
     /// Starts run.c's `chat`: the first turn with an optional system prompt, in Llama 2's
@@ -445,7 +464,7 @@ impl Generator {
         forced: Option<u32>,
         options: InspectOptions,
     ) -> Result<u32> {
-        let look = Look { attention: options.attention(), lens: false };
+        let look = Look { attention: options.attention(), ..Look::NOTHING };
         let logits = self.model.forward_look(&[token], self.pos, true, look).await?;
         let probs = inspect::probabilities(logits);
         let next = match forced {

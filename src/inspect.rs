@@ -73,6 +73,139 @@ pub struct Inspection {
     pub attention: Vec<f32>,
 }
 
+/// Every intermediate vector of one position's forward pass, in run.c's order
+/// (`Generator::trace`; the CLI's `--trace`). Vectors are whole (gathered from every shard).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trace {
+    /// The position and the token fed there.
+    pub pos: usize,
+    pub token: u32,
+    /// The token's embedding row (`dim`): the residual stream before the first layer.
+    pub embedding: Vec<f32>,
+    pub layers: Vec<LayerTrace>,
+    /// The residual stream after the last layer, RMS-normed (`dim`): the classifier's input.
+    pub final_norm: Vec<f32>,
+    /// The classifier's output (`vocab_size`), before any temperature.
+    pub logits: Vec<f32>,
+}
+
+/// One layer of a [`Trace`]: `x` the residual stream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LayerTrace {
+    /// `rmsnorm(x)` with the attention's weights (`dim`).
+    pub attn_norm: Vec<f32>,
+    /// The query (`dim`) and this position's key and value (`kv_dim`), q and k after RoPE.
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    /// `(n_heads, pos + 1)`: each head's softmax over the positions it attends to.
+    pub attention: Vec<f32>,
+    /// The heads' weighted sums of values, before `wo` (`dim`).
+    pub heads_out: Vec<f32>,
+    /// `wo`'s output (`dim`), and `x` after adding it.
+    pub attn_out: Vec<f32>,
+    pub residual_attn: Vec<f32>,
+    /// `rmsnorm(x)` with the feed-forward's weights (`dim`).
+    pub ffn_norm: Vec<f32>,
+    /// `silu(w1·x) * (w3·x)` (`hidden_dim`).
+    pub gate: Vec<f32>,
+    /// `w2`'s output (`dim`), and `x` after adding it.
+    pub ffn_out: Vec<f32>,
+    pub residual_ffn: Vec<f32>,
+}
+
+/// What a learner switches off in the model (`--ablate`, the Explain view's experiments):
+/// attention heads (their part of `heads_out` is zero), a layer's whole attention block
+/// (`attn_out` is zero) or feed-forward block (`ffn_out` is zero), at every position.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ablation {
+    heads: Vec<(usize, usize)>,
+    attention: Vec<usize>,
+    ffn: Vec<usize>,
+}
+
+/// One switch of an [`Ablation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ablate {
+    Head { layer: usize, head: usize },
+    Attention { layer: usize },
+    Ffn { layer: usize },
+}
+
+impl Ablate {
+    /// `L:H` (head H of layer L), `L:attn` or `L:ffn`, layers and heads from 0.
+    pub fn parse(spec: &str) -> Result<Ablate> {
+        let bad = || {
+            Error::Options(format!(
+                "ablate '{spec}': give LAYER:HEAD, LAYER:attn or LAYER:ffn (from 0)"
+            ))
+        };
+        let (layer, what) = spec.trim().split_once(':').ok_or_else(bad)?;
+        let layer = layer.parse().map_err(|_| bad())?;
+        Ok(match what {
+            "attn" => Ablate::Attention { layer },
+            "ffn" => Ablate::Ffn { layer },
+            head => Ablate::Head { layer, head: head.parse().map_err(|_| bad())? },
+        })
+    }
+}
+
+impl Ablation {
+    /// Nothing switched off: the model as it is.
+    pub const NONE: Ablation =
+        Ablation { heads: Vec::new(), attention: Vec::new(), ffn: Vec::new() };
+
+    /// `switches` checked against the model's shape (a layer or head it does not have is an
+    /// error that names it).
+    pub fn new(switches: &[Ablate], c: &crate::config::Config) -> Result<Ablation> {
+        let mut a = Ablation::NONE;
+        for &switch in switches {
+            let layer = match switch {
+                Ablate::Head { layer, .. }
+                | Ablate::Attention { layer }
+                | Ablate::Ffn { layer } => layer,
+            };
+            if layer >= c.n_layers {
+                return Err(Error::Options(format!(
+                    "ablate: layer {layer} is past the model's {} layers (from 0)",
+                    c.n_layers
+                )));
+            }
+            match switch {
+                Ablate::Head { head, .. } if head >= c.n_heads => {
+                    return Err(Error::Options(format!(
+                        "ablate: head {head} is past the model's {} heads (from 0)",
+                        c.n_heads
+                    )))
+                }
+                Ablate::Head { layer, head } => a.heads.push((layer, head)),
+                Ablate::Attention { layer } => a.attention.push(layer),
+                Ablate::Ffn { layer } => a.ffn.push(layer),
+            }
+        }
+        Ok(a)
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Ablation::NONE
+    }
+
+    /// Whether head `head` of layer `layer` is switched off.
+    pub fn head(&self, layer: usize, head: usize) -> bool {
+        self.heads.contains(&(layer, head))
+    }
+
+    /// Whether layer `layer`'s attention block is switched off.
+    pub fn attention(&self, layer: usize) -> bool {
+        self.attention.contains(&layer)
+    }
+
+    /// Whether layer `layer`'s feed-forward block is switched off.
+    pub fn ffn(&self, layer: usize) -> bool {
+        self.ffn.contains(&layer)
+    }
+}
+
 /// The softmax of `logits` at temperature 1 (run.c's softmax, on a copy).
 pub fn probabilities(logits: &[f32]) -> Vec<f32> {
     let mut p = logits.to_vec();

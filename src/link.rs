@@ -105,10 +105,12 @@ pub struct Look {
     pub attention: bool,
     /// The logit lens: the classifier's logits on the residual stream after every layer.
     pub lens: bool,
+    /// Every intermediate vector of the pass (`inspect::Trace`).
+    pub trace: bool,
 }
 
 impl Look {
-    pub const NOTHING: Look = Look { attention: false, lens: false };
+    pub const NOTHING: Look = Look { attention: false, lens: false, trace: false };
 }
 
 impl Command {
@@ -117,17 +119,18 @@ impl Command {
     pub const HEADER_WORDS: usize = 2;
 
     /// As a list of u32s (for JavaScript): `[pos, flags, ...tokens]`, flags bit 0 logits,
-    /// bit 1 attention, bit 2 lens.
+    /// bit 1 attention, bit 2 lens, bit 3 trace.
     pub fn encode(&self) -> Vec<u32> {
+        let Look { attention, lens, trace } = self.look;
         let flags =
-            self.logits as u32 | (self.look.attention as u32) << 1 | (self.look.lens as u32) << 2;
+            self.logits as u32 | (attention as u32) << 1 | (lens as u32) << 2 | (trace as u32) << 3;
         [self.pos as u32, flags].into_iter().chain(self.tokens.iter().copied()).collect()
     }
 
     /// The inverse of [`Command::encode`].
     pub fn decode(words: &[u32]) -> Option<Command> {
         let [pos, flags, tokens @ ..] = words else { return None };
-        let look = Look { attention: flags & 2 != 0, lens: flags & 4 != 0 };
+        let look = Look { attention: flags & 2 != 0, lens: flags & 4 != 0, trace: flags & 8 != 0 };
         Some(Command { pos: *pos as usize, logits: flags & 1 != 0, look, tokens: tokens.to_vec() })
     }
 }
@@ -368,11 +371,11 @@ mod tests {
 
     #[test]
     fn commands_encode_and_decode() {
-        for (logits, attention, lens) in
-            [(true, true, false), (false, false, true), (true, false, false)]
+        for (logits, attention, lens, trace) in
+            [(true, true, false, true), (false, false, true, false), (true, false, false, false)]
         {
-            let c =
-                Command { tokens: vec![1, 2, 3], pos: 7, logits, look: Look { attention, lens } };
+            let look = Look { attention, lens, trace };
+            let c = Command { tokens: vec![1, 2, 3], pos: 7, logits, look };
             assert_eq!(Command::decode(&c.encode()), Some(c.clone()), "{:?}", c.encode());
         }
     }

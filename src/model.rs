@@ -19,6 +19,7 @@ use std::ops::Range;
 use crate::checkpoint::{Checkpoint, Matrix};
 use crate::config::{Config, Format, Weight};
 use crate::error::{Error, Result};
+use crate::inspect::{Ablation, LayerTrace, Trace};
 use crate::kernels::{self, math};
 use crate::link::{Command, Link, Look, Parts, To};
 use crate::shard::Shard;
@@ -42,6 +43,8 @@ pub struct Transformer {
     /// Positions run through the model so far (rows of every pass): what a test of "no pass
     /// over the prefix" counts.
     positions_run: u64,
+    /// What is switched off (every shard of a split model holds the same).
+    ablation: Ablation,
 }
 
 /// What each shard computes, by shard index: columns of the vectors the shards meet on.
@@ -53,6 +56,8 @@ struct Plan {
     dim: Vec<Range<usize>>,
     /// Hidden units (`hidden_dim` wide).
     hidden: Vec<Range<usize>>,
+    /// Key/value-head columns of k and v (`kv_dim` wide): only a trace gathers them.
+    kv: Vec<Range<usize>>,
     /// Vocabulary rows: embedding rows and logits.
     vocab: Vec<Range<usize>>,
 }
@@ -65,6 +70,7 @@ impl Plan {
             heads: all(Weight::Wq),
             dim: all(Weight::Wo),
             hidden: all(Weight::W1),
+            kv: all(Weight::Wk),
             vocab: all(Weight::Classifier),
         }
     }
@@ -123,6 +129,19 @@ impl Plan {
         link.gather(att, parts, To::Leader).await
     }
 
+    /// A trace's queries (`(layer, dim)`, by heads) and keys and values (`(layer, kv_dim)`,
+    /// by key/value heads), to the leader only: each shard computed its own heads'.
+    async fn trace_to_leader(&self, link: &mut Link, t: &mut TraceBuf, c: &Config) -> Result<()> {
+        let rows = c.n_layers;
+        let heads = Parts::Columns { rows, width: c.dim, ranges: &self.heads };
+        link.gather(&mut t.q, heads, To::Leader).await?;
+        for kv in [&mut t.k, &mut t.v] {
+            let parts = Parts::Columns { rows, width: c.kv_dim(), ranges: &self.kv };
+            link.gather(kv, parts, To::Leader).await?;
+        }
+        Ok(())
+    }
+
     /// `rows` rows of logits over the vocabulary, to the leader only (it samples them; the
     /// logit lens is one row per layer).
     async fn logits_to_leader(
@@ -158,6 +177,55 @@ struct Seen {
     attention: Vec<f32>, // (layer, n_heads, pos + 1) the softmax weights (the leader: all heads)
     residual: Vec<f32>,  // (layer, dim) the residual stream after each layer
     lens: Vec<f32>,      // (layer, vocab_size) the classifier on each normed residual
+    trace: TraceBuf,
+}
+
+/// A trace's vectors as the pass writes them: per layer, rows of one width (`inspect::Trace`
+/// names them). q, k and v hold only this shard's heads until `trace_to_leader`.
+#[derive(Default)]
+struct TraceBuf {
+    embedding: Vec<f32>,     // (dim,)
+    attn_norm: Vec<f32>,     // (layer, dim)
+    q: Vec<f32>,             // (layer, dim) after RoPE
+    k: Vec<f32>,             // (layer, kv_dim) after RoPE
+    v: Vec<f32>,             // (layer, kv_dim)
+    heads_out: Vec<f32>,     // (layer, dim)
+    attn_out: Vec<f32>,      // (layer, dim)
+    residual_attn: Vec<f32>, // (layer, dim)
+    ffn_norm: Vec<f32>,      // (layer, dim)
+    gate: Vec<f32>,          // (layer, hidden_dim)
+    ffn_out: Vec<f32>,       // (layer, dim)
+    residual_ffn: Vec<f32>,  // (layer, dim)
+    final_norm: Vec<f32>,    // (dim,)
+}
+
+impl TraceBuf {
+    fn resize(&mut self, c: &Config) {
+        let (l, dim) = (c.n_layers, c.dim);
+        for (v, n) in [
+            (&mut self.embedding, dim),
+            (&mut self.attn_norm, l * dim),
+            (&mut self.q, l * dim),
+            (&mut self.k, l * c.kv_dim()),
+            (&mut self.v, l * c.kv_dim()),
+            (&mut self.heads_out, l * dim),
+            (&mut self.attn_out, l * dim),
+            (&mut self.residual_attn, l * dim),
+            (&mut self.ffn_norm, l * dim),
+            (&mut self.gate, l * c.hidden_dim),
+            (&mut self.ffn_out, l * dim),
+            (&mut self.residual_ffn, l * dim),
+            (&mut self.final_norm, dim),
+        ] {
+            v.clear();
+            v.resize(n, 0.0);
+        }
+    }
+}
+
+/// Keeps `row` as layer `l`'s row of a trace's `(layer, row.len())` vector.
+fn keep(into: &mut [f32], l: usize, row: &[f32]) {
+    into[l * row.len()..(l + 1) * row.len()].copy_from_slice(row);
 }
 
 /// The activations of the rows (tokens) of one pass; grown on first use, then kept.
@@ -268,7 +336,18 @@ impl Transformer {
             state,
             link,
             positions_run: 0,
+            ablation: Ablation::NONE,
         })
+    }
+
+    /// Switches off what `ablation` says from the next pass on (every shard of a split model
+    /// must be given the same: the native tools give it to each at load).
+    pub fn set_ablation(&mut self, ablation: Ablation) {
+        self.ablation = ablation;
+    }
+
+    pub fn ablation(&self) -> &Ablation {
+        &self.ablation
     }
 
     /// The largest context up to `want` whose KV cache can be allocated now, on `shard`
@@ -368,6 +447,40 @@ impl Transformer {
         &self.state.seen.lens
     }
 
+    /// The trace of the last pass that captured one (`Look::trace`, with `attention` and the
+    /// logits), on the leader: position `pos` fed `token`.
+    pub fn trace_seen(&self, pos: usize, token: u32) -> Trace {
+        let c = self.config();
+        let (t, att) = (&self.state.seen.trace, &self.state.seen.attention);
+        let (dim, kv_dim, hidden) = (c.dim, c.kv_dim(), c.hidden_dim);
+        let row = |v: &[f32], l: usize, w: usize| v[l * w..(l + 1) * w].to_vec();
+        let heads = c.n_heads * (pos + 1);
+        let layers = (0..c.n_layers)
+            .map(|l| LayerTrace {
+                attn_norm: row(&t.attn_norm, l, dim),
+                q: row(&t.q, l, dim),
+                k: row(&t.k, l, kv_dim),
+                v: row(&t.v, l, kv_dim),
+                attention: att.get(l * heads..(l + 1) * heads).unwrap_or_default().to_vec(),
+                heads_out: row(&t.heads_out, l, dim),
+                attn_out: row(&t.attn_out, l, dim),
+                residual_attn: row(&t.residual_attn, l, dim),
+                ffn_norm: row(&t.ffn_norm, l, dim),
+                gate: row(&t.gate, l, hidden),
+                ffn_out: row(&t.ffn_out, l, dim),
+                residual_ffn: row(&t.residual_ffn, l, dim),
+            })
+            .collect();
+        Trace {
+            pos,
+            token,
+            embedding: t.embedding.clone(),
+            layers,
+            final_norm: t.final_norm.clone(),
+            logits: self.state.logits.clone(),
+        }
+    }
+
     /// On a shard other than the leader: runs the pass the leader asked for.
     pub async fn serve(&mut self, command: &Command) -> Result<()> {
         if command.tokens.is_empty()
@@ -418,11 +531,11 @@ impl Transformer {
     ) -> Result<()> {
         self.grow_batch(tokens.len())?;
         self.positions_run += tokens.len() as u64;
-        let Transformer { checkpoint, plan, state: s, link, .. } = self;
+        let Transformer { checkpoint, plan, state: s, link, ablation, .. } = self;
         let (w, plan) = (&*checkpoint, &*plan);
         let c = *w.config();
         let (n, dim) = (tokens.len(), c.dim);
-        let p = Pass { w, plan, n, pos, look };
+        let p = Pass { w, plan, n, pos, look, ablation };
         let last = pos + n; // positions the last token attends to
         if look.attention {
             s.seen.attention.clear();
@@ -430,6 +543,9 @@ impl Transformer {
         }
         if look.lens {
             s.seen.residual.resize(c.n_layers * dim, 0.0);
+        }
+        if look.trace {
+            s.seen.trace.resize(&c);
         }
 
         // The embedding rows, each from the shard that holds it.
@@ -440,6 +556,9 @@ impl Transformer {
             }
         }
         plan.share_embeddings(link, x, &c, tokens).await?;
+        if look.trace {
+            s.seen.trace.embedding.copy_from_slice(&x[(n - 1) * dim..]);
+        }
 
         for l in 0..c.n_layers {
             attention(&p, s, link, l).await?;
@@ -455,6 +574,9 @@ impl Transformer {
             let b = &mut s.batch;
             let last = (n - 1) * dim;
             kernels::rmsnorm(&mut b.xb[..dim], &b.x[last..last + dim], w.rms_final());
+            if look.trace {
+                s.seen.trace.final_norm.copy_from_slice(&b.xb[..dim]);
+            }
             let input = Input::new(&b.xb[..dim], dim, w, &mut b.xq, &mut b.xs);
             let v = &plan.vocab[plan.me.index];
             matmul(&mut s.logits, c.vocab_size, v.clone(), &input, w.matrix(Weight::Classifier, 0));
@@ -462,6 +584,9 @@ impl Transformer {
         }
         if look.attention {
             plan.attention_to_leader(link, &mut s.seen.attention, &c, last).await?;
+        }
+        if look.trace {
+            plan.trace_to_leader(link, &mut s.seen.trace, &c).await?;
         }
         if look.lens {
             lens(&p, s, link).await?;
@@ -498,6 +623,8 @@ struct Pass<'a> {
     pos: usize,
     /// What to capture of the last row.
     look: Look,
+    /// What is switched off.
+    ablation: &'a Ablation,
 }
 
 /// The attention block of layer `l`: `x += wo · attention(rmsnorm(x))`, for every row.
@@ -514,6 +641,11 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
     for (xb, x) in b.xb[..n * dim].chunks_exact_mut(dim).zip(b.x.chunks_exact(dim)) {
         kernels::rmsnorm(xb, x, w.rms_att(l));
     }
+    let last = (n - 1) * dim..n * dim; // the row a trace keeps
+    let trace = &mut s.seen.trace;
+    if p.look.trace {
+        keep(&mut trace.attn_norm, l, &b.xb[last.clone()]);
+    }
     let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
     let q_cols = plan.heads[me.index].clone();
     matmul(&mut b.q, dim, q_cols.clone(), &input, w.matrix(Weight::Wq, l));
@@ -529,6 +661,14 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
     let k_rows = keys[rows].chunks_exact_mut(kv_local.max(1));
     for (t, (q, k)) in b.q.chunks_exact_mut(dim).zip(k_rows).take(n).enumerate() {
         rope(&mut q[q_cols.clone()], &mut k[..kv_local], pos + t, hs);
+    }
+    if p.look.trace {
+        // This shard's heads only (the leader gathers the rest at the end of the pass).
+        let (kv_dim, kv_cols) = (c.kv_dim(), plan.kv[me.index].clone());
+        let at = (pos + n - 1) * kv_local..(pos + n) * kv_local;
+        keep(&mut trace.q, l, &b.q[last.clone()]);
+        trace.k[l * kv_dim..][kv_cols.clone()].copy_from_slice(&keys[at.clone()]);
+        trace.v[l * kv_dim..][kv_cols].copy_from_slice(&values[at]);
     }
 
     // Each query head over positions 0..=pos + t of its key/value head.
@@ -550,7 +690,9 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
             }
             let out = &mut xb[h * hs..(h + 1) * hs];
             out.fill(0.0);
-            kernels::weighted_sum(out, att, &values[kv..], kv_local);
+            if !p.ablation.head(l, h) {
+                kernels::weighted_sum(out, att, &values[kv..], kv_local);
+            }
         }
     }
     plan.share_heads(link, &mut b.xb[..n * dim], n).await?;
@@ -558,7 +700,15 @@ async fn attention(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) ->
     let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
     matmul(&mut b.xb2, dim, plan.dim[me.index].clone(), &input, w.matrix(Weight::Wo, l));
     plan.share_dim(link, &mut b.xb2[..n * dim], n).await?;
+    if p.ablation.attention(l) {
+        b.xb2[..n * dim].fill(0.0);
+    }
     add(&mut b.x[..n * dim], &b.xb2[..n * dim]);
+    if p.look.trace {
+        keep(&mut trace.heads_out, l, &b.xb[last.clone()]);
+        keep(&mut trace.attn_out, l, &b.xb2[last.clone()]);
+        keep(&mut trace.residual_attn, l, &b.x[last]);
+    }
     Ok(())
 }
 
@@ -573,6 +723,11 @@ async fn ffn(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) -> Resul
     for (xb, x) in b.xb[..n * dim].chunks_exact_mut(dim).zip(b.x.chunks_exact(dim)) {
         kernels::rmsnorm(xb, x, w.rms_ffn(l));
     }
+    let last = (n - 1) * dim..n * dim; // the row a trace keeps
+    let trace = &mut s.seen.trace;
+    if p.look.trace {
+        keep(&mut trace.ffn_norm, l, &b.xb[last.clone()]);
+    }
     let input = Input::new(&b.xb[..n * dim], dim, w, &mut b.xq, &mut b.xs);
     let units = plan.hidden[me].clone();
     matmul(&mut b.hb, hidden, units.clone(), &input, w.matrix(Weight::W1, l));
@@ -582,11 +737,21 @@ async fn ffn(p: &Pass<'_>, s: &mut RunState, link: &mut Link, l: usize) -> Resul
         swiglu(&mut b.hb[row.clone()], &b.hb2[row]);
     }
     plan.share_hidden(link, &mut b.hb[..n * hidden], n).await?;
+    if p.look.trace {
+        keep(&mut trace.gate, l, &b.hb[(n - 1) * hidden..n * hidden]);
+    }
 
     let input = Input::new(&b.hb[..n * hidden], hidden, w, &mut b.xq, &mut b.xs);
     matmul(&mut b.xb, dim, plan.dim[me].clone(), &input, w.matrix(Weight::W2, l));
     plan.share_dim(link, &mut b.xb[..n * dim], n).await?;
+    if p.ablation.ffn(l) {
+        b.xb[..n * dim].fill(0.0);
+    }
     add(&mut b.x[..n * dim], &b.xb[..n * dim]);
+    if p.look.trace {
+        keep(&mut trace.ffn_out, l, &b.xb[last.clone()]);
+        keep(&mut trace.residual_ffn, l, &b.x[last]);
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use crate::config::{Config, Format};
 use crate::error::{Error, Result};
 use crate::export::{self, Source};
 use crate::generate::Generator;
+use crate::inspect::{Ablate, Ablation};
 use crate::link::{self, threads};
 use crate::model::Transformer;
 use crate::shard::Shard;
@@ -92,13 +93,15 @@ pub fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
 
 /// A generator for the checkpoint at `path` split over `threads` shards, one thread each
 /// (shard 0, the leader, on the calling thread; each thread loads its own part of the file),
-/// with a KV cache of `context` positions (`None`: the model's seq_len). The token ids are
-/// the same for any number of threads.
+/// with a KV cache of `context` positions (`None`: the model's seq_len), and what `ablate`
+/// says switched off in every shard (checked against the model's shape). The token ids are the
+/// same for any number of threads.
 pub fn load_generator(
     checkpoint: &Path,
     tokenizer: &Path,
     threads: usize,
     context: Option<usize>,
+    ablate: &[Ablate],
 ) -> Result<Generator> {
     if Shard::new(0, threads).is_none() {
         return Err(Error::Options(format!(
@@ -111,6 +114,7 @@ pub fn load_generator(
     let mut started = Vec::new();
     for part in parts {
         let path = checkpoint.to_path_buf();
+        let ablate = ablate.to_vec();
         let (ready, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut part = part;
@@ -118,7 +122,10 @@ pub fn load_generator(
             let shard = part.shard;
             let model = read_shard(&path, shard).and_then(|c| {
                 let context = context.unwrap_or(c.config().seq_len);
-                Transformer::new(c, context, part.into())
+                let ablation = Ablation::new(&ablate, c.config())?;
+                let mut model = Transformer::new(c, context, part.into())?;
+                model.set_ablation(ablation);
+                Ok(model)
             });
             let mut model = match model {
                 Ok(model) => model,
@@ -135,12 +142,14 @@ pub fn load_generator(
         started.push(ready_rx);
     }
     let c = read_shard(checkpoint, leader.shard)?;
+    let ablation = Ablation::new(ablate, c.config())?;
     for ready in started {
         ready.recv().map_err(|_| Error::Shards("a shard thread ended while loading".into()))??;
     }
     let context = context.unwrap_or(c.config().seq_len);
     let vocab = c.config().vocab_size;
-    let model = Transformer::new(c, context, leader.into())?;
+    let mut model = Transformer::new(c, context, leader.into())?;
+    model.set_ablation(ablation);
     Generator::with_model(model, read_tokenizer(tokenizer, vocab)?)
 }
 

@@ -366,6 +366,27 @@ fn hostile_arguments_and_files_get_clear_errors_quickly() {
         assert!(text(&out.stderr).contains(problem), "{args:?}: {}", text(&out.stderr));
     }
 
+    // --trace and --ablate: a bad spec or a lone --trace-pos at once (usage, 2); a layer or
+    // head the model lacks, or a position the story did not reach, once the model is known (1).
+    let trace = common::out_dir("cli_trace").join("trace.json");
+    for (args, code, problem) in [
+        (vec!["--ablate", "1-2"], 2, "give LAYER:HEAD, LAYER:attn or LAYER:ffn"),
+        (vec!["--ablate", "x:attn"], 2, "give LAYER:HEAD"),
+        (vec!["--trace-pos", "3"], 2, "give --trace FILE too"),
+        (vec!["--trace", s(&trace), "--trace-pos", "-1"], 2, "is not a position"),
+        (vec!["--ablate", "4:0"], 1, "layer 4 is past the model's 4 layers"),
+        (vec!["--ablate", "0:4"], 1, "head 4 is past the model's 4 heads"),
+        (
+            vec!["-n", "8", "--trace", s(&trace), "--trace-pos", "8"],
+            1,
+            "the story ran positions 0..=7",
+        ),
+    ] {
+        let out = llama2(&[&[s(&model), "-z", s(&tok)], &args[..]].concat(), None);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(problem), "{args:?}: {}", text(&out.stderr));
+    }
+
     // Special files are refused by what they are, at once: a FIFO with no writer (opening it
     // would block for ever), a device (/dev/zero would be read until memory runs out), a
     // directory.

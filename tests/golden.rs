@@ -46,7 +46,7 @@ fn check_all(file: &str, threads: usize) -> usize {
             (Case::Tokenizer(_), _) | (_, 1) => {
                 conformance::run_bytes(case, &files[0], files.last().expect("a tokenizer"))
             }
-            _ => load_generator(&paths[0], &paths[1], threads, None)
+            _ => load_generator(&paths[0], &paths[1], threads, None, &[])
                 .and_then(|mut generator| conformance::run(case, &mut generator)),
         };
         let tokenizer =

@@ -17,6 +17,7 @@ use std::process::Command;
 
 use llama2_wasm::checkpoint::Matrix;
 use llama2_wasm::config::Weight;
+use llama2_wasm::inspect::{Ablate, Ablation};
 use llama2_wasm::{Checkpoint, Config, Format};
 use serde_json::Value;
 
@@ -121,15 +122,27 @@ impl Reference {
 
     /// One position: (next-token probabilities, attention `(layer, head, pos + 1)`).
     fn forward(&mut self, token: u32, pos: usize) -> (Vec<f64>, Vec<f64>) {
+        let t = self.trace(token, pos, &Ablation::NONE);
+        let mut probs = t.logits;
+        Self::softmax(&mut probs);
+        let attention = t.layers.into_iter().flat_map(|l| l["attention"].clone()).collect();
+        (probs, attention)
+    }
+
+    /// One position with what `ablation` switches off, every vector kept by `--trace`'s names.
+    fn trace(&mut self, token: u32, pos: usize, ablation: &Ablation) -> RefTrace {
         let c = self.c;
         let (dim, hs, kv_dim) = (c.dim, c.head_size(), c.kv_dim());
         let mut x = self.embedding[token as usize * dim..(token as usize + 1) * dim].to_vec();
-        let mut attention = Vec::new();
+        let embedding = x.clone();
+        let mut layers = Vec::new();
         for l in 0..c.n_layers {
+            let mut kept = std::collections::BTreeMap::new();
             let xb = Self::rmsnorm(&x, &self.rms_att[l]);
             let [wq, wk, wv, wo, w1, w2, w3] = &self.layers[l];
             let (mut q, mut k, v) =
                 (self.matmul(wq, &xb), self.matmul(wk, &xb), self.matmul(wv, &xb));
+            kept.insert("attn_norm", xb);
             for i in (0..dim).step_by(2) {
                 let freq = 1.0 / 10000f64.powf((i % hs) as f64 / hs as f64);
                 let (sin, cos) = (pos as f64 * freq).sin_cos();
@@ -145,9 +158,10 @@ impl Reference {
             }
             self.keys[l].truncate(pos * kv_dim);
             self.values[l].truncate(pos * kv_dim);
-            self.keys[l].extend(k);
-            self.values[l].extend(v);
+            self.keys[l].extend(&k);
+            self.values[l].extend(&v);
             let mut out = vec![0.0; dim];
+            let mut attention = Vec::new();
             for h in 0..c.n_heads {
                 let kv = (h / c.kv_mul()) * hs;
                 let qh = &q[h * hs..(h + 1) * hs];
@@ -161,30 +175,58 @@ impl Reference {
                     })
                     .collect();
                 Self::softmax(&mut att);
-                for (t, a) in att.iter().enumerate() {
-                    for (o, v) in
-                        out[h * hs..(h + 1) * hs].iter_mut().zip(&self.values[l][t * kv_dim + kv..])
-                    {
-                        *o += a * v;
+                if !ablation.head(l, h) {
+                    for (t, a) in att.iter().enumerate() {
+                        for (o, v) in out[h * hs..(h + 1) * hs]
+                            .iter_mut()
+                            .zip(&self.values[l][t * kv_dim + kv..])
+                        {
+                            *o += a * v;
+                        }
                     }
                 }
                 attention.extend(att);
             }
-            for (x, d) in x.iter_mut().zip(self.matmul(wo, &out)) {
+            let mut attn_out = self.matmul(wo, &out);
+            if ablation.attention(l) {
+                attn_out.fill(0.0);
+            }
+            for (x, d) in x.iter_mut().zip(&attn_out) {
                 *x += d;
             }
+            kept.extend([("q", q), ("k", k), ("v", v), ("attention", attention)]);
+            kept.extend([("heads_out", out), ("attn_out", attn_out), ("residual_attn", x.clone())]);
             let xb = Self::rmsnorm(&x, &self.rms_ffn[l]);
             let (h1, h3) = (self.matmul(w1, &xb), self.matmul(w3, &xb));
             let hb: Vec<f64> =
                 h1.iter().zip(&h3).map(|(a, b)| a / (1.0 + (-a).exp()) * b).collect();
-            for (x, d) in x.iter_mut().zip(self.matmul(w2, &hb)) {
+            let mut ffn_out = self.matmul(w2, &hb);
+            if ablation.ffn(l) {
+                ffn_out.fill(0.0);
+            }
+            for (x, d) in x.iter_mut().zip(&ffn_out) {
                 *x += d;
             }
+            kept.extend([("ffn_norm", xb), ("gate", hb), ("ffn_out", ffn_out)]);
+            kept.insert("residual_ffn", x.clone());
+            layers.push(kept);
         }
-        let mut logits = self.matmul(&self.classifier, &Self::rmsnorm(&x, &self.rms_final));
-        Self::softmax(&mut logits);
-        (logits, attention)
+        let final_norm = Self::rmsnorm(&x, &self.rms_final);
+        let logits = self.matmul(&self.classifier, &final_norm);
+        RefTrace { embedding, layers, final_norm, logits }
     }
+}
+
+/// The reference's trace of one position (`--trace`'s names).
+struct RefTrace {
+    embedding: Vec<f64>,
+    layers: Vec<std::collections::BTreeMap<&'static str, Vec<f64>>>,
+    final_norm: Vec<f64>,
+    logits: Vec<f64>,
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 fn ids_of(args: &[&str]) -> String {
@@ -336,13 +378,143 @@ fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
             assert_eq!(story.ids(), fresh.ids(), "{model} t={}", options.temperature);
             // The fed token's text is the story's text at that token (the Inspect view's chip).
             assert!(!fed.is_empty(), "{model}: token {token} has text");
-            assert!(whole.ends_with(&format!("{fed}{rest}")), "{model}: {fed:?} + {rest:?} ends {whole:?}");
+            assert!(
+                whole.ends_with(&format!("{fed}{rest}")),
+                "{model}: {fed:?} + {rest:?} ends {whole:?}"
+            );
             // Only the positions from the branch on ran: one per id after it.
             assert_eq!(
                 after,
                 (story.ids().len() - 1 - pos) as u64,
                 "{model}: the prefix ran again"
             );
+        }
+    }
+}
+
+/// `--trace` (every vector of one position's pass) agrees with the f64 reference to 1e-4 of
+/// each vector's largest value, with and without `--ablate` (a head, an attention block, a
+/// feed-forward block), fp32 and int8; over 2 and 3 threads it is the same file byte for byte.
+/// An ablated part is exactly zero.
+#[test]
+fn trace_and_ablations_agree_with_an_f64_reference_over_any_threads() {
+    let dir = common::out_dir("trace");
+    for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
+        let (Some(path), Some(tok)) =
+            (common::fixture(model), common::fixture("tok512-aidreams.bin"))
+        else {
+            return;
+        };
+        let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
+        let c = *checkpoint.config();
+        for ablate in [vec![], vec!["1:2", "0:attn", "2:ffn"]] {
+            let switches: Vec<Ablate> = ablate.iter().map(|a| Ablate::parse(a).unwrap()).collect();
+            let ablation = Ablation::new(&switches, &c).unwrap();
+            let mut base: Vec<String> = [path.to_str().unwrap(), "-z", tok.to_str().unwrap()]
+                .into_iter()
+                .chain(["-t", "1", "-s", "42", "-n", "40", "-i", "Once upon a time", "--ids"])
+                .map(String::from)
+                .collect();
+            for a in &ablate {
+                base.extend(["--ablate".into(), a.to_string()]);
+            }
+            let args = |extra: &[&str]| -> Vec<String> {
+                base.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
+            };
+            let plain = ids_of(&strs(&args(&[])));
+            let ids: Vec<u32> = plain.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            // The reference runs the story's positions; the trace is of the last one before
+            // an int8 near-tie (see the top of this file), at most position 24.
+            let mut reference = Reference::new(&checkpoint);
+            let mut traced = None;
+            for (pos, &token) in ids.iter().enumerate().take(25) {
+                let t = reference.trace(token, pos, &ablation);
+                if reference.margin.get() < NEAR_TIE {
+                    break;
+                }
+                traced = Some((pos, t));
+            }
+            let (pos, want) = traced.expect("a position before any near-tie");
+            assert!(pos >= 4, "{model}: only {pos} positions before a near-tie");
+            let file = dir.join(format!("{model}-{}.json", ablate.len()));
+            let p = pos.to_string();
+            let traced_ids =
+                ids_of(&strs(&args(&["--trace", file.to_str().unwrap(), "--trace-pos", &p])));
+            assert_eq!(traced_ids, plain, "{model}: --trace changed the ids");
+            for threads in ["2", "3"] {
+                let split = dir.join(format!("{model}-{}-{threads}.json", ablate.len()));
+                let extra =
+                    ["--trace", split.to_str().unwrap(), "--trace-pos", &p, "--threads", threads];
+                assert_eq!(ids_of(&strs(&args(&extra))), plain, "{model}: {threads} threads");
+                let same = std::fs::read(&split).unwrap() == std::fs::read(&file).unwrap();
+                assert!(
+                    same,
+                    "{model} {ablate:?}: the trace over {threads} threads differs from one"
+                );
+            }
+            let got: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            assert_eq!(
+                (got["pos"].as_u64(), got["token"].as_u64()),
+                (Some(pos as u64), Some(ids[pos] as u64))
+            );
+            let mut worst = (0.0f64, String::new());
+            let mut compare = |name: String, got: &Value, want: &[f64]| {
+                let got: Vec<f64> = match got {
+                    Value::Array(rows) if rows.first().is_some_and(Value::is_array) => rows
+                        .iter()
+                        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+                        .collect(),
+                    v => v.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect(),
+                };
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{model}: {name} has {} values, not {}",
+                    got.len(),
+                    want.len()
+                );
+                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+                let err =
+                    got.iter().zip(want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / scale;
+                if err > worst.0 {
+                    worst = (err, name);
+                }
+            };
+            compare("embedding".into(), &got["embedding"], &want.embedding);
+            for (l, layer) in want.layers.iter().enumerate() {
+                for (name, vector) in layer {
+                    compare(format!("layers[{l}].{name}"), &got["layers"][l][name], vector);
+                }
+            }
+            compare("final_norm".into(), &got["final_norm"], &want.final_norm);
+            compare("logits".into(), &got["logits"], &want.logits);
+            eprintln!(
+                "{model} {ablate:?}: position {pos}, largest relative difference {:.2e} ({})",
+                worst.0, worst.1
+            );
+            assert!(
+                worst.0 <= 1e-4,
+                "{model} {ablate:?}: {} is {:e} from the reference",
+                worst.1,
+                worst.0
+            );
+            // What is switched off is exactly zero.
+            for switch in &switches {
+                let hs = c.head_size();
+                let zero =
+                    |v: &Value| v.as_array().unwrap().iter().all(|v| v.as_f64() == Some(0.0));
+                match *switch {
+                    Ablate::Head { layer, head } => {
+                        let out = got["layers"][layer]["heads_out"].as_array().unwrap();
+                        assert!(out[head * hs..(head + 1) * hs]
+                            .iter()
+                            .all(|v| v.as_f64() == Some(0.0)));
+                    }
+                    Ablate::Attention { layer } => assert!(zero(&got["layers"][layer]["attn_out"])),
+                    Ablate::Ffn { layer } => assert!(zero(&got["layers"][layer]["ffn_out"])),
+                }
+            }
         }
     }
 }

@@ -70,7 +70,7 @@ fn run(args: &[String]) -> Result<String> {
     }
 
     let t0 = Instant::now();
-    let mut generator = load_generator(checkpoint, tokenizer, threads, context)?;
+    let mut generator = load_generator(checkpoint, tokenizer, threads, context, &[])?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let options = |steps| Options { temperature: 1.0, topp: 1.0, seed: 42, steps };

@@ -154,7 +154,7 @@ fn run(case: &Case, args: &Args) -> Result<Outcome, String> {
         return conformance::run_bytes(case, &[], &bytes).map_err(|e| e.to_string());
     }
     let (checkpoint, tokenizer) = (models.join(files[0]), models.join(files[1]));
-    load_generator(&checkpoint, &tokenizer, args.threads, None)
+    load_generator(&checkpoint, &tokenizer, args.threads, None, &[])
         .and_then(|mut generator| conformance::run(case, &mut generator))
         .map_err(|e| e.to_string())
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use llama2_wasm::generate::{parse_seed, terminal_chat};
-use llama2_wasm::inspect::{InspectOptions, Inspection};
+use llama2_wasm::inspect::{Ablate, InspectOptions, Inspection, Trace};
+use llama2_wasm::link::block_on;
 use llama2_wasm::native::{load_generator, tool_main};
 use llama2_wasm::{Config, Error, Generator, Options, Step};
 
@@ -29,11 +30,15 @@ Options:
   --context <int>  positions of the KV cache, default the model's seq_len
   --inspect <file> write what each forward pass shows (JSON lines: top tokens, attention)
   --top-k <int>    tokens per pass in --inspect, default 10
+  --trace <file>   write every vector of one position's forward pass (JSON), after the story
+  --trace-pos <int> the position --trace writes, default the last one run
+  --ablate <L:H|L:attn|L:ffn>  switch off head H, or the attention or feed-forward block, of
+                   layer L (from 0) at every position; repeatable
   --ids       print the token ids (first token, then every token fed back) instead of text
 The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
 /// The options that take a value.
-const FLAGS_WITH_VALUES: [&str; 12] = [
+const FLAGS_WITH_VALUES: [&str; 15] = [
     "-t",
     "-p",
     "-s",
@@ -46,6 +51,9 @@ const FLAGS_WITH_VALUES: [&str; 12] = [
     "--context",
     "--inspect",
     "--top-k",
+    "--trace",
+    "--trace-pos",
+    "--ablate",
 ];
 
 /// The parsed command line.
@@ -62,6 +70,11 @@ struct Args {
     /// `--inspect FILE` and `--top-k K`.
     inspect: Option<String>,
     inspect_options: InspectOptions,
+    /// `--trace FILE` and `--trace-pos P` (None: the last position run).
+    trace: Option<String>,
+    trace_pos: Option<usize>,
+    /// `--ablate`, in the order given.
+    ablate: Vec<Ablate>,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -81,6 +94,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         inspect: None,
         inspect_options: InspectOptions::new(InspectOptions::DEFAULT_TOP_K, true)
             .expect("the default top-k is at least 1"),
+        trace: None,
+        trace_pos: None,
+        ablate: Vec::new(),
     };
     let mut rest = argv[1..].iter();
     while let Some(flag) = rest.next() {
@@ -124,6 +140,14 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .map_err(|_| format!("--threads: '{value}' is not a count of threads"))?
             }
             "--inspect" => args.inspect = Some(value.clone()),
+            "--trace" => args.trace = Some(value.clone()),
+            "--trace-pos" => {
+                let pos = value.trim().parse().map_err(|_| {
+                    format!("--trace-pos: '{value}' is not a position (a whole number from 0)")
+                })?;
+                args.trace_pos = Some(pos);
+            }
+            "--ablate" => args.ablate.push(Ablate::parse(value).map_err(|e| e.to_string())?),
             "--top-k" => {
                 let count = value.trim().parse().ok();
                 let options = count.map(|k| InspectOptions::new(k, true));
@@ -142,8 +166,11 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    if args.inspect.is_some() && args.chat {
-        return Err("--inspect works in generate mode".into());
+    if args.trace_pos.is_some() && args.trace.is_none() {
+        return Err("--trace-pos is the position --trace writes: give --trace FILE too".into());
+    }
+    if (args.inspect.is_some() || args.trace.is_some()) && args.chat {
+        return Err("--inspect and --trace work in generate mode".into());
     }
     if top_k_given && args.inspect.is_none() {
         return Err(
@@ -159,7 +186,8 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Error> {
     let (checkpoint, tokenizer) = (Path::new(&args.checkpoint), Path::new(&args.tokenizer));
-    let mut generator = load_generator(checkpoint, tokenizer, args.threads, args.context)?;
+    let mut generator =
+        load_generator(checkpoint, tokenizer, args.threads, args.context, &args.ablate)?;
     if args.chat {
         chat(&mut generator, args)
     } else {
@@ -203,6 +231,18 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
     if let Some((path, mut file, _)) = inspect {
         file.flush().map_err(|e| Error::io(path, &e))?;
     }
+    if let Some(path) = &args.trace {
+        let last = generator.ids().len().saturating_sub(2); // the last id was never fed
+        let pos = args.trace_pos.unwrap_or(last);
+        if pos > last {
+            return Err(Error::Options(format!(
+                "--trace-pos {pos}: the story ran positions 0..={last}"
+            )));
+        }
+        let trace = block_on(generator.trace(pos))?;
+        std::fs::write(path, trace_json(&trace, generator.config()) + "\n")
+            .map_err(|e| Error::io(path, &e))?;
+    }
     if args.ids {
         let ids: Vec<String> = generator.ids().iter().map(u32::to_string).collect();
         writeln!(out, "{}", ids.join(" ")).map_err(stdout_error)?;
@@ -237,6 +277,31 @@ fn inspection_json(seen: &Inspection, c: &Config) -> String {
         "rank": seen.rank,
         "top": seen.top.iter().map(|&(id, p)| serde_json::json!([id, p])).collect::<Vec<_>>(),
         "attention": attention,
+    })
+    .to_string()
+}
+
+/// The `--trace` object: `{"pos", "token", "embedding", "layers": [{"attn_norm", "q", "k",
+/// "v", "attention": [[w per position] per head], "heads_out", "attn_out", "residual_attn",
+/// "ffn_norm", "gate", "ffn_out", "residual_ffn"}], "final_norm", "logits"}`.
+fn trace_json(t: &Trace, c: &Config) -> String {
+    let layers: Vec<serde_json::Value> = t
+        .layers
+        .iter()
+        .map(|l| {
+            let heads: Vec<&[f32]> = l.attention.chunks_exact(t.pos + 1).collect();
+            debug_assert_eq!(heads.len(), c.n_heads);
+            serde_json::json!({
+                "attn_norm": l.attn_norm, "q": l.q, "k": l.k, "v": l.v, "attention": heads,
+                "heads_out": l.heads_out, "attn_out": l.attn_out, "residual_attn": l.residual_attn,
+                "ffn_norm": l.ffn_norm, "gate": l.gate, "ffn_out": l.ffn_out,
+                "residual_ffn": l.residual_ffn,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "pos": t.pos, "token": t.token, "embedding": t.embedding, "layers": layers,
+        "final_norm": t.final_norm, "logits": t.logits,
     })
     .to_string()
 }

@@ -6,6 +6,7 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use crate::generate::parse_seed;
+use crate::inspect::{Ablate, Ablation};
 use crate::{Error, Options};
 
 /// An error as JavaScript receives it: an `Error` (or `TypeError`) with a `kind`.
@@ -145,6 +146,38 @@ pub(super) fn read_options(value: &JsValue) -> Result<Options> {
     }
     options.seed = seed(&field("seed"))?;
     Ok(options)
+}
+
+/// The `ablate` option of a JS options object: an array of `'L:H'`, `'L:attn'`, `'L:ffn'`
+/// (as the CLI's `--ablate`), checked against the model's shape; missing: nothing switched off.
+pub(super) fn read_ablation(value: &JsValue, c: &crate::Config) -> Result<Ablation> {
+    let list = if value.is_object() {
+        Reflect::get(value, &"ablate".into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    };
+    ablation(&list, c)
+}
+
+/// An ablation list (`['1:2', '0:attn']`; undefined: none), checked against the model's shape.
+pub(super) fn ablation(list: &JsValue, c: &crate::Config) -> Result<Ablation> {
+    if list.is_undefined() || list.is_null() {
+        return Ok(Ablation::NONE);
+    }
+    if !js_sys::Array::is_array(list) {
+        return Err(Failure::type_error(&format!(
+            "options: ablate must be an array of 'LAYER:HEAD', 'LAYER:attn' or 'LAYER:ffn', not {}",
+            type_of(list)
+        )));
+    }
+    let mut switches = Vec::new();
+    for item in js_sys::Array::from(list).iter() {
+        let spec = item.as_string().ok_or_else(|| {
+            Failure::type_error(&format!("options: ablate: {} is not a string", type_of(&item)))
+        })?;
+        switches.push(Ablate::parse(&spec)?);
+    }
+    Ok(Ablation::new(&switches, c)?)
 }
 
 /// A seed from JS: a number (an integer), a BigInt or a string; negatives wrap to u64 as

@@ -22,7 +22,7 @@ impl Engine {
         self.slot = Slot::Empty; // free first: the allocator then reuses the old blocks
         self.mailbox = None;
         self.stop_reason = None;
-        self.lens = None;
+        self.looked = None;
         // A stop asked of the last model's step (one its shards never finished) is not the
         // next model's: it would end its first story before its first token.
         self.stop_requested = false;

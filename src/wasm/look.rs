@@ -72,53 +72,110 @@ impl Engine {
     }
 
     /// Starts the logit lens of position `pos` (top `k` per layer, `undefined`:
-    /// `inspect::DEFAULT_LENS_K`); then `poll_lens()` until it is done (the shards may have to
+    /// `inspect::DEFAULT_LENS_K`); then `poll_look()` until it is done (the shards may have to
     /// meet: `pending()`), and `lens()`.
     pub fn lens_start(&mut self, pos: JsValue, k: JsValue) -> Result<bool> {
-        let pos = whole(&pos, "lens: pos")?;
+        let pos = whole(&pos, "lens: pos")? as usize;
         let k = if k.is_undefined() {
             crate::inspect::DEFAULT_LENS_K as u32
         } else {
             whole(&k, "lens: k")?
         };
         // Its range (at least 1): `Generator::lens` checks it.
-        let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
-            Slot::Ready(generator) => generator,
-            other => {
-                self.slot = other;
-                return Err(Failure::state("lens: no model ready (or a step is running)"));
-            }
-        };
-        self.slot = Slot::Lensing(Box::pin(async move {
-            let mut generator = generator;
-            let lens = generator.lens(pos as usize, k as usize).await;
+        self.look_start("lens", move |mut generator| async move {
+            let lens = generator.lens(pos, k as usize).await.map(Looked::Lens);
             (generator, lens)
-        }));
-        self.poll_lens()
+        })
     }
 
-    /// Goes on with the lens started by `lens_start`: whether it is done.
-    pub fn poll_lens(&mut self) -> Result<bool> {
+    /// Starts the trace of position `pos` (every vector of its pass, `inspect::Trace`); then
+    /// `poll_look()` until it is done, and `trace()`.
+    pub fn trace_start(&mut self, pos: JsValue) -> Result<bool> {
+        let pos = whole(&pos, "trace: pos")? as usize;
+        self.look_start("trace", move |mut generator| async move {
+            let trace = generator.trace(pos).await.map(Looked::Trace);
+            (generator, trace)
+        })
+    }
+
+    /// Goes on with the look started by `lens_start` or `trace_start`: whether it is done.
+    pub fn poll_look(&mut self) -> Result<bool> {
         self.clear_pending();
-        let Slot::Lensing(task) = &mut self.slot else {
-            return Err(Failure::state("poll_lens: no lens is running"));
+        let Slot::Looking(task) = &mut self.slot else {
+            return Err(Failure::state("poll_look: nothing is being looked into"));
         };
-        let Some((generator, lens)) = poll_once(task.as_mut()) else { return Ok(false) };
+        let Some((generator, looked)) = poll_once(task.as_mut()) else { return Ok(false) };
         self.slot = Slot::Ready(generator);
-        self.lens = Some(lens?);
+        self.looked = Some(looked?);
         Ok(true)
     }
 
     /// The last lens: per layer, `[[id, prob], ...]`.
     pub fn lens(&self) -> JsValue {
         let layers = js_sys::Array::new();
-        for layer in self.lens.iter().flatten() {
-            let top = js_sys::Array::new();
-            for &(id, p) in layer {
-                top.push(&js_sys::Array::of2(&id.into(), &(p as f64).into()));
+        if let Some(Looked::Lens(lens)) = &self.looked {
+            for layer in lens {
+                let top = js_sys::Array::new();
+                for &(id, p) in layer {
+                    top.push(&js_sys::Array::of2(&id.into(), &(p as f64).into()));
+                }
+                layers.push(&top);
             }
-            layers.push(&top);
         }
         layers.into()
+    }
+
+    /// The last trace, by the CLI's `--trace` names: `{ pos, token, embedding, layers: [{
+    /// attn_norm, q, k, v, attention, heads_out, attn_out, residual_attn, ffn_norm, gate,
+    /// ffn_out, residual_ffn }], final_norm, logits }`, each vector a `Float32Array`
+    /// (`attention`: `(n_heads, pos + 1)`); `undefined` when the last look was not a trace.
+    pub fn trace(&self) -> Result<JsValue> {
+        let Some(Looked::Trace(t)) = &self.looked else { return Ok(JsValue::UNDEFINED) };
+        let f32s = |v: &[f32]| JsValue::from(js_sys::Float32Array::from(v));
+        let layers = js_sys::Array::new();
+        for l in &t.layers {
+            layers.push(&object(&[
+                ("attn_norm", f32s(&l.attn_norm)),
+                ("q", f32s(&l.q)),
+                ("k", f32s(&l.k)),
+                ("v", f32s(&l.v)),
+                ("attention", f32s(&l.attention)),
+                ("heads_out", f32s(&l.heads_out)),
+                ("attn_out", f32s(&l.attn_out)),
+                ("residual_attn", f32s(&l.residual_attn)),
+                ("ffn_norm", f32s(&l.ffn_norm)),
+                ("gate", f32s(&l.gate)),
+                ("ffn_out", f32s(&l.ffn_out)),
+                ("residual_ffn", f32s(&l.residual_ffn)),
+            ])?);
+        }
+        object(&[
+            ("pos", t.pos.into()),
+            ("token", t.token.into()),
+            ("embedding", f32s(&t.embedding)),
+            ("layers", layers.into()),
+            ("final_norm", f32s(&t.final_norm)),
+            ("logits", f32s(&t.logits)),
+        ])
+    }
+}
+
+impl Engine {
+    /// Parks `look` (which owns the generator until it ends) and polls it once.
+    fn look_start<F>(&mut self, what: &str, look: impl FnOnce(Generator) -> F) -> Result<bool>
+    where
+        F: std::future::Future<Output = (Generator, crate::Result<Looked>)> + 'static,
+    {
+        let generator = match std::mem::replace(&mut self.slot, Slot::Empty) {
+            Slot::Ready(generator) => generator,
+            other => {
+                self.slot = other;
+                return Err(Failure::state(&format!(
+                    "{what}: no model ready (or a step is running)"
+                )));
+            }
+        };
+        self.slot = Slot::Looking(Box::pin(look(generator)));
+        self.poll_look()
     }
 }

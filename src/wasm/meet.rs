@@ -77,6 +77,18 @@ impl Engine {
         self.poll()
     }
 
+    /// A shard other than the leader: switches off what `list` says (`['1:2', '0:attn']`, as
+    /// the leader's `ablate` option) from its next pass on, so that every shard computes the
+    /// same model.
+    pub fn set_ablation(&mut self, list: JsValue) -> Result<()> {
+        let Slot::Model(model) = &mut self.slot else {
+            return Err(Failure::state("set_ablation: this shard has no model ready"));
+        };
+        let ablation = ablation(&list, model.config())?;
+        model.set_ablation(ablation);
+        Ok(())
+    }
+
     /// Goes on with the pass started by `serve`: whether it is done.
     pub fn poll(&mut self) -> Result<bool> {
         let Slot::Serving(pass) = &mut self.slot else {

@@ -60,8 +60,9 @@ enum Slot {
     Ready(Generator),
     /// The leader in the middle of a step, waiting for the shards to meet.
     Stepping(Parked<Generator, Step>),
-    /// The leader in the middle of a logit lens (`lens_start`), waiting for the shards.
-    Lensing(Parked<Generator, Lens>),
+    /// The leader looking into a position already run (`lens_start`, `trace_start`),
+    /// waiting for the shards.
+    Looking(Parked<Generator, Looked>),
     /// A shard in the middle of a pass the leader asked for.
     Serving(Parked<Transformer, ()>),
 }
@@ -73,6 +74,12 @@ type Parked<T, R> = Pin<Box<dyn Future<Output = (T, crate::Result<R>)>>>;
 /// The logit lens of one position: per layer, the top tokens and their probabilities.
 type Lens = Vec<Vec<(u32, f32)>>;
 
+/// What looking into a position found: its logit lens, or its trace.
+enum Looked {
+    Lens(Lens),
+    Trace(crate::inspect::Trace),
+}
+
 /// A llama2.c model (or one shard of it) living in wasm memory, generating one token per call.
 #[wasm_bindgen]
 pub struct Engine {
@@ -83,8 +90,8 @@ pub struct Engine {
     mailbox: Option<Rc<RefCell<Mailbox>>>,
     /// Why the last generation ended (`None` while one runs or before the first).
     stop_reason: Option<StopReason>,
-    /// The last logit lens computed.
-    lens: Option<Lens>,
+    /// The last logit lens or trace computed.
+    looked: Option<Looked>,
     /// `stop()` came while a step was waiting for the shards: applied when it ends.
     stop_requested: bool,
 }
@@ -107,7 +114,7 @@ impl Engine {
             shard: Shard::WHOLE,
             mailbox: None,
             stop_reason: None,
-            lens: None,
+            looked: None,
             stop_requested: false,
         }
     }
@@ -128,6 +135,13 @@ impl Engine {
             Slot::Ready(generator) => Some(generator.model()),
             _ => None,
         }
+    }
+
+    /// The `ablate` option, for this model (on a split model, the JS driver gives the other
+    /// shards the same list, `set_ablation`, before the first pass).
+    fn ablation(&mut self, options: &JsValue) -> Result<crate::inspect::Ablation> {
+        let config = *self.generator()?.config();
+        args::read_ablation(options, &config)
     }
 
     fn clear_pending(&self) {

@@ -14,13 +14,16 @@ impl Engine {
     }
 
     /// Starts a generation (ending any running one). `options`: `{ temperature, topp, seed,
-    /// steps }`, each optional (run.c's defaults, see `defaults()`); `seed` a number, BigInt
-    /// or string (0 or empty = the time).
+    /// steps, ablate }`, each optional (run.c's defaults, see `defaults()`); `seed` a number,
+    /// BigInt or string (0 or empty = the time); `ablate` what to switch off (`--ablate`).
     pub fn start(&mut self, prompt: JsValue, options: JsValue) -> Result<()> {
         let prompt = string(&prompt, "prompt", "")?;
+        let ablation = self.ablation(&options)?;
         let options = read_options(&options)?;
         self.stop_reason = None;
-        self.generator()?.start(&prompt, &options)?;
+        let generator = self.generator()?;
+        generator.ablate(ablation);
+        generator.start(&prompt, &options)?;
         Ok(())
     }
 
@@ -28,9 +31,12 @@ impl Engine {
     pub fn start_chat(&mut self, system: JsValue, user: JsValue, options: JsValue) -> Result<()> {
         let system = string(&system, "system", "")?;
         let user = string(&user, "user message", "")?;
+        let ablation = self.ablation(&options)?;
         let options = read_options(&options)?;
         self.stop_reason = None;
-        self.generator()?.start_chat(&system, &user, &options)?;
+        let generator = self.generator()?;
+        generator.ablate(ablation);
+        generator.start_chat(&system, &user, &options)?;
         Ok(())
     }
 

@@ -397,7 +397,7 @@ test('page: once the engine has run another story, the view says so instead of b
   await page.context().close();
 });
 
-test('worker requests: tokens with take, more, branch and lens in order; bad arguments and a missing story are errors', async () => {
+test('worker requests: tokens with take, more, branch, lens and trace in order; bad arguments and a missing story are errors', async () => {
   const page = await browser.newPage();
   watchPage(page, 'requests');
   await page.goto(`${server.url}embed.html`);
@@ -413,6 +413,11 @@ test('worker requests: tokens with take, more, branch and lens in order; bad arg
     const paused = await engine.tokens({ prompt: 'Once upon a time', temperature: 0, steps: 64, take: 2 }, { onToken }).done;
     const more = await engine.more({ take: 1 }, { onToken }).done;
     const lens = await engine.lens(5, 3);
+    // A trace between two steps, too (the story stays paused); its vectors arrive as Float32Arrays.
+    const trace = await engine.trace(4);
+    out.trace = { pos: trace.pos, layers: trace.layers.length, fields: Object.keys(trace.layers[0]).sort(), q: trace.layers[0].q.constructor.name, logits: trace.logits.length };
+    out.badTrace = await kind(engine.trace('x'));
+    out.farTrace = await kind(engine.trace(9999));
     const rest = await engine.more({}, { onToken }).done;
     out.noStory = await kind(engine.more({}).done);
     out.badTake = await kind(engine.tokens({ prompt: '', take: 0 }).done);
@@ -440,6 +445,11 @@ test('worker requests: tokens with take, more, branch and lens in order; bad arg
   assert.deepEqual(r.tokens.map(([pos]) => pos), [...Array(64).keys()], 'each position once, in order, over the pauses');
   assert.deepEqual(r.tokens.filter(([, prompt]) => prompt).length, 12, "the prompt's positions are marked");
   assert.deepEqual(r.lens, [3, 3, 3, 3], 'a lens between two steps');
+  assert.deepEqual(r.trace, {
+    pos: 4, layers: 4, q: 'Float32Array', logits: 512,
+    fields: ['attention', 'attn_norm', 'attn_out', 'ffn_norm', 'ffn_out', 'gate', 'heads_out', 'k', 'q', 'residual_attn', 'residual_ffn', 'v'],
+  });
+  assert.deepEqual([r.badTrace, r.farTrace], ['type', 'options']);
   // A position that is not a whole number is the engine's TypeError (kind `type`, as for every
   // argument: docs/inspect.md); `take`, the worker's own, and a position past the story are `options`.
   assert.deepEqual([r.noStory, r.badTake, r.badPos, r.farPos, r.badLens], ['state', 'options', 'type', 'options', 'type']);

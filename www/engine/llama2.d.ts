@@ -63,6 +63,10 @@ export interface GenerateOptions {
   seed?: number | bigint | string;
   /** Positions to run including the prompt; 0 = the model's seq_len. Default 256. */
   steps?: number;
+  /** Parts of the model switched off for this generation, as the CLI's `--ablate`: 'L:H'
+   * (head H of layer L), 'L:attn' (layer L's attention block), 'L:ffn' (its feed-forward
+   * block), layers and heads from 0. Default none. Over any number of workers. */
+  ablate?: string[];
   /** Stops the generation between two tokens. */
   signal?: AbortSignal;
 }
@@ -179,6 +183,40 @@ export interface TextPiece {
   pos?: undefined;
 }
 
+/** One layer of a `Trace`: `x` is the residual stream. */
+export interface LayerTrace {
+  /** rmsnorm(x) with the attention's weights (dim). */
+  attn_norm: Float32Array;
+  /** The query (dim) and this position's key and value (kv_dim); q and k after RoPE. */
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  /** (n_heads, pos + 1): each head's softmax over the positions it attends to. */
+  attention: Float32Array;
+  /** The heads' weighted values before wo (dim); wo's output; x after adding it. */
+  heads_out: Float32Array;
+  attn_out: Float32Array;
+  residual_attn: Float32Array;
+  /** rmsnorm(x) with the feed-forward's weights (dim). */
+  ffn_norm: Float32Array;
+  /** silu(w1·x) * (w3·x) (hidden_dim). */
+  gate: Float32Array;
+  /** w2's output (dim); x after adding it. */
+  ffn_out: Float32Array;
+  residual_ffn: Float32Array;
+}
+
+/** Every intermediate vector of one position's forward pass (`trace(pos)`; the CLI's `--trace`). */
+export interface Trace {
+  pos: number;
+  token: number;
+  embedding: Float32Array;
+  layers: LayerTrace[];
+  /** The final RMSNorm (dim) and the classifier's logits (vocab_size). */
+  final_norm: Float32Array;
+  logits: Float32Array;
+}
+
 /** Options of `tokens`. */
 export interface TokensOptions extends GenerateOptions {
   /** How many of the most probable next tokens each pass reports. Default 10. */
@@ -214,6 +252,8 @@ export class Llama2 {
   readonly vocab: string[];
   /** The logit lens at position `pos`: per layer, the `k` most probable tokens [id, probability]. */
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
+  /** Every intermediate vector of the pass at position `pos` (already run) of the last story. */
+  trace(pos: number): Promise<Trace>;
   /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call
    * continues the conversation until `newChat()`, a `generate` or a load. A conversation
    * that filled the context (or its steps) ends there: the next call throws a `LlamaError` of

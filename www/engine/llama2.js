@@ -92,6 +92,10 @@ export class Llama2 {
   #placement = { workers: 1, transport: 'none', shardsMemoryBytes: 0 };
   /** Whether a chat (chat()) is under way and may take another turn. */
   #chatting = false;
+  /** What the generation asked to switch off (`ablate`), and what the other shards hold (as
+   * JSON): they are given the list before the first pass that differs. */
+  #ablate = [];
+  #shardsAblate = '[]';
   /** The engine's limits (`limits()` in src/wasm/exports.rs). */
   #limits;
   /** The stall limit inside a pass for the next loads (undefined: transport.js's). */
@@ -151,6 +155,7 @@ export class Llama2 {
    */
   async loadCheckpoint(source, { name, onProgress, signal, cache, size, sha256, workers, transport, context } = {}) {
     const run = this.#takeOver();
+    this.#shardsAblate = '[]'; // new shard engines switch nothing off
     workers = checkWorkers(workers ?? this.#options.workers);
     const chosen = (transport ?? this.#options.transport ?? 'auto') === 'auto';
     transport = checkTransport(transport ?? this.#options.transport);
@@ -343,6 +348,12 @@ export class Llama2 {
    */
   async *#steps(run, signal, { inspecting = false, first = '' }) {
     const engine = this.#engine;
+    if (this.#shards && JSON.stringify(this.#ablate) !== this.#shardsAblate) {
+      // Every shard computes the same model: the others get the leader's list first.
+      await this.#shards.ablate(this.#ablate);
+      this.#shardsAblate = JSON.stringify(this.#ablate);
+      if (run !== this.#run) return;
+    }
     this.#shards?.beginSession();
     let seenPos = -1;
     const seen = (text) => {
@@ -397,6 +408,7 @@ export class Llama2 {
     return this.#begin(run, () => {
       this.#engine.inspect_off();
       this.#engine.start(prompt, options); // checks the prompt and options (TypeError, ...)
+      this.#ablate = options?.ablate ?? [];
     }, options?.signal);
   }
 
@@ -418,6 +430,7 @@ export class Llama2 {
     return this.#begin(run, () => {
       this.#engine.inspect(topK, Boolean(attention));
       this.#engine.start(prompt, options);
+      this.#ablate = options.ablate ?? [];
       return { inspecting: true };
     }, options.signal);
   }
@@ -451,9 +464,27 @@ export class Llama2 {
     const engine = this.#engine;
     this.#shards?.beginSession();
     let started = false;
-    const step = () => (started ? engine.poll_lens() : ((started = true), engine.lens_start(pos, k)));
+    const step = () => (started ? engine.poll_look() : ((started = true), engine.lens_start(pos, k)));
     for (let done = this.#drive(step); !(await done); done = this.#drive(step));
     return engine.lens();
+  }
+
+  /**
+   * Every intermediate vector of the pass at position `pos` (already run) of the last story,
+   * which stays where it is (see llama2.d.ts `Trace`; the CLI's `--trace` names): the
+   * embedding, per layer the norms, q, k, v (after RoPE), the attention weights, the heads'
+   * output, `wo`'s, the SwiGLU gate, `w2`'s and the residual stream after each block, the
+   * final norm and the logits. Over any number of workers, the same numbers.
+   * @returns {Promise<import('./llama2.d.ts').Trace>}
+   */
+  async trace(pos) {
+    while (this.#passing) await this.#passing;
+    const engine = this.#engine;
+    this.#shards?.beginSession();
+    let started = false;
+    const step = () => (started ? engine.poll_look() : ((started = true), engine.trace_start(pos)));
+    for (let done = this.#drive(step); !(await done); done = this.#drive(step));
+    return engine.trace();
   }
 
   /**
@@ -478,7 +509,10 @@ export class Llama2 {
     return this.#begin(run, () => {
       this.#engine.inspect_off();
       if (continuing) this.#engine.chat_turn(message);
-      else this.#engine.start_chat(options?.system, message, options);
+      else {
+        this.#engine.start_chat(options?.system, message, options);
+        this.#ablate = options?.ablate ?? [];
+      }
       this.#chatting = true;
     }, options?.signal);
   }

@@ -92,6 +92,10 @@ const handlers = {
     }
     return { memoryBytes: engine.memory_bytes(), wasmMemoryBytes: wasm.memory.buffer.byteLength };
   },
+  ablate({ list }) {
+    engine.set_ablation(list);
+    return {};
+  },
   async session({ id, seq }) {
     // Blocks this worker until the leader ends the session (its messages wait meanwhile).
     if (link instanceof SharedLink) await link.runSession(id, seq, serve);

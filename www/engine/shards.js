@@ -210,6 +210,13 @@ export class Shards {
     return replies.reduce((sum, reply) => sum + reply.wasmMemoryBytes, 0);
   }
 
+  /** Every other shard switches off what `list` says (the leader's `ablate`) from its next
+   * pass on. Outside a session: the shards answer messages only between sessions. */
+  async ablate(list) {
+    this.endSession();
+    await Promise.all(this.remotes.map((r) => r.call({ type: 'ablate', list })));
+  }
+
   /** A generation begins: with shared memory, the other shards wait for commands (until
    * `endSession`; a session already open serves on). */
   beginSession() {

@@ -1,7 +1,7 @@
 // TypeScript declarations of client.js: EngineClient, the one client of the engine worker
 // (worker.js; its messages are protocol.d.ts).
 
-import type { LlamaError } from '../engine/llama2.js';
+import type { LlamaError, Trace } from '../engine/llama2.js';
 import type { CacheNote } from '../cache/cache.js';
 import type {
   BranchRequest, ChatRequest, DoneReply, GenerateRequest, LoadedReply, LoadRequest, MoreRequest, ProgressReply,
@@ -44,6 +44,8 @@ export class EngineClient {
   more(options?: Omit<MoreRequest, 'type' | 'id'>, events?: { onToken?: (token: TokenReply['token']) => void }): Run<DoneReply>;
   /** The logit lens at position `pos` of the last story: per layer, the top `k` [id, probability]. */
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
+  /** Every intermediate vector of the pass at position `pos` of the last story. */
+  trace(pos: number): Promise<Trace>;
   /** The loaded tokenizer's pieces, index = token id. */
   vocab(): Promise<string[]>;
   /** Ends the conversation: the next `chat` starts a new one. */

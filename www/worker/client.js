@@ -157,6 +157,11 @@ export class EngineClient {
     return (await this.#request({ type: 'lens', pos, k }).done).layers;
   }
 
+  /** Every vector of the pass at position `pos` of the last story (llama2.d.ts `Trace`). */
+  async trace(pos) {
+    return (await this.#request({ type: 'trace', pos }).done).trace;
+  }
+
   /** The loaded tokenizer's pieces, index = token id. */
   async vocab() {
     return (await this.#request({ type: 'vocab' }).done).pieces;

@@ -1,7 +1,7 @@
 // TypeScript declarations of protocol.js: the messages between a page and its engine worker
 // (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
 
-import type { ErrorKind, ModelConfig, Source, StopReason, Token, Variant } from '../engine/llama2.js';
+import type { ErrorKind, ModelConfig, Source, StopReason, Token, Trace, Variant } from '../engine/llama2.js';
 import type { CacheNote } from '../cache/cache.js';
 
 /** Sampling options of a request (as `GenerateOptions`, without the signal). */
@@ -95,6 +95,13 @@ export interface LensRequest {
   k?: number;
 }
 
+/** Every vector of the pass at position `pos` of the last story; answered by `trace`. */
+export interface TraceRequest {
+  type: 'trace';
+  id: number;
+  pos: number;
+}
+
 /** The loaded tokenizer's pieces; answered by `vocab`. */
 export interface VocabRequest {
   type: 'vocab';
@@ -104,7 +111,7 @@ export interface VocabRequest {
 /** Requests: run strictly in order, each answered with its `id`. */
 export type Request =
   | LoadRequest | GenerateRequest | ChatRequest | NewChatRequest | DefaultsRequest
-  | TokensRequest | BranchRequest | MoreRequest | LensRequest | VocabRequest;
+  | TokensRequest | BranchRequest | MoreRequest | LensRequest | TraceRequest | VocabRequest;
 
 /** Controls: acted on at once, no reply of their own. `stop` ends generation `id` (or drops it
  * if queued); `cancel` aborts load `id` (its reply is an `error` of kind `cancelled`). */
@@ -183,6 +190,12 @@ export interface LensReply {
   layers: Array<Array<[number, number]>>;
 }
 
+export interface TraceReply {
+  type: 'trace';
+  id: number;
+  trace: Trace;
+}
+
 export interface VocabReply {
   type: 'vocab';
   id: number;
@@ -202,7 +215,7 @@ export interface AliveReply {
 /** Everything the worker posts. */
 export type WorkerMessage =
   | ProgressReply | LoadedReply | PieceReply | DoneReply | ErrorReply | DefaultsReply | CacheReply | AliveReply
-  | TokenReply | LensReply | VocabReply;
+  | TokenReply | LensReply | TraceReply | VocabReply;
 
 /** The request types that get replies, in turn. */
 export const REQUESTS: ReadonlyArray<Request['type']>;
@@ -219,6 +232,7 @@ export const FINAL: {
   readonly branch: 'done';
   readonly more: 'done';
   readonly lens: 'lens';
+  readonly trace: 'trace';
   readonly vocab: 'vocab';
 };
 /** Requests that leave the engine's story as it is (a paused one stays paused). */

@@ -24,6 +24,7 @@
 //        `token` fed there (llama2.js `branch`): `token` replies, then `done`
 //   { type: 'more', id, take? }   the paused story goes on: `token` replies, then `done`
 //   { type: 'lens', id, pos, k? }   the logit lens at position `pos` of the last story
+//   { type: 'trace', id, pos }   every vector of the pass at position `pos` of the last story
 //   { type: 'vocab', id }   the loaded tokenizer's pieces, to show ids as text
 // page -> worker, controls (no reply of their own):
 //   { type: 'stop', id }     end generation `id` after the current token, or drop it if queued
@@ -43,6 +44,7 @@
 //        `{ text }` alone (text completed at the end, with no pass of its own)
 //   { type: 'done', id, reason: StopReason | 'paused', ... }   as above
 //   { type: 'lens', id, layers: [[[id, prob], ...] per layer] }
+//   { type: 'trace', id, trace: Trace }   llama2.js `trace` (its vectors moved, not copied)
 //   { type: 'vocab', id, pieces: string[] }   index = token id, the tokenizer's bytes as UTF-8
 //   { type: 'alive', lock }   once at start: the worker holds Web Lock `lock` for its whole
 //        life, so the page learns that it ended (closed, terminated, crashed) by waiting for
@@ -62,21 +64,23 @@
 //   { type: 'context', context, shared, sizes, epoch, shard, count } -> { memoryBytes,
 //        wasmMemoryBytes }   size the KV cache; the link (shared memory or the ports; `sizes`
 //        as SharedLink takes them, `epoch` the load) for the passes to come
+//   { type: 'ablate', list }            switch off what the leader's `ablate` option says
+//        (`['1:2', '0:attn']`) from the next pass on
 //   { type: 'session', id, seq }        shared memory: run the commands after the seq-th until
 //        the leader ends session id (not answered)
 // Mid-pass, the shards meet through the link (transport.js), not through these messages.
 
 /** The shard worker's requests. */
-export const SHARD_REQUESTS = ['init', 'begin', 'write', 'sync', 'end', 'fit', 'context', 'session'];
+export const SHARD_REQUESTS = ['init', 'begin', 'write', 'sync', 'end', 'fit', 'context', 'ablate', 'session'];
 
 /** Requests that get replies, in turn. */
-export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'vocab'];
+export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'trace', 'vocab'];
 /** Controls, acted on at once. */
 export const CONTROLS = ['stop', 'cancel', 'kill-shard'];
 /** The reply that ends each request. */
 export const FINAL = {
   load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done', defaults: 'defaults',
-  tokens: 'done', branch: 'done', more: 'done', lens: 'lens', vocab: 'vocab',
+  tokens: 'done', branch: 'done', more: 'done', lens: 'lens', trace: 'trace', vocab: 'vocab',
 };
 /** Requests that leave the engine's story as it is (a paused one stays paused). */
-export const KEEPS_STORY = ['defaults', 'lens', 'vocab', 'more'];
+export const KEEPS_STORY = ['defaults', 'lens', 'trace', 'vocab', 'more'];

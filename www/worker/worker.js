@@ -83,6 +83,12 @@ const run = {
     // pos and k: the engine checks them (one place, one kind: a TypeError of kind `type`).
     postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k) });
   },
+  async trace(data, engine) {
+    // pos: the engine checks it. The vectors are moved, not copied.
+    const trace = await engine.trace(data.pos);
+    const buffers = [trace.embedding, trace.final_norm, trace.logits, ...trace.layers.flatMap((l) => Object.values(l))].map((v) => v.buffer);
+    postMessage({ type: 'trace', id: data.id, trace }, buffers);
+  },
   vocab(data, engine) {
     postMessage({ type: 'vocab', id: data.id, pieces: engine.vocab });
   },
