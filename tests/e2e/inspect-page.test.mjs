@@ -248,6 +248,41 @@ test('page: Step writes one token per click, the native ones', async () => {
   await page.context().close();
 });
 
+test('page: a story read in Story mode is the one Inspect shows (same ids); Step selects its new token; the head grid names its tokens; the jargon is explained where it appears', async () => {
+  const lines = nativeInspect(SAMPLED);
+  const page = await inspectPage({}, SAMPLED);
+  await page.check('input[name="mode"][value="story"]');
+  await page.click('#generate');
+  await page.waitForSelector('#output[data-done]', { timeout: 60_000 });
+  await page.waitForFunction(() => document.body.dataset.busy === 'idle');
+  const read = await page.textContent('#output');
+  // Inspect: the story just read, run again token by token with its seed, not an empty view.
+  await page.check('input[name="mode"][value="inspect"]');
+  await page.waitForFunction((n) => document.querySelector('#inspect-view').dataset.state === 'done'
+    && document.querySelector('#inspect-view').dataset.chips === String(n) && document.body.dataset.busy === 'idle', lines.length, { timeout: 60_000 });
+  const view = viewOf(page, '#inspect-view');
+  assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.id), 'the ids of the story read');
+  assert.equal(await page.textContent('#output'), read, 'the same text');
+  // The jargon, where it appears.
+  assert.match(await page.textContent('.inspect-alternatives .inspect-explain'), /softmax turns the scores into probabilities.*temperature/);
+  assert.match(await page.textContent('.inspect-attention .inspect-explain'), /query.*key.*value/);
+  assert.match(await page.textContent('.inspect-lens .inspect-explain'), /final norm and the classifier/);
+  // Every head of a layer: its columns are named by their tokens.
+  await page.selectOption('#inspect-view .inspect-head', '-1');
+  const tokens = await page.locator('#inspect-view .inspect-grid-token').allTextContents();
+  const selected = Number(await page.getAttribute('#inspect-view .chip.selected', 'data-index'));
+  assert.equal(tokens.length, selected + 1, 'one label per position attended to');
+  assert.equal(tokens[0], '<s>');
+  // Step after a paused story selects the token it wrote.
+  await pageRun(page, '#generate', lines.length); // (written whole; then Step starts anew)
+  const prompt = await promptIds(SAMPLED);
+  await pageRun(page, '#step', prompt.length);
+  await pageRun(page, '#step', prompt.length + 1);
+  assert.equal(await page.getAttribute('#inspect-view .chip.selected', 'data-index'), String(prompt.length), 'Step selects the new token');
+  await shot(page, 'desktop-review');
+  await page.context().close();
+});
+
 test('page: the view on a 390 px phone and in dark mode: no sideways scrolling', async () => {
   const lines = nativeInspect(GREEDY);
   for (const [viewport, scheme, name] of [[PHONE, 'light', 'phone'], [PHONE, 'dark', 'phone-dark'], [DESKTOP, 'dark', 'desktop-dark']]) {

@@ -515,7 +515,16 @@ function showMode() {
   (isChat ? ui.chatPanel : ui.storyPanel).querySelector('.status').prepend(ui.progressRow);
   document.body.dataset.mode = mode();
   if (isChat) preferChatModel();
+  if (inspecting) inspectTheStoryRead();
   chat.showModel();
+}
+
+/** Inspect opened after a story written in Story mode: the view shows that story (its
+ * settings and the seed it used: the same ids), run again token by token, not an empty view
+ * or an older one. */
+function inspectTheStoryRead() {
+  if (!state.story || state.inspected || state.busy || state.dead || !state.loaded) return;
+  inspectStory({ ...state.story }, undefined);
 }
 
 /** Chat mode with nothing loaded and the page's default chosen: a staged chat model instead. */

@@ -105,10 +105,11 @@ export function heads(chip, layer, pieceAt, onHead) {
   const a = chip.attention;
   const cell = 12;
   const labelWidth = 28;
+  const tokensHeight = 52; // the column labels: each position's token, top to bottom
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('class', 'inspect-grid');
   svg.setAttribute('width', String(labelWidth + a.positions * cell));
-  svg.setAttribute('height', String(a.heads * cell));
+  svg.setAttribute('height', String(a.heads * cell + tokensHeight));
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', `Layer ${layer + 1}: ${a.heads} heads over ${a.positions} positions`);
   for (let h = 0; h < a.heads; h++) {
@@ -133,6 +134,15 @@ export function heads(chip, layer, pieceAt, onHead) {
       rect.append(tip);
       svg.append(rect);
     });
+  }
+  for (let p = 0; p < a.positions; p++) {
+    const token = document.createElementNS(SVG, 'text');
+    token.setAttribute('class', 'inspect-grid-token');
+    token.setAttribute('transform', `translate(${labelWidth + p * cell + 3}, ${a.heads * cell + 4}) rotate(90)`);
+    token.dataset.pos = String(p);
+    const piece = listed(pieceAt(p));
+    token.textContent = piece.length > 8 ? `${piece.slice(0, 7)}…` : piece;
+    svg.append(token);
   }
   svg.addEventListener('click', (event) => {
     const head = event.target.dataset?.head;

@@ -54,6 +54,8 @@ export class InspectView {
    * the engine waits for Step.
    */
   #story = { first: null, chips: [], paused: false };
+  /** Select the last chip when the running request ends (Step). */
+  #selectNewest = false;
   /** The continuation the last branch replaced: { from, chips }, or null. */
   #previous = null;
   #selected = null;
@@ -149,6 +151,7 @@ export class InspectView {
   /** One more token (or `take`) of the paused story. */
   more(client, take = 1) {
     this.#story.paused = false;
+    this.#selectNewest = true; // Step shows the token it wrote
     return this.#follow(client.more({ take }, { onToken: (t) => this.#add(t) }));
   }
 
@@ -195,12 +198,14 @@ export class InspectView {
     this.#status(done?.reason === 'paused' ? `Paused after ${chips.length} tokens: Step writes the next one.` : '');
     const state = done ? (done.reason === 'paused' ? 'paused' : 'done') : 'error';
     this.#ui.root.dataset.state = state;
-    if (this.#selected !== null) this.#drawDetail();
+    if (this.#selectNewest && chips.length) this.select(chips.length - 1);
+    else if (this.#selected !== null) this.#drawDetail();
     else if (chips.length) {
       // The first token the model wrote (past the prompt), else the last one.
       const first = chips.findIndex((c) => !c.prompt);
       this.select(first >= 0 ? first : chips.length - 1);
     }
+    this.#selectNewest = false;
     if (done) this.#host.ended?.(done);
   }
 
@@ -353,6 +358,7 @@ export class InspectView {
   #alternatives(chip) {
     const section = element('section', 'inspect-alternatives');
     section.append(element('h4', '', `What the model expected here (top ${chip.top.length}, temperature 1)`));
+    section.append(element('p', 'inspect-explain', 'The model scores every token of its vocabulary; a softmax turns the scores into probabilities. These are at temperature 1, the model\u2019s own; the story samples at the Settings\u2019 temperature, which sharpens (below 1) or flattens (above 1) them, and top-p keeps only the most probable tokens that add up to p.'));
     const live = this.#host.holds() && this.#ui.root.dataset.state !== 'running';
     section.append(bars(chip, this.#pieces, live ? (id) => this.#branchFrom(chip.pos, id) : null));
     section.append(element('p', 'inspect-hint', live
@@ -378,6 +384,7 @@ export class InspectView {
     const section = element('section', 'inspect-attention');
     const a = chip.attention;
     section.append(element('h4', '', `Attention while choosing it, over the ${chip.pos + 1} tokens before it`));
+    section.append(element('p', 'inspect-explain', 'Attention: in each layer, each head compares this position\u2019s query with every earlier position\u2019s key, and a softmax of those scores says how much of each earlier token\u2019s value it takes in. The shades are those weights (each row sums to 1).'));
     if (!a) {
       const why = chip.attentionDropped
         ? `Let go to keep memory in bounds: the view keeps the attention of its latest tokens, ${ATTENTION_BUDGET.bytes / 2 ** 20} MB in all.`
@@ -425,6 +432,7 @@ export class InspectView {
     const details = element('details', 'inspect-lens');
     details.open = this.#ui.root.dataset.lensOpen === 'true';
     details.append(element('summary', '', 'Logit lens: what the model would have said after each layer'));
+    details.append(element('p', 'inspect-explain', 'The logit lens applies the final norm and the classifier to the residual stream after each layer, as if the model stopped there: how the prediction forms, layer by layer.'));
     const body = element('div', 'inspect-lens-body');
     details.append(body);
     const show = () => {
