@@ -1,5 +1,6 @@
 // The page's essentials, written once and run in the browser engines beside Chromium
-// (firefox.test.mjs, webkit.test.mjs; Firefox runs the page suite too, page-firefox.test.mjs): a load, run.c's golden story, Stop,
+// (firefox.test.mjs, webkit.test.mjs; Firefox runs the page suite too, page-firefox.test.mjs): a load, run.c's golden story, its
+// calm end with Steps left at the model's length, Stop,
 // a bad file's error, the weight cache's second load without a request, and the model split
 // over 2 workers, with shared memory (COOP/COEP headers) and on a host without those headers
 // (the service worker's isolation, or messages where the browser cannot be isolated).
@@ -119,6 +120,12 @@ export function essentials(name, { parallel, plainHost }) {
     assert.equal(story.error, null);
     assert.equal(story.text, STORY.stdout);
     assert.equal(story.done, 'context');
+    // Steps left empty (the page's default: the model's length): the end is said calmly, and
+    // greedy sampling shows no seed.
+    const calm = await user.generate({ ...GREEDY, steps: '' });
+    assert.equal(calm.text, STORY.stdout);
+    assert.equal(await page.evaluate(() => document.querySelector('#end-note').textContent), "The story reached the model's length: 128 tokens.");
+    assert.doesNotMatch(await page.evaluate(() => document.querySelector('#stats').textContent), /seed/);
 
     // Stop mid-story on the 60 MB shape, read from local files (the file input).
     assert.equal(await user.openFiles([formula15M(), join(MODELS, 'tokenizer.bin')]), null);
