@@ -353,7 +353,8 @@ impl Generator {
         };
         let look = Look { attention: true, trace: true, ..Look::NOTHING };
         self.model.forward_look(&[token], pos, true, look).await?;
-        Ok(self.model.trace_seen(pos, token))
+        let trace = self.model.trace_seen(pos, token);
+        Ok(Trace { id: self.ids[pos + 1], prompt: pos + 1 < self.prompt.len(), ..trace })
     }
 
     /// Switches off what `ablation` says (heads, attention or feed-forward blocks) from the

@@ -80,6 +80,10 @@ pub struct Trace {
     /// The position and the token fed there.
     pub pos: usize,
     pub token: u32,
+    /// The token that came next, and whether it was the prompt's (fed, not sampled), as in
+    /// an [`Inspection`].
+    pub id: u32,
+    pub prompt: bool,
     /// The token's embedding row (`dim`): the residual stream before the first layer.
     pub embedding: Vec<f32>,
     pub layers: Vec<LayerTrace>,

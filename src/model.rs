@@ -474,6 +474,8 @@ impl Transformer {
         Trace {
             pos,
             token,
+            id: 0, // the generator knows: `Generator::trace`
+            prompt: false,
             embedding: t.embedding.clone(),
             layers,
             final_norm: t.final_norm.clone(),

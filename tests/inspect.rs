@@ -458,6 +458,10 @@ fn trace_and_ablations_agree_with_an_f64_reference_over_any_threads() {
                 (got["pos"].as_u64(), got["token"].as_u64()),
                 (Some(pos as u64), Some(ids[pos] as u64))
             );
+            let next = got["id"].as_u64();
+            assert_eq!(next, Some(ids[pos + 1] as u64), "{model}: the token that came next");
+            // "Once upon a time" is BOS and 12 tokens of this vocabulary.
+            assert_eq!(got["prompt"].as_bool(), Some(pos + 1 < 13), "{model}: prompt");
             let mut worst = (0.0f64, String::new());
             let mut compare = |name: String, got: &Value, want: &[f64]| {
                 let got: Vec<f64> = match got {

@@ -19,7 +19,7 @@ const SHELL = [
   'page/offline.js', 'page/permalink.js', 'page/style.css', 'favicon.svg',
   'element/llama-story.js', 'element/shared-engine.js', 'element/template.js', 'ui/focus.js', 'page/link-view.js', 'embed.html', 'worker/client.js', 'worker/protocol.js', 'engine/errors.js', 'worker/worker.js',
   'engine/llama2.js', 'engine/wasm.js', 'engine/source.js', 'cache/cache.js', 'engine/shards.js', 'engine/transport.js', 'engine/shard-worker.js', 'engine/placement.js',
-  'page/isolation.js', 'ui/inspect-view.js', 'ui/inspect-draw.js', 'ui/inspect-view.css',
+  'page/isolation.js', 'ui/inspect-view.js', 'ui/inspect-draw.js', 'ui/inspect-view.css', 'ui/explain-view.js', 'ui/explain-stages.js', 'ui/explain-view.css',
   'cache/cache-layout.js', 'cache/cache-entry.js', 'cache/cache-fetch.js', 'cache/cache-stream.js', 'cache/cache-writer.js', 'cache/cache-sha256.js',
   'cache/cache-digest.js', 'cache/cache-digest-worker.js', 'engine/start-worker.js',
   'pkg/simd/llama2_wasm.js', 'pkg/simd/llama2_wasm_bg.wasm', 'pkg/scalar/llama2_wasm_bg.wasm',

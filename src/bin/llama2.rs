@@ -281,7 +281,7 @@ fn inspection_json(seen: &Inspection, c: &Config) -> String {
     .to_string()
 }
 
-/// The `--trace` object: `{"pos", "token", "embedding", "layers": [{"attn_norm", "q", "k",
+/// The `--trace` object: `{"pos", "token", "id", "prompt", "embedding", "layers": [{"attn_norm", "q", "k",
 /// "v", "attention": [[w per position] per head], "heads_out", "attn_out", "residual_attn",
 /// "ffn_norm", "gate", "ffn_out", "residual_ffn"}], "final_norm", "logits"}`.
 fn trace_json(t: &Trace, c: &Config) -> String {
@@ -300,7 +300,8 @@ fn trace_json(t: &Trace, c: &Config) -> String {
         })
         .collect();
     serde_json::json!({
-        "pos": t.pos, "token": t.token, "embedding": t.embedding, "layers": layers,
+        "pos": t.pos, "token": t.token, "id": t.id, "prompt": t.prompt,
+        "embedding": t.embedding, "layers": layers,
         "final_norm": t.final_norm, "logits": t.logits,
     })
     .to_string()

@@ -125,7 +125,7 @@ impl Engine {
         layers.into()
     }
 
-    /// The last trace, by the CLI's `--trace` names: `{ pos, token, embedding, layers: [{
+    /// The last trace, by the CLI's `--trace` names: `{ pos, token, id, prompt, embedding, layers: [{
     /// attn_norm, q, k, v, attention, heads_out, attn_out, residual_attn, ffn_norm, gate,
     /// ffn_out, residual_ffn }], final_norm, logits }`, each vector a `Float32Array`
     /// (`attention`: `(n_heads, pos + 1)`); `undefined` when the last look was not a trace.
@@ -152,6 +152,8 @@ impl Engine {
         object(&[
             ("pos", t.pos.into()),
             ("token", t.token.into()),
+            ("id", t.id.into()),
+            ("prompt", t.prompt.into()),
             ("embedding", f32s(&t.embedding)),
             ("layers", layers.into()),
             ("final_norm", f32s(&t.final_norm)),

@@ -56,6 +56,14 @@ async function choosePreset(page, name) {
   await page.selectOption('#preset', { index });
 }
 
+/** The native CLI's ids and --trace object at `pos` of the Explain test's story. */
+function nativeTrace(pos) {
+  const file = join(OUT, `explain-trace-${pos}.json`);
+  const ids = execFileSync(join(ROOT, 'target/release/llama2'), [join(MODELS, 'aidreams260K.bin'), '-z', join(MODELS, 'tok512-aidreams.bin'),
+    '-t', '0', '-p', '0.9', '-s', '1', '-n', '40', '-i', 'Once upon a time', '--ids', '--trace', file, '--trace-pos', String(pos)], { encoding: 'utf8' });
+  return { ids: ids.trim().split(/\s+/).map(Number), trace: JSON.parse(readFileSync(file, 'utf8')) };
+}
+
 /** The 15M-shape checkpoint (formula weights, 60 MB): slow enough to stop and to load over. */
 function formula15M() {
   const file = join(OUT, 'formula15M.bin');
@@ -311,6 +319,66 @@ const firstLineVisible = (page) =>
     }
     await page.context().close();
   });
+
+  // ---------------------------------------------------------------------------------------
+  // Explain: one token's forward pass, stage by stage
+  // ---------------------------------------------------------------------------------------
+
+  for (const [viewport, scheme] of [[DESKTOP, 'light'], [PHONE, 'dark']]) {
+    test(`Explain (${viewport.width}px, ${scheme}): pick a token, walk its forward pass with the keyboard; every number shown is the native --trace's`, async () => {
+      const POS = 20; // past the prompt (BOS and 12 tokens): its next token was drawn
+      const native = nativeTrace(POS);
+      const page = await visit({ viewport, scheme });
+      await choosePreset(page, 'aidreams260K');
+      await page.check('input[name="mode"][value="explain"]');
+      assert.match(await page.textContent('#explain-view .explain-hint'), /^Write a story first/);
+      // Generate in Explain mode: the story's tokens to pick from.
+      await generate(page, { prompt: 'Once upon a time', temperature: '0', topp: '0.9', steps: '40', seed: '1' });
+      await page.waitForSelector(`#explain-view .explain-token[data-pos="${POS}"]`);
+      assert.equal(await page.$$eval('#explain-view .explain-token', (els) => els.length), native.ids.length - 1, 'one button per position run');
+      await page.click(`#explain-view .explain-token[data-pos="${POS}"]`);
+      await page.waitForFunction(() => document.querySelector('#explain-view').dataset.state === 'ready');
+      const stage = () => page.evaluate(() => {
+        const s = document.querySelector('#explain-view .explain-stage');
+        const strip = s.querySelector('.explain-strip');
+        return { key: s.dataset.stage, layer: Number(s.dataset.layer), title: s.querySelector('.explain-title').textContent,
+          count: strip ? Number(strip.dataset.count) : null, first: strip ? strip.dataset.first.split(' ').map(Number) : null,
+          focused: document.activeElement === s };
+      });
+      const near = (got, want, what) => got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `${what}[${i}]: ${v} vs native ${want[i]}`));
+      let s = await stage();
+      assert.equal(s.key, 'embedding');
+      assert.ok(s.focused, 'the stage has the keyboard');
+      assert.equal(s.count, native.trace.embedding.length);
+      near(s.first, native.trace.embedding, 'embedding');
+      await page.keyboard.press('ArrowRight');
+      s = await stage();
+      assert.deepEqual([s.key, s.layer], ['attn_norm', 0]);
+      near(s.first, native.trace.layers[0].attn_norm, 'layer 0 attn_norm');
+      await page.keyboard.press('ArrowDown');
+      for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowRight'); // q, k, v, attention
+      s = await stage();
+      assert.deepEqual([s.key, s.layer], ['attention', 1]);
+      const weights = await page.$$eval('#explain-view .explain-cell', (els) => els.map((e) => Number(e.dataset.weight)));
+      near(weights, native.trace.layers[1].attention.flat(), 'layer 1 attention');
+      await page.keyboard.press('ArrowRight'); // heads_out
+      await page.keyboard.press('ArrowRight'); // attn_out
+      s = await stage();
+      assert.equal(s.key, 'attn_out');
+      near(s.first, native.trace.layers[1].attn_out, 'layer 1 attn_out');
+      await shot(page, `explain-${viewport.width}-${scheme}`);
+      // To the end: the classifier, then what the sampler drew from and the token it took.
+      for (let i = 0; i < 60; i++) await page.keyboard.press('ArrowRight');
+      s = await stage();
+      assert.equal(s.key, 'sample');
+      const chosen = Number(await page.getAttribute('#explain-view .explain-probs li.chosen', 'data-id'));
+      assert.equal(chosen, native.ids[POS + 1], 'the token the story took');
+      assert.equal(await page.$$eval('#explain-view .explain-probs li.kept', (els) => els.length), 1, 'temperature 0: the most probable alone');
+      assert.equal(await overflowsSideways(page), false);
+      await shot(page, `explain-sample-${viewport.width}-${scheme}`);
+      await page.context().close();
+    });
+  }
 
   test('an end-of-sequence is a paragraph break: </s> never appears in the page', async () => {
     const page = await visit();

@@ -34,7 +34,7 @@ function native(ablate = []) {
 
 /** Every vector of the API's trace against the CLI's, to 1e-5 of its largest value. */
 function compare(label, got, want) {
-  assert.deepEqual([got.pos, got.token], [want.pos, want.token], label);
+  assert.deepEqual([got.pos, got.token, got.id, got.prompt], [want.pos, want.token, want.id, want.prompt], label);
   let worst = 0;
   const near = (a, b, what) => {
     const values = Array.from(a);

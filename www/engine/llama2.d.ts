@@ -210,6 +210,9 @@ export interface LayerTrace {
 export interface Trace {
   pos: number;
   token: number;
+  /** The token that came next, and whether it was the prompt's (fed, not sampled). */
+  id: number;
+  prompt: boolean;
   embedding: Float32Array;
   layers: LayerTrace[];
   /** The final RMSNorm (dim) and the classifier's logits (vocab_size). */

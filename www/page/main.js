@@ -1,6 +1,7 @@
 // main.js: the page. A story first: the prompt, Generate and the text; the first Generate
 // loads the chosen model (the server's best story model unless the reader picks another).
-// Inspect mode shows the same story token by token (inspect-view.js), with Step.
+// Inspect mode shows the same story token by token (inspect-view.js), with Step; Explain mode
+// walks one token's forward pass stage by stage (explain-view.js).
 // All model work happens in the engine's worker (client.js); this file keeps the page's
 // state in one place (`state`) and every control consistent with it. Model text goes into
 // the page with textContent only.
@@ -8,6 +9,7 @@
 import { ChatView } from './chat.js';
 import { EngineClient } from '../worker/client.js'; // the engine worker's protocol
 import { InspectView } from '../ui/inspect-view.js'; // the story token by token
+import { ExplainView } from '../ui/explain-view.js'; // one token's forward pass, stage by stage
 import { remedy } from '../engine/errors.js';
 import { isolate } from './isolation.js'; // shared memory on any host (may reload once)
 import { isChatModel, ModelPanel } from './model-panel.js'; // model choice, workers, summary and facts
@@ -23,7 +25,7 @@ const ui = {
   prompt: $('prompt'), generate: $('generate'), stop: $('stop'), stats: $('stats'),
   progressRow: $('progress-row'), progress: $('progress'), progressText: $('progress-text'),
   output: $('output'), endNote: $('end-note'),
-  step: $('step'), inspectView: $('inspect-view'), announce: $('announce'),
+  step: $('step'), inspectView: $('inspect-view'), explainView: $('explain-view'), announce: $('announce'),
   temperature: $('temperature'), topp: $('topp'), steps: $('steps'), seed: $('seed'),
   settingsSummary: $('settings-summary'), storyPanel: $('story-panel'), chatPanel: $('chat-panel'),
 };
@@ -46,6 +48,13 @@ const state = {
   inspected: false,
   /** The model whose workers lost each other, until it is loaded again. */
   lost: null,
+  /** The ids of the story the engine holds (a story's or the Inspect view's `done.ids`), for
+   * the Explain view; null once something else ran (a chat, a load). */
+  held: null,
+  /** The loaded model's pieces (index = id), asked for once per model by the Explain view. */
+  pieces: null,
+  /** The engine's option defaults (`defaults()`). */
+  defaults: null,
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
@@ -196,6 +205,8 @@ function load(selection, origin, retry = () => load(selection, origin)) {
   state.loaded = null;
   state.story = null;
   state.inspected = false;
+  state.held = null;
+  state.pieces = null;
   state.epoch++;
   const workers = panel.workers();
   panel.showLoading(selection);
@@ -377,6 +388,8 @@ async function generate({ take } = {}) {
         link.sync(state.loaded, state.story);
       }
       endRun(run);
+      state.held = done.ids;
+      if (mode() === 'explain') showExplain();
       ui.output.dataset.seed = done.seed;
       ui.output.dataset.done = done.reason; // last: tests wait for it
     },
@@ -416,6 +429,7 @@ function inspectRun(start, what) {
 
 /** A story, a branch or a step has ended: its figures, and why it ended. */
 function inspectEnded(done) {
+  state.held = done.ids;
   // The Story mode shows the same story as text.
   ui.output.textContent = readable(inspect.text);
   ui.output.classList.remove('stale');
@@ -424,6 +438,16 @@ function inspectEnded(done) {
   ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, seed });
   showEnd(done, options.steps);
 }
+
+const explain = new ExplainView(ui.explainView, {
+  run: inspectRun,
+  holds: () => state.held !== null,
+  showError: (err) => state.dead || showError('story', err),
+  sampling: () => {
+    const s = state.story ?? sampling();
+    return { temperature: s.temperature ?? state.defaults?.temperature ?? 1, topp: s.topp ?? state.defaults?.topp ?? 0.9 };
+  },
+});
 
 const inspect = new InspectView(ui.inspectView, {
   run: inspectRun,
@@ -505,18 +529,35 @@ const chatMode = () => mode() === 'chat';
 function showMode() {
   const isChat = chatMode();
   const inspecting = mode() === 'inspect';
+  const explaining = mode() === 'explain';
   ui.storyPanel.hidden = isChat;
   ui.chatPanel.hidden = !isChat;
-  // Inspect is the story panel with the view in place of the text.
-  ui.output.hidden = inspecting;
+  // Inspect and Explain are the story panel with their view in place of the text.
+  ui.output.hidden = inspecting || explaining;
   ui.inspectView.hidden = !inspecting;
+  ui.explainView.hidden = !explaining;
   ui.step.hidden = !inspecting;
   // The progress bar stays where the reader acts.
   (isChat ? ui.chatPanel : ui.storyPanel).querySelector('.status').prepend(ui.progressRow);
   document.body.dataset.mode = mode();
   if (isChat) preferChatModel();
   if (inspecting) inspectTheStoryRead();
+  if (explaining) showExplain();
   chat.showModel();
+}
+
+/** The Explain view of the story the engine holds (or what to do first). */
+async function showExplain() {
+  if (!state.loaded || !state.held) {
+    return explain.clear('Write a story first (Generate): then pick any of its tokens to see how the model read it, stage by stage.');
+  }
+  const { config } = state.loaded;
+  try {
+    state.pieces ??= await engine.vocab();
+  } catch (err) {
+    return state.dead || showError('story', err);
+  }
+  if (state.held && state.loaded?.config === config) explain.show(state.held, config, state.pieces);
 }
 
 /** Inspect opened after a story written in Story mode: the view shows that story (its
@@ -595,6 +636,7 @@ const chat = new ChatView({
   begin: (run, kind) => {
     ui.progressRow.hidden = true;
     state.inspected = false;
+    state.held = null; // the engine's story is now the chat
     setBusy({ kind, run, origin: 'chat' });
   },
   end: endRun,
@@ -655,6 +697,7 @@ showMode();
 updateControls();
 showSettings();
 engine.defaults().then((defaults) => {
+  state.defaults = defaults;
   // The engine's numbers are f32: 0.9 arrives as 0.8999999761581421.
   const short = (x) => String(Number(x.toPrecision(6)));
   if (ui.topp.value === '') ui.topp.value = short(defaults.topp);
