@@ -232,6 +232,13 @@ impl Generator {
         self.seed
     }
 
+    /// The options of the current (or last) generation as they were applied (run.c's rules:
+    /// a negative temperature 0, a top-p outside [0, 1] 0.9, steps 0 or past seq_len seq_len,
+    /// seed 0 the time): what a reader should be shown as used.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
     /// Bytes held by the model: checkpoint buffer plus run state (KV cache and activations).
     pub fn memory_bytes(&self) -> usize {
         self.model.memory_bytes()

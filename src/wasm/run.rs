@@ -128,6 +128,19 @@ impl Engine {
         }
     }
 
+    /// The options of the current or last generation as applied (`Generator::options`):
+    /// `{ temperature, topp, steps, seed }`, the seed a string; undefined before any.
+    pub fn options_used(&self) -> Result<JsValue> {
+        let Slot::Ready(generator) = &self.slot else { return Ok(JsValue::UNDEFINED) };
+        let o = generator.options();
+        object(&[
+            ("temperature", (o.temperature as f64).into()),
+            ("topp", (o.topp as f64).into()),
+            ("steps", o.steps.into()),
+            ("seed", o.seed.to_string().into()),
+        ])
+    }
+
     /// Positions the KV cache holds (0 before `set_context`).
     pub fn context(&self) -> usize {
         self.model().map_or(0, Transformer::context)

@@ -4,7 +4,7 @@
 // Debian's Firefox (it needs its own patched build, a download).
 //
 // What differs from Playwright, and how it is met here:
-// - colour scheme: BiDi has no media emulation, so each scheme gets its own Firefox, started
+// - colour scheme: BiDi has no media emulation, so each context is a Firefox of its own, started
 //   with the preference that sets `prefers-color-scheme` for content;
 // - waits: Playwright's `click` waits for the element to be there; `waitForSelector` waits for
 //   it to be visible. Both do the same here (puppeteer's `visible` option);
@@ -80,20 +80,18 @@ function playwrightPage(page, context) {
 
 /**
  * Starts headless Firefox; resolves with `{ newContext({ viewport, colorScheme }), close() }`,
- * whose contexts have `newPage()` and `close()`, as Playwright's do. Each context is a fresh
- * profile's worth of state (BiDi user context: no cache, no service worker, no storage).
+ * whose contexts have `newPage()` and `close()`, as Playwright's do. Each context is a Firefox
+ * of its own, closed with it: a test never inherits another's connections, downloads or
+ * workers (with one Firefox for the whole suite, a load sometimes stalled at 0 bytes late in a
+ * full run and never alone; a fresh Firefox costs about two seconds).
  */
 export async function launchFirefoxAsPlaywright() {
-  const browsers = new Map(); // colour scheme -> Firefox
-  const firefoxFor = (scheme) => {
-    if (!(scheme in SCHEMES)) throw new Error(`unknown colour scheme '${scheme}'`);
-    if (!browsers.has(scheme)) browsers.set(scheme, launchFirefox({ [SCHEME_PREF]: SCHEMES[scheme] }));
-    return browsers.get(scheme);
-  };
-  await firefoxFor('light');
+  const open = new Set();
   return {
     async newContext({ viewport, colorScheme = 'light' } = {}) {
-      const firefox = await firefoxFor(colorScheme);
+      if (!(colorScheme in SCHEMES)) throw new Error(`unknown colour scheme '${colorScheme}'`);
+      const firefox = await launchFirefox({ [SCHEME_PREF]: SCHEMES[colorScheme] });
+      open.add(firefox);
       const own = await firefox.createBrowserContext();
       const context = {
         async newPage() {
@@ -101,12 +99,15 @@ export async function launchFirefoxAsPlaywright() {
           if (viewport) await page.setViewport(viewport);
           return playwrightPage(page, context);
         },
-        close: () => own.close(),
+        async close() {
+          open.delete(firefox);
+          await firefox.close();
+        },
       };
       return context;
     },
     async close() {
-      await Promise.all([...browsers.values()].map(async (firefox) => (await firefox).close()));
+      await Promise.all([...open].map((firefox) => firefox.close()));
     },
   };
 }

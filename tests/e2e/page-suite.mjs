@@ -232,17 +232,21 @@ const firstLineVisible = (page) =>
     assert.equal(first.done, 'context');
     assert.equal(first.note, "The story reached the model's length: 128 tokens.");
     assert.equal(await page.textContent('#announce'), "Story done. The story reached the model's length: 128 tokens.");
-    // Typed out of range: the fields show what the story used (the field's own limits).
-    const clamped = await generate(page, { temperature: '-1', topp: '0.9', steps: '-5' });
+    // Typed out of range: the fields then show what the engine used (run.c's rules).
+    const clamped = await generate(page, { temperature: '-1', topp: '1.5', steps: '-5' });
     assert.equal(clamped.done, 'context');
-    assert.deepEqual([await page.inputValue('#temperature'), await page.inputValue('#steps')], ['0', '0']);
+    assert.deepEqual([await page.inputValue('#temperature'), await page.inputValue('#topp'), await page.inputValue('#steps')], ['0', '0.9', '128']);
     assert.equal(clamped.text, first.text, 'temperature -1 is greedy, as shown');
     await generate(page, { temperature: '5', seed: '3' });
     assert.equal(await page.inputValue('#temperature'), '2');
     assert.match(await page.textContent('#stats'), / · seed 3$/);
-    assert.match(await page.textContent('#settings-summary'), /^temperature 2 · top-p 0\.9 · steps: the model's length · seed 3$/);
-    // Step in Inspect mode: one token, no rate of one token.
+    // Past the page's temperature range (2): shown, and used, as 2.
+    assert.match(await page.textContent('#settings-summary'), /^temperature 2 · top-p 0\.9 · 128 steps · seed 3$/);
+    // Step in Inspect mode: one token, no rate of one token. (Inspect first shows the story
+    // just read, run again: that ends before the settings change.)
     await page.check('input[name="mode"][value="inspect"]');
+    await page.waitForFunction(() => document.querySelector('#inspect-view').dataset.state === 'done', null, { timeout: 60_000 });
+    await idle(page);
     await settings(page, { temperature: '0' });
     await page.click('#step');
     await page.waitForFunction(() => document.querySelector('#inspect-view').dataset.state === 'paused', null, { timeout: 60_000 });

@@ -71,6 +71,15 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
+/** A generation's options as the engine applied them (`optionsUsed`). */
+export interface UsedOptions {
+  temperature: number;
+  topp: number;
+  steps: number;
+  /** Decimal: a u64. */
+  seed: string;
+}
+
 /** Options of a chat turn: sampling, and the system prompt of the first turn. */
 export interface ChatOptions extends GenerateOptions {
   system?: string;
@@ -270,6 +279,8 @@ export class Llama2 {
   readonly tokenIds: number[];
   /** Why the last generation ended (undefined before the first, or while one runs). */
   readonly stopReason: StopReason | undefined;
+  /** The last generation's options as the engine applied them (run.c's rules). */
+  readonly optionsUsed: UsedOptions | undefined;
   /** The seed of the last generation, as a decimal string (the time when none was given). */
   readonly seed: string | undefined;
   /** Frees the engine, its model and its workers; later use throws a LlamaError of kind

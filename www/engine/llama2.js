@@ -542,6 +542,16 @@ export class Llama2 {
     return this.#engine.seed();
   }
 
+  /**
+   * The last generation's options as the engine applied them (run.c's rules: a negative
+   * temperature is 0, a top-p outside [0, 1] is 0.9, steps 0 or past seq_len are seq_len, seed
+   * 0 is the time): what a page should show as used.
+   * @returns {import('./llama2.d.ts').UsedOptions | undefined}
+   */
+  get optionsUsed() {
+    return this.#engine.options_used();
+  }
+
   /** Test hook: ends the worker of shard `index` as a crash would. */
   _killShard(index) {
     if (!this.#shards) throw new RangeError('the model runs in one worker');

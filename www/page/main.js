@@ -53,8 +53,8 @@ const state = {
   held: null,
   /** The loaded model's pieces (index = id), asked for once per model by the Explain view. */
   pieces: null,
-  /** The engine's option defaults (`defaults()`). */
-  defaults: null,
+  /** The options the engine applied to the story it holds (a `done` reply's `used`). */
+  used: null,
 };
 
 // Before the engine's worker starts: an isolated page gives it shared memory.
@@ -283,27 +283,46 @@ async function ensureModel(origin) {
  */
 let story = { text: new StoryText(render), clicked: 0, firstMs: null, loading: false };
 
-/** A number field as the engine gets it: undefined when empty (the default applies), else
- * the typed number brought into the field's own min, max and whole steps; with `show`, the
- * field then shows that value (on change and at Generate: never one quietly replaced). */
-function number(input, show = false) {
-  if (input.value.trim() === '') return undefined;
-  let value = Number(input.value);
-  if (!Number.isFinite(value)) return value; // the engine names it
-  if (input.min !== '') value = Math.max(Number(input.min), value);
-  if (input.max !== '') value = Math.min(Number(input.max), value);
-  if (input.step === '1') value = Math.floor(value);
-  if (show && String(value) !== input.value.trim()) input.value = String(value);
-  return value;
+/** A number field as the engine gets it: undefined when empty (the default applies). The
+ * engine applies run.c's rules to what is out of range (`showUsed` then shows the result). */
+function number(input) {
+  return input.value.trim() === '' ? undefined : Number(input.value);
+}
+
+/** The temperature field: the page's own range stops at its max (STORY_DEFAULTS.maxTemperature:
+ * above it a TinyStories model writes noise); with `show`, a higher value typed is shown as
+ * the one used. */
+function temperature(show) {
+  const t = number(ui.temperature);
+  if (!(t > STORY_DEFAULTS.maxTemperature)) return t;
+  if (show) ui.temperature.value = String(STORY_DEFAULTS.maxTemperature);
+  return STORY_DEFAULTS.maxTemperature;
 }
 
 /** The sampling settings of the Settings section (empty Steps: the page's default, the
  * model's context); `show`: the fields show the values used. */
 function sampling({ show = false } = {}) {
   return {
-    temperature: number(ui.temperature, show), topp: number(ui.topp, show),
-    steps: number(ui.steps, show) ?? STORY_DEFAULTS.steps, seed: ui.seed.value.trim(),
+    temperature: temperature(show), topp: number(ui.topp),
+    steps: number(ui.steps) ?? STORY_DEFAULTS.steps, seed: ui.seed.value.trim(),
   };
+}
+
+/**
+ * After a story, the Settings show what the engine used where it differs from what was typed
+ * (run.c's rules: temperature -1 is 0, top-p 1.5 is 0.9, steps past the model's length are
+ * its length): never a value that was quietly replaced. Empty fields (the defaults) stay empty.
+ * @param {{ temperature: number, topp: number, steps: number } | undefined} used
+ */
+function showUsed(used) {
+  if (!used) return;
+  const short = (x) => Number(x.toPrecision(6)); // f32: 0.9 arrives as 0.8999999761581421
+  for (const [input, value] of [[ui.temperature, used.temperature], [ui.topp, used.topp], [ui.steps, used.steps]]) {
+    const typed = number(input);
+    if (typed === undefined || (input === ui.steps && typed === 0)) continue; // a default, as chosen
+    if (short(typed) !== short(value)) input.value = String(short(value));
+  }
+  showSettings();
 }
 
 /** The stats line: live while the story streams, the worker's own figures at its end. */
@@ -313,8 +332,8 @@ function showStats(done, options) {
     ui.stats.textContent = statsInWords({ tokens: story.text.tokens, ms: since, firstMs: story.firstMs, loading: story.loading });
     return;
   }
-  const seed = options.temperature === 0 ? null : done.seed; // greedy sampling uses no seed
-  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, firstMs: story.firstMs, loading: story.loading, seed });
+  const greedy = (done.used?.temperature ?? options.temperature) === 0; // uses no seed
+  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, firstMs: story.firstMs, loading: story.loading, seed: greedy ? null : done.seed });
 }
 
 /** Says `text` to a screen reader once (the stats line and the story are not live regions:
@@ -383,6 +402,8 @@ async function generate({ take } = {}) {
       story.text.flush();
       showStats(done, options);
       showEnd(done, options.steps);
+      state.used = done.used ?? null;
+      showUsed(done.used);
       if (state.loaded?.config === config) {
         state.story = { ...options, seed: done.seed };
         link.sync(state.loaded, state.story);
@@ -434,19 +455,18 @@ function inspectEnded(done) {
   ui.output.textContent = readable(inspect.text);
   ui.output.classList.remove('stale');
   const options = sampling();
-  const seed = options.temperature === 0 ? null : done.seed;
-  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, seed });
+  const greedy = (done.used?.temperature ?? options.temperature) === 0;
+  ui.stats.textContent = statsInWords({ tokens: done.tokens, ms: done.ms, seed: greedy ? null : done.seed });
   showEnd(done, options.steps);
+  state.used = done.used ?? null;
+  showUsed(done.used);
 }
 
 const explain = new ExplainView(ui.explainView, {
   run: inspectRun,
   holds: () => state.held !== null,
   showError: (err) => state.dead || showError('story', err),
-  sampling: () => {
-    const s = state.story ?? sampling();
-    return { temperature: s.temperature ?? state.defaults?.temperature ?? 1, topp: s.topp ?? state.defaults?.topp ?? 0.9 };
-  },
+  sampling: () => ({ temperature: state.used?.temperature ?? 1, topp: state.used?.topp ?? 0.9 }),
 });
 
 const inspect = new InspectView(ui.inspectView, {
@@ -671,12 +691,10 @@ panel.ui.preset.addEventListener('change', () => {
   chat.showModel();
 });
 for (const input of [ui.temperature, ui.topp, ui.steps, ui.seed]) input.addEventListener('input', showSettings);
-for (const input of [ui.temperature, ui.topp, ui.steps]) {
-  input.addEventListener('change', () => {
-    sampling({ show: true });
-    showSettings();
-  });
-}
+ui.temperature.addEventListener('change', () => {
+  sampling({ show: true });
+  showSettings();
+});
 for (const radio of document.querySelectorAll('input[name="mode"]')) radio.onchange = showMode;
 document.addEventListener('dragover', (event) => {
   event.preventDefault();
@@ -697,7 +715,6 @@ showMode();
 updateControls();
 showSettings();
 engine.defaults().then((defaults) => {
-  state.defaults = defaults;
   // The engine's numbers are f32: 0.9 arrives as 0.8999999761581421.
   const short = (x) => String(Number(x.toPrecision(6)));
   if (ui.topp.value === '') ui.topp.value = short(defaults.topp);

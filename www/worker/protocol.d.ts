@@ -1,7 +1,7 @@
 // TypeScript declarations of protocol.js: the messages between a page and its engine worker
 // (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
 
-import type { ErrorKind, ModelConfig, Source, StopReason, Token, Trace, Variant } from '../engine/llama2.js';
+import type { ErrorKind, ModelConfig, Source, StopReason, Token, Trace, UsedOptions, Variant } from '../engine/llama2.js';
 import type { CacheNote } from '../cache/cache.js';
 
 /** Sampling options of a request (as `GenerateOptions`, without the signal). */
@@ -159,6 +159,8 @@ export interface DoneReply {
   /** The seed used, as a decimal string (null for a request dropped before it ran). */
   seed: string | null;
   ids: number[];
+  /** The options as the engine applied them (run.c's rules), for a page to show as used. */
+  used?: UsedOptions;
 }
 
 export interface ErrorReply {

@@ -35,7 +35,8 @@
 //   { type: 'progress', id, file: 'model'|'tokenizer', name, loaded, total }
 //   { type: 'loaded', id, config: ModelConfig, variant, wasmMemoryBytes }
 //   { type: 'piece', id, text }                      one per token ('' while UTF-8 is partial)
-//   { type: 'done', id, reason, tokens, ms, ttftMs, seed, ids }   reason: see StopReason
+//   { type: 'done', id, reason, tokens, ms, ttftMs, seed, ids, used }   reason: see StopReason;
+//        used: the options as the engine applied them (llama2.js `optionsUsed`)
 //   { type: 'error', id, message, kind }             kind: see errors.js
 //   { type: 'cache', url, status, message }          where a URL came from / went to (cache.js)
 //   { type: 'defaults', id, defaults: { temperature, topp, steps, topK, lensK } }

@@ -109,7 +109,7 @@ async function stream(id, engine, start) {
     postMessage({ type: 'piece', id, text });
   }
   const ms = performance.now() - t0;
-  postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
+  postMessage({ type: 'done', id, reason: engine.stopReason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds, used: engine.optionsUsed });
 }
 
 /** Checks `take`, the worker's own argument (the engine checks its own): undefined (no pause)
@@ -144,7 +144,7 @@ async function inspected(id, engine, story, take) {
   }
   const ms = performance.now() - t0;
   const reason = paused === story ? 'paused' : engine.stopReason;
-  postMessage({ type: 'done', id, reason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds });
+  postMessage({ type: 'done', id, reason, tokens, ms, ttftMs, seed: engine.seed, ids: engine.tokenIds, used: engine.optionsUsed });
 }
 
 /** Runs the queue, one request after another. */
