@@ -413,23 +413,32 @@ test('page: past its memory budget the view lets the oldest tokens\' attention g
   await page.context().close();
 });
 
-test('page: once the engine has run another story, the view says so instead of branching', async () => {
-  const lines = nativeInspect(GREEDY);
-  const page = await inspectPage();
-  const view = viewOf(page, '#inspect-view');
-  await pageRun(page, '#generate', lines.length);
-  await page.check('input[name="mode"][value="story"]');
-  await page.click('#generate');
-  await page.waitForFunction(() => document.querySelector('#output').dataset.done && document.body.dataset.busy === 'idle');
-  await page.check('input[name="mode"][value="inspect"]');
+test('<llama-story inspect>: once another element has run a story, the view says so instead of branching', async () => {
+  // (On the page, Inspect runs the story the engine holds again when it opens: its view is
+  // never behind the engine there. Elements share one engine, so one can be.)
+  const lines = nativeInspect(EMBED);
+  const page = await browser.newPage({ viewport: DESKTOP });
+  watchPage(page, 'embed stale');
+  await page.goto(`${server.url}embed.html`);
+  await page.locator('#inspect').scrollIntoViewIfNeeded();
+  await page.waitForSelector('#inspect[state="ready"]', { timeout: 60_000 });
+  const view = viewOf(page, '#inspect');
+  await page.click('#inspect [part~="generate"]');
+  await page.waitForSelector('#inspect[state="done"]', { timeout: 120_000 });
+  // Another element's story takes the shared engine.
+  await page.locator('#first').scrollIntoViewIfNeeded();
+  await page.waitForSelector('#first[state="ready"]', { timeout: 60_000 });
+  await page.click('#first [part~="generate"]');
+  await page.waitForSelector('#first[state="done"]', { timeout: 120_000 });
+  await page.locator('#inspect').scrollIntoViewIfNeeded();
   await view.click(`.chip[data-index="${CHIP}"]`);
   assert.deepEqual((await view.bars('.inspect-alternatives')).filter((b) => b.button), [], 'no alternative is a button');
-  assert.match(await page.textContent('.inspect-alternatives .inspect-hint'), /run something else since/);
+  assert.match(await page.textContent('#inspect .inspect-alternatives .inspect-hint'), /run something else since/);
   await view.click('.inspect-lens > summary');
-  await page.locator('.inspect-lens-body .inspect-hint').waitFor(); // the toggle event comes a task later
-  assert.match(await page.textContent('.inspect-lens-body'), /run something else since/);
+  await page.locator('#inspect .inspect-lens-body .inspect-hint').waitFor(); // the toggle event comes a task later
+  assert.match(await page.textContent('#inspect .inspect-lens-body'), /run something else since/);
   assert.deepEqual((await view.chips()).map((ch) => ch.id), lines.map((l) => l.id), 'the view keeps its story');
-  await page.context().close();
+  await page.close();
 });
 
 test('worker requests: tokens with take, more, branch, lens and trace in order; bad arguments and a missing story are errors', async () => {

@@ -309,9 +309,10 @@ function sampling({ show = false } = {}) {
 }
 
 /**
- * After a story, the Settings show what the engine used where it differs from what was typed
- * (run.c's rules: temperature -1 is 0, top-p 1.5 is 0.9, steps past the model's length are
- * its length): never a value that was quietly replaced. Empty fields (the defaults) stay empty.
+ * After a story, the Settings show what the engine used where it replaced what was typed
+ * (run.c's rules: temperature -1 is 0, top-p 1.5 is 0.9, steps -5 are the model's length):
+ * never a value that was quietly replaced. Empty fields (the defaults) stay empty; Steps past
+ * the model's length stay as typed (a limit the story did not reach: the end note says so).
  * @param {{ temperature: number, topp: number, steps: number } | undefined} used
  */
 function showUsed(used) {
@@ -319,7 +320,8 @@ function showUsed(used) {
   const short = (x) => Number(x.toPrecision(6)); // f32: 0.9 arrives as 0.8999999761581421
   for (const [input, value] of [[ui.temperature, used.temperature], [ui.topp, used.topp], [ui.steps, used.steps]]) {
     const typed = number(input);
-    if (typed === undefined || (input === ui.steps && typed === 0)) continue; // a default, as chosen
+    if (typed === undefined) continue; // the default, as chosen
+    if (input === ui.steps && Number.isInteger(typed) && typed >= 0) continue; // a limit, as typed
     if (short(typed) !== short(value)) input.value = String(short(value));
   }
   showSettings();
