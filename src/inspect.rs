@@ -118,6 +118,27 @@ pub struct LayerTrace {
     pub residual_ffn: Vec<f32>,
 }
 
+impl LayerTrace {
+    /// Every vector by its name, in run.c's order: the one list of names that the CLI's
+    /// `--trace` and the wasm engine's `trace()` write (and the JS API passes on).
+    pub fn vectors(&self) -> [(&'static str, &[f32]); 12] {
+        [
+            ("attn_norm", &self.attn_norm),
+            ("q", &self.q),
+            ("k", &self.k),
+            ("v", &self.v),
+            ("attention", &self.attention),
+            ("heads_out", &self.heads_out),
+            ("attn_out", &self.attn_out),
+            ("residual_attn", &self.residual_attn),
+            ("ffn_norm", &self.ffn_norm),
+            ("gate", &self.gate),
+            ("ffn_out", &self.ffn_out),
+            ("residual_ffn", &self.residual_ffn),
+        ]
+    }
+}
+
 /// What a learner switches off in the model (`--ablate`, the Explain view's experiments):
 /// attention heads (their part of `heads_out` is zero), a layer's whole attention block
 /// (`attn_out` is zero) or feed-forward block (`ffn_out` is zero), at every position.

@@ -289,14 +289,18 @@ fn trace_json(t: &Trace, c: &Config) -> String {
         .layers
         .iter()
         .map(|l| {
-            let heads: Vec<&[f32]> = l.attention.chunks_exact(t.pos + 1).collect();
-            debug_assert_eq!(heads.len(), c.n_heads);
-            serde_json::json!({
-                "attn_norm": l.attn_norm, "q": l.q, "k": l.k, "v": l.v, "attention": heads,
-                "heads_out": l.heads_out, "attn_out": l.attn_out, "residual_attn": l.residual_attn,
-                "ffn_norm": l.ffn_norm, "gate": l.gate, "ffn_out": l.ffn_out,
-                "residual_ffn": l.residual_ffn,
-            })
+            let fields = l.vectors().map(|(name, v)| {
+                let value = if name == "attention" {
+                    // One row per head, as `--inspect` writes attention.
+                    let heads: Vec<&[f32]> = v.chunks_exact(t.pos + 1).collect();
+                    debug_assert_eq!(heads.len(), c.n_heads);
+                    serde_json::json!(heads)
+                } else {
+                    serde_json::json!(v)
+                };
+                (name.to_string(), value)
+            });
+            serde_json::Value::Object(fields.into_iter().collect())
         })
         .collect();
     serde_json::json!({

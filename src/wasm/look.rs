@@ -134,20 +134,8 @@ impl Engine {
         let f32s = |v: &[f32]| JsValue::from(js_sys::Float32Array::from(v));
         let layers = js_sys::Array::new();
         for l in &t.layers {
-            layers.push(&object(&[
-                ("attn_norm", f32s(&l.attn_norm)),
-                ("q", f32s(&l.q)),
-                ("k", f32s(&l.k)),
-                ("v", f32s(&l.v)),
-                ("attention", f32s(&l.attention)),
-                ("heads_out", f32s(&l.heads_out)),
-                ("attn_out", f32s(&l.attn_out)),
-                ("residual_attn", f32s(&l.residual_attn)),
-                ("ffn_norm", f32s(&l.ffn_norm)),
-                ("gate", f32s(&l.gate)),
-                ("ffn_out", f32s(&l.ffn_out)),
-                ("residual_ffn", f32s(&l.residual_ffn)),
-            ])?);
+            let fields = l.vectors().map(|(name, v)| (name, f32s(v)));
+            layers.push(&object(&fields)?);
         }
         object(&[
             ("pos", t.pos.into()),

@@ -8,6 +8,7 @@
 // system prompt. A model that was not trained to chat gets a note that says so.
 // Model text goes in with textContent only.
 
+import { keepFocus } from '../ui/focus.js';
 import { endInWords, readable } from '../ui/wording.js';
 
 const $ = (id) => document.getElementById(id);
@@ -77,8 +78,7 @@ export class ChatView {
     this.ui.send.disabled = dead || busy !== null;
     this.ui.stop.disabled = !(origin === 'chat' && (busy === 'chat' || busy === 'load'));
     this.ui.newChat.disabled = dead;
-    if (focused === this.ui.send && this.ui.send.disabled && !this.ui.stop.disabled) this.ui.stop.focus();
-    else if (focused === this.ui.stop && this.ui.stop.disabled) this.ui.message.focus();
+    keepFocus(focused, [this.ui.send], this.ui.stop, this.ui.message);
   }
 
   #item(role, text = '') {
