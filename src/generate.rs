@@ -10,7 +10,7 @@ use std::fmt;
 use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::inspect::{self, Ablation, InspectOptions, Inspection, Trace};
+use crate::inspect::{self, Ablation, InspectOptions, Inspection, LensMap, Trace};
 use crate::link::{self, Link, Look};
 use crate::model::Transformer;
 use crate::sampler::Sampler;
@@ -349,6 +349,48 @@ impl Generator {
         let look = Look { lens: true, ..Look::NOTHING };
         self.model.forward_look(&[token], pos, false, look).await?;
         Ok(inspect::lens_top(self.model.lens_seen(), self.config().vocab_size, k))
+    }
+
+    /// The logit lens at every position of the story that gave a next token, summed up
+    /// ([`LensMap`]): each pass is run again to see it (writing the same KV cache entries
+    /// again), so the story stays where it is. `pin`: a token id whose probability to map.
+    pub async fn lens_map(&mut self, pin: Option<u32>) -> Result<LensMap> {
+        let vocab = self.config().vocab_size;
+        if let Some(id) = pin.filter(|&id| id as usize >= vocab) {
+            return Err(Error::Options(format!(
+                "lens map: token {id} is not in the vocabulary of {vocab}"
+            )));
+        }
+        if self.ids.len() < 2 {
+            return Err(Error::Options("lens map: no story has run".into()));
+        }
+        let (layers, positions) = (self.config().n_layers, self.ids.len() - 1);
+        let size = layers * positions;
+        let mut map = LensMap {
+            layers,
+            positions,
+            pin,
+            entropy: vec![0.0; size],
+            kl: vec![0.0; size],
+            ..LensMap::default()
+        };
+        if pin.is_some() {
+            map.pinned = vec![0.0; size];
+        }
+        let look = Look { lens: true, ..Look::NOTHING };
+        for pos in 0..positions {
+            self.model.forward_look(&[self.ids[pos]], pos, false, look).await?;
+            for (l, (entropy, kl, pinned)) in
+                inspect::lens_stats(self.model.lens_seen(), vocab, pin).into_iter().enumerate()
+            {
+                let at = l * positions + pos;
+                (map.entropy[at], map.kl[at]) = (entropy, kl);
+                if pin.is_some() {
+                    map.pinned[at] = pinned;
+                }
+            }
+        }
+        Ok(map)
     }
 
     /// Every intermediate vector of the pass at position `pos` (already run), as the story

@@ -266,6 +266,51 @@ pub fn lens_top(lens: &[f32], vocab: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
     lens.chunks_exact(vocab).map(|logits| top(&probabilities(logits), k)).collect()
 }
 
+/// The logit lens over a whole story, summed up per layer and position (the Explain view's
+/// maps, `Generator::lens_map`): how unsure each layer's guess of the next token is, how far it
+/// is from the model's final answer, and how likely it makes one pinned token. Each vector is
+/// `(layer, position)`, row-major: layer `l`'s values for every position, then layer `l + 1`'s.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LensMap {
+    pub layers: usize,
+    pub positions: usize,
+    /// The token whose probability `pinned` holds (none: `pinned` is empty).
+    pub pin: Option<u32>,
+    /// The entropy of the lens's distribution, in bits.
+    pub entropy: Vec<f32>,
+    /// KL(final ‖ layer) in bits: what the layer's distribution lacks of the final one (the
+    /// last layer's is the model's own output: 0).
+    pub kl: Vec<f32>,
+    /// The probability the layer gives the pinned token.
+    pub pinned: Vec<f32>,
+}
+
+/// One layer's row of a [`LensMap`] at one position: `(entropy, kl, pinned)` per layer, from
+/// `(layer, vocab)` lens logits. From log-softmax (a probability that rounds to 0 still has a
+/// logarithm), with sums in f64; `exp` and `ln` in f32, the ones the kernels already use (f64's
+/// would add their code to the wasm module for no visible digit).
+pub fn lens_stats(lens: &[f32], vocab: usize, pin: Option<u32>) -> Vec<(f32, f32, f32)> {
+    let log_softmax = |logits: &[f32]| -> Vec<f32> {
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let sum: f64 = logits.iter().map(|&x| (x - max).exp() as f64).sum();
+        let log_sum = max + (sum as f32).ln();
+        logits.iter().map(|&x| x - log_sum).collect()
+    };
+    let layers: Vec<Vec<f32>> = lens.chunks_exact(vocab).map(log_softmax).collect();
+    let Some(last) = layers.last() else { return Vec::new() };
+    layers
+        .iter()
+        .map(|log_p| {
+            let entropy: f64 = log_p.iter().map(|&lp| (-lp.exp() * lp) as f64).sum();
+            let kl: f64 =
+                last.iter().zip(log_p).map(|(&lq, &lp)| (lq.exp() * (lq - lp)) as f64).sum();
+            let pinned = pin.map_or(0.0, |id| log_p[id as usize].exp());
+            let bits = std::f64::consts::LN_2;
+            ((entropy / bits) as f32, (kl.max(0.0) / bits) as f32, pinned)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +323,17 @@ mod tests {
         assert_eq!(rank(&probs, 3), 1);
         assert_eq!(rank(&probs, 2), 4);
         assert_eq!(rank(&probs, 1), 0);
+    }
+
+    #[test]
+    fn lens_stats_entropy_kl_and_the_pinned_probability_in_bits() {
+        // Layer 0 uniform over 4 tokens (2 bits); layer 1 (the last) sure of token 2.
+        let lens = [0.0, 0.0, 0.0, 0.0, -100.0, -100.0, 100.0, -100.0];
+        let stats = lens_stats(&lens, 4, Some(2));
+        assert!((stats[0].0 - 2.0).abs() < 1e-6 && stats[1].0.abs() < 1e-6);
+        // KL(final ‖ uniform) = log2(1 / 0.25) = 2 bits; the last layer's own is 0.
+        assert!((stats[0].1 - 2.0).abs() < 1e-6 && stats[1].1 == 0.0);
+        assert!((stats[0].2 - 0.25).abs() < 1e-6 && (stats[1].2 - 1.0).abs() < 1e-6);
+        assert_eq!(lens_stats(&lens, 4, None)[0].2, 0.0);
     }
 }

@@ -381,6 +381,15 @@ fn hostile_arguments_and_files_get_clear_errors_quickly() {
             1,
             "the story ran positions 0..=7",
         ),
+        // --lens-map: a lone --pin, or a pin that is no token of the vocabulary.
+        (vec!["--pin", "3"], 2, "give --lens-map FILE too"),
+        (vec!["--lens-map", s(&trace), "--pin", "x"], 2, "is not a token id"),
+        (
+            vec!["-n", "4", "--lens-map", s(&trace), "--pin", "512"],
+            1,
+            "token 512 is not in the vocabulary of 512",
+        ),
+        (vec!["-m", "chat", "--lens-map", s(&trace)], 2, "work in generate mode"),
     ] {
         let out = llama2(&[&[s(&model), "-z", s(&tok)], &args[..]].concat(), None);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out.stderr));

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use llama2_wasm::generate::{parse_seed, terminal_chat};
-use llama2_wasm::inspect::{Ablate, InspectOptions, Inspection, Trace};
+use llama2_wasm::inspect::{Ablate, InspectOptions, Inspection, LensMap, Trace};
 use llama2_wasm::link::block_on;
 use llama2_wasm::native::{load_generator, tool_main};
 use llama2_wasm::{Config, Error, Generator, Options, Step};
@@ -32,13 +32,16 @@ Options:
   --top-k <int>    tokens per pass in --inspect, default 10
   --trace <file>   write every vector of one position's forward pass (JSON), after the story
   --trace-pos <int> the position --trace writes, default the last one run
+  --lens-map <file> write the logit lens over the whole story, per layer and position: its
+                   entropy and KL to the final distribution in bits (JSON), after the story
+  --pin <int>      with --lens-map: also map this token id's probability
   --ablate <L:H|L:attn|L:ffn>  switch off head H, or the attention or feed-forward block, of
                    layer L (from 0) at every position; repeatable
   --ids       print the token ids (first token, then every token fed back) instead of text
 The checkpoint may be llama2.c's v0 (run.c), v1 or v2 (int8, runq.c) format.";
 
 /// The options that take a value.
-const FLAGS_WITH_VALUES: [&str; 15] = [
+const FLAGS_WITH_VALUES: [&str; 17] = [
     "-t",
     "-p",
     "-s",
@@ -53,6 +56,8 @@ const FLAGS_WITH_VALUES: [&str; 15] = [
     "--top-k",
     "--trace",
     "--trace-pos",
+    "--lens-map",
+    "--pin",
     "--ablate",
 ];
 
@@ -73,6 +78,9 @@ struct Args {
     /// `--trace FILE` and `--trace-pos P` (None: the last position run).
     trace: Option<String>,
     trace_pos: Option<usize>,
+    /// `--lens-map FILE` and `--pin ID`.
+    lens_map: Option<String>,
+    pin: Option<u32>,
     /// `--ablate`, in the order given.
     ablate: Vec<Ablate>,
 }
@@ -96,6 +104,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             .expect("the default top-k is at least 1"),
         trace: None,
         trace_pos: None,
+        lens_map: None,
+        pin: None,
         ablate: Vec::new(),
     };
     let mut rest = argv[1..].iter();
@@ -147,6 +157,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 })?;
                 args.trace_pos = Some(pos);
             }
+            "--lens-map" => args.lens_map = Some(value.clone()),
+            "--pin" => {
+                let id = value.trim().parse().map_err(|_| {
+                    format!("--pin: '{value}' is not a token id (a whole number from 0)")
+                })?;
+                args.pin = Some(id);
+            }
             "--ablate" => args.ablate.push(Ablate::parse(value).map_err(|e| e.to_string())?),
             "--top-k" => {
                 let count = value.trim().parse().ok();
@@ -169,8 +186,11 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     if args.trace_pos.is_some() && args.trace.is_none() {
         return Err("--trace-pos is the position --trace writes: give --trace FILE too".into());
     }
-    if (args.inspect.is_some() || args.trace.is_some()) && args.chat {
-        return Err("--inspect and --trace work in generate mode".into());
+    if args.pin.is_some() && args.lens_map.is_none() {
+        return Err("--pin is the token --lens-map maps: give --lens-map FILE too".into());
+    }
+    if (args.inspect.is_some() || args.trace.is_some() || args.lens_map.is_some()) && args.chat {
+        return Err("--inspect, --trace and --lens-map work in generate mode".into());
     }
     if top_k_given && args.inspect.is_none() {
         return Err(
@@ -243,6 +263,10 @@ fn generate(generator: &mut Generator, args: &Args) -> Result<(), Error> {
         std::fs::write(path, trace_json(&trace, generator.config()) + "\n")
             .map_err(|e| Error::io(path, &e))?;
     }
+    if let Some(path) = &args.lens_map {
+        let map = block_on(generator.lens_map(args.pin))?;
+        std::fs::write(path, lens_map_json(&map) + "\n").map_err(|e| Error::io(path, &e))?;
+    }
     if args.ids {
         let ids: Vec<String> = generator.ids().iter().map(u32::to_string).collect();
         writeln!(out, "{}", ids.join(" ")).map_err(stdout_error)?;
@@ -307,6 +331,19 @@ fn trace_json(t: &Trace, c: &Config) -> String {
         "pos": t.pos, "token": t.token, "id": t.id, "prompt": t.prompt,
         "embedding": t.embedding, "layers": layers,
         "final_norm": t.final_norm, "logits": t.logits,
+    })
+    .to_string()
+}
+
+/// The `--lens-map` object: `{"layers", "positions", "pin", "entropy", "kl", "pinned"}`, each
+/// vector as one row per layer of one value per position (`pinned` empty without `--pin`).
+fn lens_map_json(m: &LensMap) -> String {
+    let rows = |v: &[f32]| -> Vec<Vec<f32>> {
+        v.chunks_exact(m.positions.max(1)).map(<[f32]>::to_vec).collect()
+    };
+    serde_json::json!({
+        "layers": m.layers, "positions": m.positions, "pin": m.pin,
+        "entropy": rows(&m.entropy), "kl": rows(&m.kl), "pinned": rows(&m.pinned),
     })
     .to_string()
 }

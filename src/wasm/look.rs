@@ -98,7 +98,23 @@ impl Engine {
         })
     }
 
-    /// Goes on with the look started by `lens_start` or `trace_start`: whether it is done.
+    /// Starts the lens map of the whole story (`inspect::LensMap`: per layer and position the
+    /// lens's entropy, its KL to the final distribution and, with `pin` a token id, that
+    /// token's probability); then `poll_look()` until it is done, and `lens_map()`.
+    pub fn lens_map_start(&mut self, pin: JsValue) -> Result<bool> {
+        let pin = if pin.is_undefined() || pin.is_null() {
+            None
+        } else {
+            Some(whole(&pin, "lens map: pin")?)
+        };
+        self.look_start("lens map", move |mut generator| async move {
+            let map = generator.lens_map(pin).await.map(Looked::Map);
+            (generator, map)
+        })
+    }
+
+    /// Goes on with the look started by `lens_start`, `trace_start` or `lens_map_start`:
+    /// whether it is done.
     pub fn poll_look(&mut self) -> Result<bool> {
         self.clear_pending();
         let Slot::Looking(task) = &mut self.slot else {
@@ -123,6 +139,22 @@ impl Engine {
             }
         }
         layers.into()
+    }
+
+    /// The last lens map: `{ layers, positions, pin, entropy, kl, pinned }`, the vectors
+    /// `Float32Array`s of `(layer, position)` (`pin` null and `pinned` empty without a pin);
+    /// `undefined` when the last look was not a map.
+    pub fn lens_map(&self) -> Result<JsValue> {
+        let Some(Looked::Map(m)) = &self.looked else { return Ok(JsValue::UNDEFINED) };
+        let f32s = |v: &[f32]| JsValue::from(js_sys::Float32Array::from(v));
+        object(&[
+            ("layers", m.layers.into()),
+            ("positions", m.positions.into()),
+            ("pin", m.pin.map_or(JsValue::NULL, JsValue::from)),
+            ("entropy", f32s(&m.entropy)),
+            ("kl", f32s(&m.kl)),
+            ("pinned", f32s(&m.pinned)),
+        ])
     }
 
     /// The last trace, by the CLI's `--trace` names: `{ pos, token, id, prompt, embedding, layers: [{

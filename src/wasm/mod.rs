@@ -78,6 +78,7 @@ type Lens = Vec<Vec<(u32, f32)>>;
 enum Looked {
     Lens(Lens),
     Trace(crate::inspect::Trace),
+    Map(crate::inspect::LensMap),
 }
 
 /// A llama2.c model (or one shard of it) living in wasm memory, generating one token per call.

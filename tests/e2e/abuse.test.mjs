@@ -61,7 +61,20 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
     let nextId = 1;
     let maxMemory = 0;
     let malformedAnswers = 0;
+    // A model over 2 workers: the page starts the shard workers (protocol.js `start-shard`).
+    const shards = new Map();
     worker.onmessage = ({ data }) => {
+      if (data?.type === 'start-shard') {
+        const shard = new Worker('/engine/shard-worker.js', { type: 'module' });
+        shard.postMessage({ type: 'connect', port: data.port }, [data.port]);
+        shards.set(data.shard, shard);
+        return;
+      }
+      if (data?.type === 'end-shard') {
+        shards.get(data.shard)?.terminate();
+        shards.delete(data.shard);
+        return;
+      }
       if (data?.id === undefined) {
         // A malformed message (no id) is answered with an error of its own; notes are no replies.
         if (data?.type === 'error') malformedAnswers++;

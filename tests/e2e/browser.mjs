@@ -35,6 +35,8 @@ export function launchFirefox(prefs = {}) {
     browser: 'firefox',
     executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr',
     headless: true,
+    // LLAMA2_FIREFOX_CONSOLE=1: the console of pages and workers on this process's output.
+    dumpio: Boolean(process.env.LLAMA2_FIREFOX_CONSOLE),
     // No updates, telemetry or other background connections (the network is closed here).
     extraPrefsFirefox: {
       'app.update.enabled': false,
@@ -43,6 +45,7 @@ export function launchFirefox(prefs = {}) {
       'toolkit.telemetry.enabled': false,
       'network.captive-portal-service.enabled': false,
       'network.connectivity-service.enabled': false,
+      ...(process.env.LLAMA2_FIREFOX_CONSOLE ? { 'devtools.console.stdout.content': true } : {}),
       ...prefs,
     },
   });

@@ -156,6 +156,47 @@ for (const transport of ['shared', 'messages']) {
   });
 }
 
+// The page starts the shard workers of its engine worker (a worker started inside a worker
+// hung in Firefox under a debugger: docs/browsers.md); `startShardWorker` is how. A worker that
+// never starts fails the load with kind `shards` at the start limit, and the engine loads the
+// next model.
+test('startShardWorker starts the shard workers; one that never starts fails the load at the start limit, and the engine goes on', async () => {
+  const { ids } = await referenceIds();
+  const { Worker } = await import('node:worker_threads');
+  const started = [];
+  const own = () => {
+    const worker = new Worker(new URL('../../www/engine/shard-worker.js', import.meta.url));
+    const face = { postMessage: (m, t) => worker.postMessage(m, t), terminate: () => worker.terminate(), onmessage: null, onerror: null };
+    worker.on('message', (data) => face.onmessage?.({ data }));
+    started.push(face);
+    return face;
+  };
+  const llama = await createEngine({ wasm, variant: 'simd', startShardWorker: own });
+  try {
+    await llama.loadCheckpoint(await openAsBlob(join(MODELS, MODEL)), { name: MODEL, workers: 2, transport: 'messages' });
+    await llama.loadTokenizer(TOKENIZER);
+    assert.equal(started.length, 1);
+    await drain(llama.generate(LONG_PROMPT, greedy));
+    assert.deepEqual(llama.tokenIds, ids);
+  } finally {
+    llama.free();
+  }
+  let silent = 0;
+  const never = () => ({ postMessage() {}, terminate() {}, onmessage: null, onerror: null, silent: ++silent });
+  const stuck = await createEngine({ wasm, variant: 'simd', startShardWorker: never });
+  stuck._setStallLimit(300);
+  try {
+    await assert.rejects(stuck.loadCheckpoint(await openAsBlob(join(MODELS, MODEL)), { name: MODEL, workers: 2 }),
+      (err) => err.kind === 'shards' && /a worker did not start within 0\.3 s/.test(err.message));
+    await stuck.loadCheckpoint(await openAsBlob(join(MODELS, MODEL)), { name: MODEL, workers: 1 });
+    await stuck.loadTokenizer(TOKENIZER);
+    assert.equal((await drain(stuck.generate('Once upon a time', { temperature: 0, steps: 20 }))).length > 0, true);
+  } finally {
+    stuck.free();
+  }
+  await assert.rejects(createEngine({ wasm, startShardWorker: 'shard-worker.js' }), /startShardWorker must be a function, not string/);
+});
+
 test('small contracts: context past seq_len before the download (the old model kept), top-k, lens k, NaN, a second free()', async () => {
   const llama = await engine({ model: 'aidreams260K.bin' });
   // aidreams260K's seq_len is 128: a context of 129 is refused from the header alone.

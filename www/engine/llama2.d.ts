@@ -215,6 +215,22 @@ export interface LayerTrace {
   residual_ffn: Float32Array;
 }
 
+/** The logit lens over a whole story, summed up (`Llama2.lensMap`). Each vector is
+ * `(layer, position)`, row-major: `entropy[l * positions + p]`. */
+export interface LensMap {
+  layers: number;
+  /** The story's positions that gave a next token (every id but the last). */
+  positions: number;
+  /** The token whose probability `pinned` holds, or null (then `pinned` is empty). */
+  pin: number | null;
+  /** Entropy of each layer's lens distribution, in bits. */
+  entropy: Float32Array;
+  /** KL(final ‖ layer) in bits (0 at the last layer: its lens is the model's output). */
+  kl: Float32Array;
+  /** The pinned token's probability under each layer's lens. */
+  pinned: Float32Array;
+}
+
 /** Every intermediate vector of one position's forward pass (`trace(pos)`; the CLI's `--trace`). */
 export interface Trace {
   pos: number;
@@ -266,6 +282,9 @@ export class Llama2 {
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
   /** Every intermediate vector of the pass at position `pos` (already run) of the last story. */
   trace(pos: number): Promise<Trace>;
+  /** The logit lens over the whole last story, summed up; `pin`: a token id whose probability
+   * to map. The story stays where it is. */
+  lensMap(pin?: number): Promise<LensMap>;
   /** One chat turn (run.c's `-m chat`): the assistant's reply to `message`; the next call
    * continues the conversation until `newChat()`, a `generate` or a load. A conversation
    * that filled the context (or its steps) ends there: the next call throws a `LlamaError` of
@@ -302,8 +321,18 @@ export function encode(
   options?: { bos?: boolean; eos?: boolean } & WasmOptions,
 ): Promise<number[]>;
 
+/**
+ * How the worker of each shard but the first is started: a Worker running
+ * `engine/shard-worker.js` (or an object with its face). The default starts it from the
+ * engine's own thread. An engine running in a worker of a page is better given one that asks
+ * the page to start it (`worker/worker.js` does, through `worker/client.js`): in Firefox,
+ * while a debugger watches the page's workers (devtools, WebDriver BiDi), a worker started
+ * from inside a worker now and then hangs its parent for good.
+ */
+export type StartShardWorker = () => Worker | Promise<Worker>;
+
 /** An empty engine; load a model with `loadCheckpoint` and `loadTokenizer`. */
-export function createEngine(options?: WasmOptions & Placement): Promise<Llama2>;
+export function createEngine(options?: WasmOptions & Placement & { startShardWorker?: StartShardWorker }): Promise<Llama2>;
 
 /** A ready engine: a checkpoint and its tokenizer loaded. */
 export function loadModel(
@@ -317,5 +346,6 @@ export function loadModel(
     cache?: SourceCache;
     size?: number;
     sha256?: string;
+    startShardWorker?: StartShardWorker;
   } & WasmOptions & Placement,
 ): Promise<Llama2>;

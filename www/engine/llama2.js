@@ -256,7 +256,8 @@ export class Llama2 {
       this.#shards = null;
     }
     if (count > 1 && !this.#shards) {
-      this.#shards = await Shards.start(count, this.#wasm.module, transport, this.#limits);
+      // (The test hook's stall limit stands for the start limit too: a shard silent that long.)
+      this.#shards = await Shards.start(count, this.#wasm.module, transport, this.#limits, this.#options.startShardWorker, this.#stallMs);
     }
     if (this.#shards) this.#shards.stallMs = this.#stallMs; // new or reused: the limit asked now
   }
@@ -470,6 +471,22 @@ export class Llama2 {
   }
 
   /**
+   * The logit lens over the whole last story, summed up (llama2.d.ts `LensMap`): per layer and
+   * position, the entropy of the lens's distribution and its KL divergence to the final one, in
+   * bits, and with `pin` (a token id) that token's probability. The story stays where it is.
+   * @param {number} [pin]
+   */
+  async lensMap(pin) {
+    while (this.#passing) await this.#passing;
+    const engine = this.#engine;
+    this.#shards?.beginSession();
+    let started = false;
+    const step = () => (started ? engine.poll_look() : ((started = true), engine.lens_map_start(pin)));
+    for (let done = this.#drive(step); !(await done); done = this.#drive(step));
+    return engine.lens_map();
+  }
+
+  /**
    * Every intermediate vector of the pass at position `pos` (already run) of the last story,
    * which stays where it is (see llama2.d.ts `Trace`; the CLI's `--trace` names): the
    * embedding, per layer the norms, q, k, v (after RoPE), the attention weights, the heads'
@@ -558,8 +575,9 @@ export class Llama2 {
     this.#shards.kill(index);
   }
 
-  /** Test hook: the stall limit inside a pass (transport.js STALL_MS), from the next load on,
-   * so that a test can pause past it without waiting two minutes. */
+  /** Test hook: the stall limit inside a pass (transport.js STALL_MS), and the limit on a
+   * shard worker's start (shards.js START_MS), from the next load on, so that a test can pause
+   * past it without waiting minutes. */
   _setStallLimit(ms) {
     this.#stallMs = ms;
   }
@@ -607,11 +625,16 @@ export async function encode(tokenizer, vocabSize, text, { bos = true, eos = fal
 /**
  * An empty engine; load a model into it with `loadCheckpoint` and `loadTokenizer`.
  * @param {object} [options] `variant`, `wasm` (the module: bytes, a WebAssembly.Module or a URL),
- *   and the defaults of every load: `workers`, `transport`, `context`
+ *   the defaults of every load: `workers`, `transport`, `context`; and `startShardWorker`, how
+ *   the worker of each other shard is started (shards.js `StartShardWorker`; default: from this
+ *   thread)
  * @returns {Promise<Llama2>}
  */
-export async function createEngine({ variant, wasm, workers, transport, context } = {}) {
-  const options = { workers: checkWorkers(workers), transport, context: checkContext(context) };
+export async function createEngine({ variant, wasm, workers, transport, context, startShardWorker } = {}) {
+  if (startShardWorker !== undefined && typeof startShardWorker !== 'function') {
+    throw new TypeError(`startShardWorker must be a function, not ${typeof startShardWorker}`);
+  }
+  const options = { workers: checkWorkers(workers), transport, context: checkContext(context), startShardWorker };
   if (transport !== undefined) checkTransport(transport);
   return new Llama2(await instantiate({ variant, wasm }), options);
 }
@@ -623,9 +646,9 @@ export async function createEngine({ variant, wasm, workers, transport, context 
  */
 export async function loadModel({
   model, tokenizer, modelName, tokenizerName, onProgress, signal, cache, size, sha256,
-  variant, wasm, workers, transport, context,
+  variant, wasm, workers, transport, context, startShardWorker,
 }) {
-  const llama = await createEngine({ variant, wasm, workers, transport, context });
+  const llama = await createEngine({ variant, wasm, workers, transport, context, startShardWorker });
   await llama.loadCheckpoint(model, { name: modelName, onProgress, signal, cache, size, sha256 });
   await llama.loadTokenizer(tokenizer, { name: tokenizerName, onProgress, signal, cache });
   return llama;

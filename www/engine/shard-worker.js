@@ -3,7 +3,10 @@
 // passes the leader commands, meeting the other shards through a link (transport.js).
 //
 // Its messages with the leader (shards.js): worker/protocol.js, "The shard worker's protocol"
-// (written beside the page's protocol; `SHARD_REQUESTS` there are this file's handlers).
+// (written beside the page's protocol; `SHARD_REQUESTS` there are this file's handlers). The
+// leader's thread may have started this worker itself, or asked its page to (worker/client.js):
+// then the page's first message hands over the port to the leader, `{ type: 'connect', port }`,
+// and everything after goes through that port.
 // With ports, commands come on the leader's port. A wasm trap marks this shard dead (so the
 // others stop waiting) and is rethrown: the leader's `error` handler sees it.
 
@@ -117,6 +120,12 @@ async function handle(data) {
 let requests = Promise.resolve();
 const onmessage = (event) => {
   const data = event.data ?? event; // Node's parentPort may pass the data itself
+  if (data?.type === 'connect' && data.port instanceof MessagePort) {
+    // Started by the page for a leader in another worker: the leader is at the port's end.
+    host = data.port;
+    host.onmessage = onmessage;
+    return;
+  }
   requests = requests.then(() => handle(data));
 };
 // No top-level await: bundlers may build this worker as a classic script (Vite's default

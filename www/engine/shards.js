@@ -29,14 +29,21 @@ export function sharedMemoryWorks() {
   }
 }
 
-/** A worker for a shard: a module Web Worker, or a Node worker thread behind the same face. */
-async function spawn() {
-  if (typeof Worker === 'function') {
-    return startModuleWorker(
-      () => new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' }),
-      new URL(SHARD_SCRIPT, HERE).href,
-    );
-  }
+/**
+ * How a shard's worker is started: a function returning a Worker, or anything with its face
+ * (`postMessage(message, transfer)`, `onmessage`, `onerror`, `terminate()`) that runs
+ * shard-worker.js. The default, `nestedWorker`, starts it from this thread. An engine that
+ * runs in a worker of a page is better given one that asks the page (worker/worker.js does):
+ * in Firefox, while a debugger watches the page's workers (devtools open, or WebDriver BiDi
+ * driving it), starting a worker from inside a worker now and then never returns
+ * (docs/browsers.md).
+ * @typedef {() => Worker | Promise<Worker>} StartShardWorker
+ */
+
+/** A shard's worker started from this thread: a module Web Worker, or a Node worker thread
+ * behind the same face. */
+export async function nestedWorker() {
+  if (typeof Worker === 'function') return startShardWorker();
   const { Worker: NodeWorker } = await importNode('node:worker_threads');
   const worker = new NodeWorker(new URL(SHARD_SCRIPT, HERE));
   const face = {
@@ -49,6 +56,20 @@ async function spawn() {
   worker.on('error', (err) => face.onerror?.({ message: String(err?.message ?? err), error: err }));
   return face;
 }
+
+/** shard-worker.js as a module Web Worker of this thread (a page's: worker/client.js calls it
+ * for the engine worker it serves). */
+export function startShardWorker() {
+  return startModuleWorker(
+    () => new Worker(new URL('./shard-worker.js', import.meta.url), { type: 'module' }),
+    new URL(SHARD_SCRIPT, HERE).href,
+  );
+}
+
+/** How long a shard's worker may take to start (its `init` answered) before the load fails,
+ * rather than waiting for ever (a worker script that never loads, a page that does not start
+ * the worker it was asked for). */
+export const START_MS = 60_000;
 
 /** Bytes of writes sent to a shard before waiting for it to catch up. */
 const WRITE_WINDOW = 32 << 20;
@@ -102,8 +123,10 @@ export class Shards {
    * @param {WebAssembly.Module} module the engine's compiled module
    * @param {'shared' | 'messages'} transport
    * @param {{ prefillBatch: number, commandWords: number }} limits the engine's `limits()`
+   * @param {StartShardWorker} [start] how each worker is started
+   * @param {number} [startMs] how long they may take (START_MS; tests shorten it)
    */
-  static async start(count, module, transport, limits) {
+  static async start(count, module, transport, limits, start = nestedWorker, startMs = START_MS) {
     const shards = new Shards(count, transport, limits);
     // A port between every two shards (messages); shard 0's are the leader's.
     const ports = Array.from({ length: count }, () => Array(count).fill(null));
@@ -117,16 +140,22 @@ export class Shards {
     shards.ports = ports[0];
     const onDead = (index) => shards.link?.markDead(index);
     shards.remotes = await Promise.all(
-      Array.from({ length: count - 1 }, async (_, i) => new Remote(await spawn(), i + 1, onDead)),
+      Array.from({ length: count - 1 }, async (_, i) => new Remote(await start(), i + 1, onDead)),
     );
+    let timer;
     try {
-      await Promise.all(shards.remotes.map((r) => {
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(shardsLost(`a worker did not start within ${startMs / 1000} s`)), startMs);
+      });
+      await Promise.race([late, Promise.all(shards.remotes.map((r) => {
         const mine = ports[r.index];
         return r.call({ type: 'init', module, ports: mine }, mine.filter(Boolean));
-      }));
+      }))]);
     } catch (err) {
       shards.terminate();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
     return shards;
   }

@@ -5,6 +5,9 @@
 // its shape, and its vector as a heat strip with the values on hover (the attention as one
 // strip per head, labelled by token; the end as the probabilities the sampler drew from).
 // Keyboard: ← → the stages, ↑ ↓ the layers.
+// Over the whole story, a map (llama2.js `lensMap`): layer × position, the logit lens's
+// entropy, its KL divergence to the final distribution, or the probability of a pinned token
+// (pinned from the last stage's list); a cell picks that position and layer.
 //
 // Like the Inspect view it owns no engine: its host runs each request when the engine is free
 // and says whether the engine still holds the story. Model text goes in with textContent only.
@@ -37,6 +40,10 @@ export class ExplainView {
   #trace = null;
   #stage = 0;
   #layer = 0;
+  /** The story's lens map (llama2.d.ts `LensMap`), what it shows, and the pinned token. */
+  #map = null;
+  #measure = 'entropy';
+  #pin = null;
 
   /** @param {HTMLElement} root @param {ExplainHost} host */
   constructor(root, host) {
@@ -44,11 +51,12 @@ export class ExplainView {
     root.classList.add('explain');
     const intro = element('p', 'explain-intro', 'Pick a token of the story: the view walks through the forward pass that read it, stage by stage, as run.c computes it, with the real numbers. ← → move between stages, ↑ ↓ between layers.');
     const tokens = element('div', 'explain-tokens');
+    const map = this.#mapSection();
     const stage = element('section', 'explain-stage');
     stage.tabIndex = 0;
     stage.hidden = true;
-    root.replaceChildren(intro, tokens, stage);
-    this.#ui = { root, tokens, stage };
+    root.replaceChildren(intro, tokens, map.box, stage);
+    this.#ui = { root, tokens, stage, map };
     stage.addEventListener('keydown', (event) => {
       const moves = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
       const move = moves[event.key];
@@ -65,7 +73,10 @@ export class ExplainView {
     this.#pieces = pieces;
     this.#pos = null;
     this.#trace = null;
+    this.#map = null;
     this.#ui.stage.hidden = true;
+    this.#ui.map.box.hidden = false;
+    this.#drawMap();
     this.#drawTokens();
   }
 
@@ -73,8 +84,138 @@ export class ExplainView {
   clear(why) {
     this.#ids = [];
     this.#trace = null;
+    this.#map = null;
     this.#ui.tokens.replaceChildren(element('p', 'explain-hint', why));
     this.#ui.stage.hidden = true;
+    this.#ui.map.box.hidden = true;
+  }
+
+  /** The map's controls, canvas and readout (drawn by `#drawMap`). */
+  #mapSection() {
+    const box = element('section', 'explain-map');
+    const head = element('div', 'explain-map-head');
+    const measure = element('select', 'explain-measure');
+    measure.setAttribute('aria-label', 'What the map shows');
+    for (const [value, text] of Object.entries(MEASURES)) {
+      const option = element('option', '', text.label);
+      option.value = value;
+      measure.append(option);
+    }
+    measure.onchange = () => {
+      this.#measure = measure.value;
+      if (this.#map && this.#measure === 'pinned' && (this.#map.pin === null || this.#map.pin !== this.#pin)) this.mapStory();
+      else this.#drawMap();
+    };
+    const button = element('button', 'explain-map-run', 'Map the story');
+    button.type = 'button';
+    button.onclick = () => this.mapStory();
+    head.append(element('span', 'explain-map-title', 'Over the whole story:'), measure, button);
+    const canvas = document.createElement('canvas');
+    canvas.className = 'explain-map-canvas';
+    canvas.hidden = true;
+    const readout = element('p', 'explain-readout');
+    const what = element('p', 'explain-hint');
+    canvas.addEventListener('pointermove', (event) => {
+      const cell = this.#cellAt(event);
+      if (cell) readout.textContent = this.#describe(cell.layer, cell.pos);
+    });
+    canvas.addEventListener('click', (event) => {
+      const cell = this.#cellAt(event);
+      if (!cell) return;
+      this.#layer = cell.layer;
+      this.pick(cell.pos);
+    });
+    box.append(head, what, canvas, readout);
+    return { box, measure, button, canvas, readout, what };
+  }
+
+  /** Asks the engine for the lens over the whole story (with the pinned token), then draws it. */
+  async mapStory() {
+    if (!this.#host.holds()) return this.clear('The engine has run something else since: generate a story again to explain it.');
+    if (this.#measure === 'pinned' && this.#pin === null) this.#pin = this.#ids[(this.#pos ?? 0) + 1] ?? null;
+    const pin = this.#pin ?? undefined;
+    const done = this.#host.run((client) => ({ done: client.lensMap(pin) }), 'lens');
+    if (!done) return;
+    this.#ui.root.dataset.map = 'mapping';
+    const { button } = this.#ui.map;
+    button.disabled = true;
+    button.textContent = 'Mapping… (one pass per position)';
+    try {
+      this.#map = await done;
+    } catch (err) {
+      this.#ui.root.dataset.map = 'error';
+      return this.#host.showError(err);
+    } finally {
+      button.disabled = false;
+      button.textContent = this.#map ? 'Map again' : 'Map the story';
+    }
+    this.#drawMap();
+    this.#ui.root.dataset.map = 'ready';
+  }
+
+  /** Pins token `id`: the map's third measure is its probability, layer by layer. */
+  pin(id) {
+    this.#pin = id;
+    this.#measure = 'pinned';
+    this.#ui.map.measure.value = 'pinned';
+    if (this.#map) this.mapStory();
+    else this.#drawMap();
+  }
+
+  /** The map's cell under a pointer event: { layer, pos } or null. */
+  #cellAt(event) {
+    const m = this.#map;
+    if (!m) return null;
+    const rect = this.#ui.map.canvas.getBoundingClientRect();
+    const pos = Math.floor(((event.clientX - rect.left) / rect.width) * m.positions);
+    const layer = Math.floor(((event.clientY - rect.top) / rect.height) * m.layers);
+    return pos >= 0 && pos < m.positions && layer >= 0 && layer < m.layers ? { layer, pos } : null;
+  }
+
+  /** One cell in words: where, which token, and the value. */
+  #describe(layer, pos) {
+    const m = this.#map;
+    const value = m[this.#measure][layer * m.positions + pos];
+    const piece = listed(this.#pieces[this.#ids[pos]] ?? '');
+    return `Layer ${layer + 1}, position ${pos} “${piece}”: ${MEASURES[this.#measure].value(value)}`;
+  }
+
+  /** Draws the map: one row per layer (layer 1 on top), one column per position. */
+  #drawMap() {
+    const { canvas, readout, what, button } = this.#ui.map;
+    const m = this.#map;
+    const spec = MEASURES[this.#measure];
+    const pinned = this.#pin === null ? '' : ` “${listed(this.#pieces[this.#pin] ?? '')}” (${this.#pin})`;
+    what.textContent = this.#measure === 'pinned' && this.#pin === null
+      ? 'Pick a token in the last stage’s list (the probabilities) to pin it, or map the story: the token the story took after the selected position is pinned.'
+      : `${spec.what}${this.#measure === 'pinned' ? pinned : ''}. Point at a cell to read it; click it to walk that position's pass at that layer.`;
+    button.textContent = m ? 'Map again' : 'Map the story';
+    const shown = m && (this.#measure !== 'pinned' || (m.pin !== null && m.pin === this.#pin));
+    canvas.hidden = !shown;
+    if (!shown) return (readout.textContent = '');
+    const values = m[this.#measure];
+    const cell = Math.max(2, Math.min(12, Math.floor(720 / m.positions)));
+    canvas.width = m.positions * cell;
+    canvas.height = m.layers * 14;
+    canvas.style.aspectRatio = `${canvas.width} / ${canvas.height}`;
+    const max = spec.max(values);
+    const g = canvas.getContext('2d');
+    g.clearRect(0, 0, canvas.width, canvas.height);
+    for (let l = 0; l < m.layers; l++) {
+      for (let p = 0; p < m.positions; p++) {
+        g.fillStyle = `rgba(235, 115, 20, ${Math.min(1, values[l * m.positions + p] / max)})`;
+        g.fillRect(p * cell, l * 14, cell - (cell > 3 ? 1 : 0), 13);
+      }
+    }
+    if (this.#pos !== null && this.#pos < m.positions) {
+      // The selected position: its column outlined.
+      g.strokeStyle = 'rgb(47, 95, 206)';
+      g.lineWidth = 1;
+      g.strokeRect(this.#pos * cell + 0.5, 0.5, Math.max(cell - 1, 1), canvas.height - 1);
+    }
+    canvas.dataset.measure = this.#measure;
+    canvas.dataset.values = Array.from(values.subarray(0, Math.min(values.length, 8)), (v) => v.toPrecision(6)).join(' ');
+    readout.textContent = `${m.layers} layers (layer 1 on top) × ${m.positions} positions (left to right; the selected one outlined); the darkest cell ${spec.value(max)}.`;
   }
 
   #drawTokens() {
@@ -107,6 +248,7 @@ export class ExplainView {
     this.#pos = pos;
     for (const b of this.#ui.tokens.children) b.setAttribute('aria-pressed', String(Number(b.dataset.pos) === pos));
     this.#ui.stage.hidden = false;
+    if (this.#map) this.#drawMap();
     this.#draw();
     this.#ui.root.dataset.state = 'ready';
     this.#ui.stage.focus({ preventScroll: true });
@@ -200,6 +342,8 @@ export class ExplainView {
       const li = element('li', kept.has(id) ? 'kept' : 'cut');
       if (id === next) li.classList.add('chosen');
       li.dataset.id = String(id);
+      li.title = 'Click to pin this token: the map above then shows its probability, layer by layer';
+      li.onclick = () => this.pin(id);
       li.append(element('span', 'piece', label(this.#pieces[id] ?? '')), element('span', 'bar'), element('span', 'pct', percent(probs[id])));
       li.style.setProperty('--w', probs[id].toFixed(4));
       list.append(li);
@@ -213,6 +357,28 @@ export class ExplainView {
     return box;
   }
 }
+
+/** What the map can show: its name, a sentence, a value in words, and the top of its scale. */
+const MEASURES = {
+  entropy: {
+    label: 'How unsure each layer is (entropy)',
+    what: 'Each cell: the entropy, in bits, of the next-token distribution the logit lens reads from that layer at that position (the classifier applied to the residual stream after the layer). Dark: unsure; light: sure',
+    value: (v) => `${v.toFixed(2)} bits`,
+    max: (values) => values.reduce((m, v) => Math.max(m, v), 0) || 1,
+  },
+  kl: {
+    label: 'How far from the final answer (KL)',
+    what: 'Each cell: the KL divergence, in bits, from the model’s final distribution to the lens’s at that layer: how much the layer still has to change. The last layer is the final answer (0)',
+    value: (v) => `${v.toFixed(2)} bits`,
+    max: (values) => values.reduce((m, v) => Math.max(m, v), 0) || 1,
+  },
+  pinned: {
+    label: 'Probability of a pinned token',
+    what: 'Each cell: the probability the lens gives the pinned token at that layer and position: where in the stack the model comes to expect it. Pinned:',
+    value: (v) => percent(v),
+    max: () => 1,
+  },
+};
 
 /** A vector as a heat strip (negative blue, positive orange, by magnitude) with the value
  * under the pointer; long vectors are drawn a bucket of values per pixel column. */

@@ -1,7 +1,7 @@
 // TypeScript declarations of client.js: EngineClient, the one client of the engine worker
 // (worker.js; its messages are protocol.d.ts).
 
-import type { LlamaError, Trace } from '../engine/llama2.js';
+import type { LensMap, LlamaError, Trace } from '../engine/llama2.js';
 import type { CacheNote } from '../cache/cache.js';
 import type {
   BranchRequest, ChatRequest, DoneReply, GenerateRequest, LoadedReply, LoadRequest, MoreRequest, ProgressReply,
@@ -46,6 +46,8 @@ export class EngineClient {
   lens(pos: number, k?: number): Promise<Array<Array<[number, number]>>>;
   /** Every intermediate vector of the pass at position `pos` of the last story. */
   trace(pos: number): Promise<Trace>;
+  /** The logit lens over the whole last story, summed up; `pin`: a token id to map. */
+  lensMap(pin?: number): Promise<LensMap>;
   /** The loaded tokenizer's pieces, index = token id. */
   vocab(): Promise<string[]>;
   /** Ends the conversation: the next `chat` starts a new one. */

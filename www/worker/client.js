@@ -15,6 +15,7 @@
 import { LlamaError } from '../engine/errors.js';
 import { FINAL } from './protocol.js';
 import { startModuleWorker } from '../engine/start-worker.js';
+import { startShardWorker } from '../engine/shards.js';
 
 /** worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
 const WORKER_SCRIPT = './worker.js';
@@ -39,6 +40,8 @@ export class EngineClient {
   /** id -> { type, resolve, reject, onEvent } */
   #pending = new Map();
   #listeners = { cache: new Set(), dead: new Set() };
+  /** The shard workers started for the engine worker (`start-shard`), by its number. */
+  #shards = new Map();
   /** Why the worker is gone (a LlamaError of kind `engine`), or null. */
   dead = null;
 
@@ -48,6 +51,8 @@ export class EngineClient {
     worker.onmessage = ({ data }) => {
       if (data?.type === 'cache') return this.#emit('cache', data);
       if (data?.type === 'alive') return this.#watchLock(data.lock);
+      if (data?.type === 'start-shard') return this.#startShard(data);
+      if (data?.type === 'end-shard') return this.#endShard(data.shard);
       const request = this.#pending.get(data?.id);
       if (!request) return;
       if (data.type === 'error') {
@@ -76,10 +81,29 @@ export class EngineClient {
     }).catch(() => {});
   }
 
+  /** A model split over workers: the engine worker's shards are started here, on the page's
+   * thread (protocol.js `start-shard`, and why). */
+  #startShard({ shard, port }) {
+    if (this.dead) return port?.close();
+    const worker = startShardWorker();
+    this.#shards.set(shard, worker);
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#control({ type: 'shard-error', shard, message: event.message ?? 'an error' });
+    };
+    worker.postMessage({ type: 'connect', port }, [port]);
+  }
+
+  #endShard(shard) {
+    this.#shards.get(shard)?.terminate();
+    this.#shards.delete(shard);
+  }
+
   #die(message) {
     if (this.dead) return;
     this.dead = new LlamaError('engine', message);
     this.#worker.terminate();
+    for (const shard of [...this.#shards.keys()]) this.#endShard(shard);
     for (const request of this.#pending.values()) request.reject(this.dead);
     this.#pending.clear();
     this.#emit('dead', this.dead);
@@ -160,6 +184,12 @@ export class EngineClient {
   /** Every vector of the pass at position `pos` of the last story (llama2.d.ts `Trace`). */
   async trace(pos) {
     return (await this.#request({ type: 'trace', pos }).done).trace;
+  }
+
+  /** The logit lens over the whole last story, summed up (llama2.d.ts `LensMap`); `pin`: a
+   * token id whose probability to map. */
+  async lensMap(pin) {
+    return (await this.#request({ type: 'lens-map', pin }).done).map;
   }
 
   /** The loaded tokenizer's pieces, index = token id. */

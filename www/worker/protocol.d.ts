@@ -1,7 +1,7 @@
 // TypeScript declarations of protocol.js: the messages between a page and its engine worker
 // (worker.js). client.js (client.d.ts) speaks it; a page may also post these itself.
 
-import type { ErrorKind, ModelConfig, Source, StopReason, Token, Trace, UsedOptions, Variant } from '../engine/llama2.js';
+import type { ErrorKind, ModelConfig, Source, StopReason, LensMap, Token, Trace, UsedOptions, Variant } from '../engine/llama2.js';
 import type { CacheNote } from '../cache/cache.js';
 
 /** Sampling options of a request (as `GenerateOptions`, without the signal). */
@@ -102,6 +102,13 @@ export interface TraceRequest {
   pos: number;
 }
 
+/** The logit lens over the whole last story, summed up; answered by `lens-map`. */
+export interface LensMapRequest {
+  type: 'lens-map';
+  id: number;
+  pin?: number;
+}
+
 /** The loaded tokenizer's pieces; answered by `vocab`. */
 export interface VocabRequest {
   type: 'vocab';
@@ -111,14 +118,16 @@ export interface VocabRequest {
 /** Requests: run strictly in order, each answered with its `id`. */
 export type Request =
   | LoadRequest | GenerateRequest | ChatRequest | NewChatRequest | DefaultsRequest
-  | TokensRequest | BranchRequest | MoreRequest | LensRequest | TraceRequest | VocabRequest;
+  | TokensRequest | BranchRequest | MoreRequest | LensRequest | TraceRequest | LensMapRequest | VocabRequest;
 
 /** Controls: acted on at once, no reply of their own. `stop` ends generation `id` (or drops it
  * if queued); `cancel` aborts load `id` (its reply is an `error` of kind `cancelled`). */
 export type Control =
   | { type: 'stop'; id?: number }
   | { type: 'cancel'; id?: number }
-  | { type: 'kill-shard'; shard: number };
+  | { type: 'kill-shard'; shard: number }
+  /** The shard worker started for `start-shard` `shard` failed (its `error` event). */
+  | { type: 'shard-error'; shard: number; message: string };
 
 /** Everything a page may post to the worker. */
 export type PageMessage = Request | Control;
@@ -198,6 +207,12 @@ export interface TraceReply {
   trace: Trace;
 }
 
+export interface LensMapReply {
+  type: 'lens-map';
+  id: number;
+  map: LensMap;
+}
+
 export interface VocabReply {
   type: 'vocab';
   id: number;
@@ -214,10 +229,24 @@ export interface AliveReply {
   lock: string;
 }
 
+/** A model split over workers: the page starts `engine/shard-worker.js` and sends it
+ * `{ type: 'connect', port }` (protocol.js `start-shard`: why the page, not the worker). */
+export interface StartShardMessage {
+  type: 'start-shard';
+  shard: number;
+  port: MessagePort;
+}
+
+/** The page terminates the shard worker it started as `shard`. */
+export interface EndShardMessage {
+  type: 'end-shard';
+  shard: number;
+}
+
 /** Everything the worker posts. */
 export type WorkerMessage =
   | ProgressReply | LoadedReply | PieceReply | DoneReply | ErrorReply | DefaultsReply | CacheReply | AliveReply
-  | TokenReply | LensReply | TraceReply | VocabReply;
+  | TokenReply | LensReply | TraceReply | LensMapReply | VocabReply | StartShardMessage | EndShardMessage;
 
 /** The request types that get replies, in turn. */
 export const REQUESTS: ReadonlyArray<Request['type']>;
@@ -235,6 +264,7 @@ export const FINAL: {
   readonly more: 'done';
   readonly lens: 'lens';
   readonly trace: 'trace';
+  readonly 'lens-map': 'lens-map';
   readonly vocab: 'vocab';
 };
 /** Requests that leave the engine's story as it is (a paused one stays paused). */

@@ -25,11 +25,15 @@
 //   { type: 'more', id, take? }   the paused story goes on: `token` replies, then `done`
 //   { type: 'lens', id, pos, k? }   the logit lens at position `pos` of the last story
 //   { type: 'trace', id, pos }   every vector of the pass at position `pos` of the last story
+//   { type: 'lens-map', id, pin? }   the logit lens over the whole last story, summed up
+//        (llama2.js `lensMap`); `pin`: a token id whose probability to map
 //   { type: 'vocab', id }   the loaded tokenizer's pieces, to show ids as text
 // page -> worker, controls (no reply of their own):
 //   { type: 'stop', id }     end generation `id` after the current token, or drop it if queued
 //   { type: 'cancel', id }   abort load `id` (its reply is an `error` of kind `cancelled`)
 //   { type: 'kill-shard', shard }   test hook: end one shard's worker as a crash would
+//   { type: 'shard-error', shard, message }   the shard worker the page started for
+//        `start-shard` failed (its `error` event: a wasm trap, a script that did not load)
 //
 // worker -> page
 //   { type: 'progress', id, file: 'model'|'tokenizer', name, loaded, total }
@@ -46,16 +50,26 @@
 //   { type: 'done', id, reason: StopReason | 'paused', ... }   as above
 //   { type: 'lens', id, layers: [[[id, prob], ...] per layer] }
 //   { type: 'trace', id, trace: Trace }   llama2.js `trace` (its vectors moved, not copied)
+//   { type: 'lens-map', id, map: LensMap }   llama2.js `lensMap` (its vectors moved)
 //   { type: 'vocab', id, pieces: string[] }   index = token id, the tokenizer's bytes as UTF-8
 //   { type: 'alive', lock }   once at start: the worker holds Web Lock `lock` for its whole
 //        life, so the page learns that it ended (closed, terminated, crashed) by waiting for
 //        that lock, with no timeout (client.js)
+//   { type: 'start-shard', shard, port }   start engine/shard-worker.js for a model split over
+//        workers and send it `{ type: 'connect', port }` (the worker's end of its channel to
+//        the engine); report its `error` events with `shard-error`. The page starts them, not
+//        the engine worker: in Firefox, under a debugger, a worker started inside a worker
+//        now and then hangs its parent (docs/browsers.md)
+//   { type: 'end-shard', shard }   terminate that shard worker (also ended with the engine's)
 //   a wasm trap (out of memory, a bug) is not replied to but rethrown uncaught: the engine is
 //   unusable after one, and the page's `error` event (client.js: kind `engine`) reports it.
 
 // The shard worker's protocol: a model split over workers (shards.js, the leader, holds shard 0;
 // shard-worker.js each other shard). Every request is answered, in order, with `{ ok: true,
-// ... }` or `{ ok: false, message, kind }`, except `write` and `session`:
+// ... }` or `{ ok: false, message, kind }`, except `write` and `session` (and `connect`, the
+// page's, when the page started the worker for its engine worker: see `start-shard`):
+//   { type: 'connect', port }            the leader is at the other end of `port`: every message
+//        after comes, and is answered, through it
 //   { type: 'init', module, ports }     the compiled engine module; a port to each shard
 //   { type: 'begin', prefix, size, name, shard, count } -> { ranges }   a new checkpoint
 //   { type: 'write', at, bytes }        bytes of the file (not answered; see 'sync')
@@ -75,13 +89,13 @@
 export const SHARD_REQUESTS = ['init', 'begin', 'write', 'sync', 'end', 'fit', 'context', 'ablate', 'session'];
 
 /** Requests that get replies, in turn. */
-export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'trace', 'vocab'];
+export const REQUESTS = ['load', 'generate', 'chat', 'new-chat', 'defaults', 'tokens', 'branch', 'more', 'lens', 'trace', 'lens-map', 'vocab'];
 /** Controls, acted on at once. */
-export const CONTROLS = ['stop', 'cancel', 'kill-shard'];
+export const CONTROLS = ['stop', 'cancel', 'kill-shard', 'shard-error'];
 /** The reply that ends each request. */
 export const FINAL = {
   load: 'loaded', generate: 'done', chat: 'done', 'new-chat': 'done', defaults: 'defaults',
-  tokens: 'done', branch: 'done', more: 'done', lens: 'lens', trace: 'trace', vocab: 'vocab',
+  tokens: 'done', branch: 'done', more: 'done', lens: 'lens', trace: 'trace', 'lens-map': 'lens-map', vocab: 'vocab',
 };
 /** Requests that leave the engine's story as it is (a paused one stays paused). */
-export const KEEPS_STORY = ['defaults', 'lens', 'trace', 'vocab', 'more'];
+export const KEEPS_STORY = ['defaults', 'lens', 'trace', 'lens-map', 'vocab', 'more'];

@@ -6,7 +6,35 @@ import { WeightCache } from '../cache/cache.js';
 import { errorKind, LlamaError } from '../engine/errors.js';
 import { CONTROLS, FINAL, KEEPS_STORY, REQUESTS } from './protocol.js';
 
-const llama = createEngine();
+/**
+ * The worker of a shard (a model split over workers), started by the page rather than by this
+ * worker: in Firefox, while a debugger watches the page's workers (devtools open, WebDriver
+ * BiDi driving it), `new Worker` inside a worker now and then never returns, and this worker
+ * would hang for good (docs/browsers.md). The page (client.js) starts shard-worker.js and hands
+ * it one end of a channel; this side talks through the other end as through a Worker.
+ */
+const shardWorkers = new Map();
+let nextShardWorker = 1;
+function startShardWorkerByPage() {
+  const { port1, port2 } = new MessageChannel();
+  const shard = nextShardWorker++;
+  const face = {
+    postMessage: (message, transfer) => port1.postMessage(message, transfer),
+    terminate() {
+      shardWorkers.delete(shard);
+      port1.close();
+      postMessage({ type: 'end-shard', shard });
+    },
+    onmessage: null,
+    onerror: null,
+  };
+  port1.onmessage = (event) => face.onmessage?.(event);
+  shardWorkers.set(shard, face);
+  postMessage({ type: 'start-shard', shard, port: port2 }, [port2]);
+  return face;
+}
+
+const llama = createEngine({ startShardWorker: startShardWorkerByPage });
 
 // The page learns that this worker ended (closed, terminated, killed with its tab's memory)
 // without polling: the worker holds a Web Lock until it is gone, and client.js asks for the
@@ -82,6 +110,11 @@ const run = {
   async lens(data, engine) {
     // pos and k: the engine checks them (one place, one kind: a TypeError of kind `type`).
     postMessage({ type: 'lens', id: data.id, layers: await engine.lens(data.pos, data.k) });
+  },
+  async 'lens-map'(data, engine) {
+    // pin: the engine checks it. The vectors are moved, not copied.
+    const map = await engine.lensMap(data.pin);
+    postMessage({ type: 'lens-map', id: data.id, map }, [map.entropy.buffer, map.kl.buffer, map.pinned.buffer]);
   },
   async trace(data, engine) {
     // pos: the engine checks it. The vectors are moved, not copied.
@@ -195,6 +228,10 @@ const controls = {
   },
   async 'kill-shard'({ shard }) {
     (await llama)._killShard(shard);
+  },
+  /** The page: the worker it started for `start-shard` `shard` failed (its `error` event). */
+  'shard-error'({ shard, message }) {
+    shardWorkers.get(shard)?.onerror?.({ message });
   },
 };
 
