@@ -124,13 +124,16 @@ async function startBrowser(host, dir, tokenizerDir) {
       try {
         await page.goto(`${server.url}bench/index.html`);
         const reply = await page.evaluate(
-          (options) =>
-            new Promise((done) => {
+          async (options) => {
+            const { ShardWorkersForChild } = await import('/engine/llama2.js');
+            return new Promise((done) => {
               const worker = new Worker('/bench/worker.mjs', { type: 'module' });
-              worker.onmessage = ({ data }) => done(data);
+              const shards = new ShardWorkersForChild((message) => worker.postMessage(message));
+              worker.onmessage = ({ data }) => shards.handle(data) || done(data);
               worker.onerror = (e) => done({ ok: false, message: e.message ?? 'worker error' });
               worker.postMessage(options);
-            }),
+            });
+          },
           options,
         );
         if (!reply.ok) throw new Error(reply.message);

@@ -14,15 +14,16 @@
  * @param {BufferSource | string} [o.wasm] its bytes (Node) or URL (the relaxed build in a browser)
  * @param {number} [o.workers] the model split over this many workers (default 1)
  * @param {'shared' | 'messages'} [o.transport] how they meet
+ * @param {Function} [o.startShardWorker] how their workers start (llama2.js `createEngine`)
  * @param {*} o.model a checkpoint Source (URL in the browser, Blob in Node)
  * @param {*} o.tokenizer a tokenizer Source
  * @param {string} o.prompt the benchmark prompt
  * @param {number} o.promptTokens its token count (BOS included)
  * @param {number} o.steps decode positions
  */
-export async function measure(llama2, { variant, wasm, workers = 1, transport, model, tokenizer, prompt, promptTokens, steps, context }) {
+export async function measure(llama2, { variant, wasm, workers = 1, transport, model, tokenizer, prompt, promptTokens, steps, context, startShardWorker }) {
   let t0 = performance.now();
-  const llama = await llama2.createEngine({ variant, wasm, workers, transport, context });
+  const llama = await llama2.createEngine({ variant, wasm, workers, transport, context, startShardWorker });
   await llama.loadCheckpoint(model, { name: 'model.bin' });
   await llama.loadTokenizer(tokenizer, { name: 'tokenizer.bin' });
   const load_ms = performance.now() - t0;

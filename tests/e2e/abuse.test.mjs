@@ -52,6 +52,7 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
     const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+    const { ShardWorkersForChild } = await import('/engine/llama2.js');
     const worker = new Worker('/worker/worker.js', { type: 'module' });
     const problems = [];
     let died = null;
@@ -62,19 +63,9 @@ test(`${STEPS} random requests, stops, cancels and malformed messages (seed ${SE
     let maxMemory = 0;
     let malformedAnswers = 0;
     // A model over 2 workers: the page starts the shard workers (protocol.js `start-shard`).
-    const shards = new Map();
+    const shards = new ShardWorkersForChild((message) => worker.postMessage(message));
     worker.onmessage = ({ data }) => {
-      if (data?.type === 'start-shard') {
-        const shard = new Worker('/engine/shard-worker.js', { type: 'module' });
-        shard.postMessage({ type: 'connect', port: data.port }, [data.port]);
-        shards.set(data.shard, shard);
-        return;
-      }
-      if (data?.type === 'end-shard') {
-        shards.get(data.shard)?.terminate();
-        shards.delete(data.shard);
-        return;
-      }
+      if (shards.handle(data)) return;
       if (data?.id === undefined) {
         // A malformed message (no id) is answered with an error of its own; notes are no replies.
         if (data?.type === 'error') malformedAnswers++;

@@ -331,6 +331,27 @@ export function encode(
  */
 export type StartShardWorker = () => Worker | Promise<Worker>;
 
+/**
+ * For an engine run in a worker of one's own: its shard workers started by the thread that
+ * started that worker, as worker/worker.js and client.js do. In the worker,
+ * `const shards = new ShardWorkersByParent(postMessage)` and
+ * `createEngine({ startShardWorker: shards.start })`, and pass the parent's `shard-error`
+ * messages to `shards.failed`; in the parent, `const children = new ShardWorkersForChild((m) =>
+ * worker.postMessage(m))` and `children.handle(data)` first in the worker's `onmessage`
+ * (worker/protocol.js: `start-shard`, `end-shard`, `shard-error`).
+ */
+export class ShardWorkersByParent {
+  constructor(post: (message: object, transfer?: Transferable[]) => void);
+  readonly start: StartShardWorker;
+  failed(message: { shard: number; message: string }): void;
+}
+export class ShardWorkersForChild {
+  constructor(report: (message: { type: 'shard-error'; shard: number; message: string }) => void);
+  /** Whether `data` was `start-shard` or `end-shard` (then handled). */
+  handle(data: unknown): boolean;
+  terminateAll(): void;
+}
+
 /** An empty engine; load a model with `loadCheckpoint` and `loadTokenizer`. */
 export function createEngine(options?: WasmOptions & Placement & { startShardWorker?: StartShardWorker }): Promise<Llama2>;
 

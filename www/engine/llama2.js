@@ -17,6 +17,8 @@
 import { errorKind, LlamaError, remedy } from './errors.js';
 import { BYTES_PER_WORKER, splitIsSlow } from './placement.js';
 import { Shards, sharedMemoryWorks } from './shards.js';
+
+export { ShardWorkersByParent, ShardWorkersForChild } from './shards.js';
 import { forRanges, open, pump, readAll, shortRead } from './source.js';
 import { instantiate, wasmVariant } from './wasm.js';
 

@@ -66,6 +66,90 @@ export function startShardWorker() {
   );
 }
 
+/**
+ * In a worker running an engine: shard workers started by the thread that started this worker
+ * (its page), not nested in this one (see `StartShardWorker` why). `start` is the
+ * StartShardWorker to give `createEngine`; each asks with `{ type: 'start-shard', shard, port }`
+ * (posted by `post`, the worker's own `postMessage`) and talks through `port`'s other end;
+ * `terminate` posts `{ type: 'end-shard', shard }`. The parent reports a worker's failure with
+ * `{ type: 'shard-error', shard, message }`: pass it to `failed`. (worker/protocol.js)
+ */
+export class ShardWorkersByParent {
+  #faces = new Map();
+  #next = 1;
+
+  /** @param {(message: object, transfer?: Transferable[]) => void} post */
+  constructor(post) {
+    this.post = post;
+  }
+
+  /** @type {StartShardWorker} */
+  start = () => {
+    const { port1, port2 } = new MessageChannel();
+    const shard = this.#next++;
+    const face = {
+      postMessage: (message, transfer) => port1.postMessage(message, transfer),
+      terminate: () => {
+        this.#faces.delete(shard);
+        port1.close();
+        this.post({ type: 'end-shard', shard });
+      },
+      onmessage: null,
+      onerror: null,
+    };
+    port1.onmessage = (event) => face.onmessage?.(event);
+    this.#faces.set(shard, face);
+    this.post({ type: 'start-shard', shard, port: port2 }, [port2]);
+    return face;
+  };
+
+  /** The parent's `shard-error`: shard `shard`'s worker failed. */
+  failed({ shard, message }) {
+    this.#faces.get(shard)?.onerror?.({ message });
+  }
+}
+
+/**
+ * The other side, in the thread that started an engine's worker: starts shard-worker.js for
+ * its `start-shard` messages, ends them at `end-shard`, and tells it of their `error` events
+ * through `report` (`{ type: 'shard-error', shard, message }`).
+ */
+export class ShardWorkersForChild {
+  #workers = new Map();
+
+  /** @param {(message: { type: 'shard-error', shard: number, message: string }) => void} report */
+  constructor(report) {
+    this.report = report;
+  }
+
+  /** Handles `data` if it is `start-shard` or `end-shard`: whether it was. */
+  handle(data) {
+    if (data?.type === 'start-shard') {
+      const { shard, port } = data;
+      const worker = startShardWorker();
+      this.#workers.set(shard, worker);
+      worker.onerror = (event) => {
+        event.preventDefault?.();
+        this.report({ type: 'shard-error', shard, message: event.message ?? 'an error' });
+      };
+      worker.postMessage({ type: 'connect', port }, [port]);
+      return true;
+    }
+    if (data?.type === 'end-shard') {
+      this.#workers.get(data.shard)?.terminate();
+      this.#workers.delete(data.shard);
+      return true;
+    }
+    return false;
+  }
+
+  /** Ends every shard worker (the engine's worker is gone). */
+  terminateAll() {
+    for (const worker of this.#workers.values()) worker.terminate();
+    this.#workers.clear();
+  }
+}
+
 /** How long a shard's worker may take to start (its `init` answered) before the load fails,
  * rather than waiting for ever (a worker script that never loads, a page that does not start
  * the worker it was asked for). */

@@ -15,7 +15,7 @@
 import { LlamaError } from '../engine/errors.js';
 import { FINAL } from './protocol.js';
 import { startModuleWorker } from '../engine/start-worker.js';
-import { startShardWorker } from '../engine/shards.js';
+import { ShardWorkersForChild } from '../engine/shards.js';
 
 /** worker.js, for the fallback of `startModuleWorker` (see there why not in the URL form). */
 const WORKER_SCRIPT = './worker.js';
@@ -40,8 +40,9 @@ export class EngineClient {
   /** id -> { type, resolve, reject, onEvent } */
   #pending = new Map();
   #listeners = { cache: new Set(), dead: new Set() };
-  /** The shard workers started for the engine worker (`start-shard`), by its number. */
-  #shards = new Map();
+  /** The shard workers of a model split over workers: started here, on the page's thread,
+   * for the engine worker (protocol.js `start-shard`, and why). */
+  #shards = new ShardWorkersForChild((message) => this.#control(message));
   /** Why the worker is gone (a LlamaError of kind `engine`), or null. */
   dead = null;
 
@@ -51,8 +52,7 @@ export class EngineClient {
     worker.onmessage = ({ data }) => {
       if (data?.type === 'cache') return this.#emit('cache', data);
       if (data?.type === 'alive') return this.#watchLock(data.lock);
-      if (data?.type === 'start-shard') return this.#startShard(data);
-      if (data?.type === 'end-shard') return this.#endShard(data.shard);
+      if (this.#shards.handle(data)) return;
       const request = this.#pending.get(data?.id);
       if (!request) return;
       if (data.type === 'error') {
@@ -81,29 +81,11 @@ export class EngineClient {
     }).catch(() => {});
   }
 
-  /** A model split over workers: the engine worker's shards are started here, on the page's
-   * thread (protocol.js `start-shard`, and why). */
-  #startShard({ shard, port }) {
-    if (this.dead) return port?.close();
-    const worker = startShardWorker();
-    this.#shards.set(shard, worker);
-    worker.onerror = (event) => {
-      event.preventDefault?.();
-      this.#control({ type: 'shard-error', shard, message: event.message ?? 'an error' });
-    };
-    worker.postMessage({ type: 'connect', port }, [port]);
-  }
-
-  #endShard(shard) {
-    this.#shards.get(shard)?.terminate();
-    this.#shards.delete(shard);
-  }
-
   #die(message) {
     if (this.dead) return;
     this.dead = new LlamaError('engine', message);
     this.#worker.terminate();
-    for (const shard of [...this.#shards.keys()]) this.#endShard(shard);
+    this.#shards.terminateAll();
     for (const request of this.#pending.values()) request.reject(this.dead);
     this.#pending.clear();
     this.#emit('dead', this.dead);

@@ -5,36 +5,14 @@ import { createEngine, defaults } from '../engine/llama2.js';
 import { WeightCache } from '../cache/cache.js';
 import { errorKind, LlamaError } from '../engine/errors.js';
 import { CONTROLS, FINAL, KEEPS_STORY, REQUESTS } from './protocol.js';
+import { ShardWorkersByParent } from '../engine/shards.js';
 
-/**
- * The worker of a shard (a model split over workers), started by the page rather than by this
- * worker: in Firefox, while a debugger watches the page's workers (devtools open, WebDriver
- * BiDi driving it), `new Worker` inside a worker now and then never returns, and this worker
- * would hang for good (docs/browsers.md). The page (client.js) starts shard-worker.js and hands
- * it one end of a channel; this side talks through the other end as through a Worker.
- */
-const shardWorkers = new Map();
-let nextShardWorker = 1;
-function startShardWorkerByPage() {
-  const { port1, port2 } = new MessageChannel();
-  const shard = nextShardWorker++;
-  const face = {
-    postMessage: (message, transfer) => port1.postMessage(message, transfer),
-    terminate() {
-      shardWorkers.delete(shard);
-      port1.close();
-      postMessage({ type: 'end-shard', shard });
-    },
-    onmessage: null,
-    onerror: null,
-  };
-  port1.onmessage = (event) => face.onmessage?.(event);
-  shardWorkers.set(shard, face);
-  postMessage({ type: 'start-shard', shard, port: port2 }, [port2]);
-  return face;
-}
+/** The shard workers of a model split over workers are started by the page (client.js), not
+ * nested in this worker: in Firefox, while a debugger watches the page's workers (devtools,
+ * WebDriver BiDi), `new Worker` inside a worker now and then never returns (docs/browsers.md). */
+const shardWorkers = new ShardWorkersByParent((message, transfer) => postMessage(message, transfer));
 
-const llama = createEngine({ startShardWorker: startShardWorkerByPage });
+const llama = createEngine({ startShardWorker: shardWorkers.start });
 
 // The page learns that this worker ended (closed, terminated, killed with its tab's memory)
 // without polling: the worker holds a Web Lock until it is gone, and client.js asks for the
@@ -230,8 +208,8 @@ const controls = {
     (await llama)._killShard(shard);
   },
   /** The page: the worker it started for `start-shard` `shard` failed (its `error` event). */
-  'shard-error'({ shard, message }) {
-    shardWorkers.get(shard)?.onerror?.({ message });
+  'shard-error'(data) {
+    shardWorkers.failed(data);
   },
 };
 
