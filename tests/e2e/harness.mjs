@@ -2,6 +2,7 @@
 // request log (what reached the network), optional COOP/COEP stripping, and a switch that
 // cuts one download midway; the test models mounted at /models and /fixtures.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './browser.mjs';
@@ -14,6 +15,15 @@ const golden = JSON.parse(readFileSync(join(MODELS, '../golden/generate.json'), 
 export const STORY = golden.find(
   (c) => c.checkpoint === 'aidreams260K.bin' && c.prompt === 'Once upon a time' && c.temperature === 0 && c.steps === 256,
 );
+
+/** The native CLI's ids and --trace object at `pos` of the Explain tests' story (aidreams260K,
+ * "Once upon a time", greedy, 40 positions: the page's Explain test and `<llama-story explain>`). */
+export function nativeTrace(pos) {
+  const file = join(OUT, `explain-trace-${pos}.json`);
+  const ids = execFileSync(join(ROOT, 'target/release/llama2'), [join(MODELS, 'aidreams260K.bin'), '-z', join(MODELS, 'tok512-aidreams.bin'),
+    '-t', '0', '-p', '0.9', '-s', '1', '-n', '40', '-i', 'Once upon a time', '--ids', '--trace', file, '--trace-pos', String(pos)], { encoding: 'utf8' });
+  return { ids: ids.trim().split(/\s+/).map(Number), trace: JSON.parse(readFileSync(file, 'utf8')) };
+}
 
 /**
  * Serves ROOT/www (or `root`) with /models = the test models and /fixtures = target/e2e.

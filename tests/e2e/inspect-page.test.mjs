@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createEngine, encode } from '../../www/engine/llama2.js';
 import { launchBrowser, ROOT, watchPage } from './browser.mjs';
-import { MODELS, OUT, startServer } from './harness.mjs';
+import { MODELS, nativeTrace, OUT, startServer } from './harness.mjs';
 import { loadUrls, overflowsSideways, pageReady, settings } from './page-helpers.mjs';
 import { readable } from '../../www/ui/wording.js';
 
@@ -411,6 +411,48 @@ test('page: past its memory budget the view lets the oldest tokens\' attention g
     cells.forEach((w, p) => near(w, lines[k].attention[0][0][p], `chip ${k}: attention 0/0/${p}`));
   }
   await page.context().close();
+});
+
+test('<llama-story explain> on embed.html: pick a token, walk its pass (the native --trace\'s numbers), map the story, try a temperature', async () => {
+  const POS = 20;
+  const native = nativeTrace(POS);
+  const plain = await startServer({ isolation: false });
+  const page = await browser.newPage({ viewport: PHONE, colorScheme: 'dark' });
+  watchPage(page, 'embed');
+  try {
+    await page.goto(`${plain.url}embed.html`);
+    const host = page.locator('#explain');
+    await host.scrollIntoViewIfNeeded();
+    await page.waitForSelector('#explain[state="ready"]', { timeout: 60_000 });
+    assert.equal(await page.isHidden('#explain [part~="output"]'), true, 'the tokens are the story');
+    assert.match(await page.textContent('#explain .explain-hint'), /^Generate a story/);
+    await page.click('#explain [part~="generate"]');
+    await page.waitForSelector(`#explain .explain-token[data-pos="${POS}"]`, { timeout: 60_000 });
+    assert.equal(await page.locator('#explain .explain-token').count(), native.ids.length - 1, 'one token per position run');
+    await page.click(`#explain .explain-token[data-pos="${POS}"]`);
+    await page.waitForFunction(() => document.querySelector('#explain').shadowRoot.querySelector('[part~="explain"]').dataset.state === 'ready');
+    const first = async () => (await page.getAttribute('#explain .explain-strip', 'data-first')).split(' ').map(Number);
+    const near = (got, want, what) => got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `${what}[${i}]: ${v} vs ${want[i]}`));
+    near(await first(), native.trace.embedding, 'embedding');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.getAttribute('#explain .explain-stage', 'data-stage'), 'attn_norm');
+    near(await first(), native.trace.layers[1].attn_norm, 'layer 1 attn_norm');
+    await page.click('#explain .explain-map-run');
+    await page.waitForFunction(() => document.querySelector('#explain').shadowRoot.querySelector('[part~="explain"]').dataset.map === 'ready');
+    assert.equal(await page.isVisible('#explain .explain-map-canvas'), true);
+    await page.focus('#explain .explain-stage'); // back from the map's button to the walk
+    for (let i = 0; i < 60; i++) await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getAttribute('#explain .explain-stage', 'data-stage'), 'sample');
+    assert.equal(Number(await page.getAttribute('#explain .explain-probs li.chosen', 'data-id')), native.ids[POS + 1]);
+    await page.fill('#explain .explain-try-temperature', '2');
+    assert.ok(await page.locator('#explain .explain-compare tr.gained').count() >= 5);
+    assert.equal(await overflowsSideways(page), false, 'the element scrolls the page sideways on a phone');
+    await host.screenshot({ path: join(OUT, 'explain-element-phone-dark.png') });
+  } finally {
+    await page.close();
+    await plain.close();
+  }
 });
 
 test('<llama-story inspect>: once another element has run a story, the view says so instead of branching', async () => {

@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { after, before, test as nodeTest } from 'node:test';
 import { launchBrowser, ROOT, watchPage } from './browser.mjs';
 import { launchFirefoxAsPlaywright } from './firefox-page.mjs';
-import { MODELS, OUT, STORY } from './harness.mjs';
+import { MODELS, nativeTrace, OUT, STORY } from './harness.mjs';
 import {
   errorMessage, fact, generate, idle, loadUrls, modelSummary, openFiles, openSection, overflowsSideways,
   pageReady, settings, shownError,
 } from './page-helpers.mjs';
 import { readable } from '../../www/ui/wording.js';
+import { drawChances } from '../../www/ui/explain-stages.js';
 
 const CHATS = JSON.parse(readFileSync(join(MODELS, '../golden/chat.json'), 'utf8'));
 /** run.c's chat with a system prompt and three user turns on aidreams260K. */
@@ -54,14 +55,6 @@ async function choosePreset(page, name) {
   const index = await page.evaluate((name) => [...document.querySelector('#preset').options].findIndex((o) => o.preset?.name === name), name);
   assert.ok(index >= 0, `no preset ${name}`);
   await page.selectOption('#preset', { index });
-}
-
-/** The native CLI's ids and --trace object at `pos` of the Explain test's story. */
-function nativeTrace(pos) {
-  const file = join(OUT, `explain-trace-${pos}.json`);
-  const ids = execFileSync(join(ROOT, 'target/release/llama2'), [join(MODELS, 'aidreams260K.bin'), '-z', join(MODELS, 'tok512-aidreams.bin'),
-    '-t', '0', '-p', '0.9', '-s', '1', '-n', '40', '-i', 'Once upon a time', '--ids', '--trace', file, '--trace-pos', String(pos)], { encoding: 'utf8' });
-  return { ids: ids.trim().split(/\s+/).map(Number), trace: JSON.parse(readFileSync(file, 'utf8')) };
 }
 
 /** The native CLI's --lens-map of the Explain test's story (with `pin`, a token id, or none). */
@@ -389,6 +382,20 @@ const firstLineVisible = (page) =>
       assert.equal(await overflowsSideways(page), false);
       await shot(page, `explain-sample-${viewport.width}-${scheme}`);
 
+      // The temperature experiment: the next token's chances at temperature 2 beside the
+      // story's (0: the most probable alone), from the native logits.
+      await page.fill('#explain-view .explain-try-temperature', '2');
+      const rows = await page.$$eval('#explain-view .explain-compare tr[data-id]', (trs) => trs.map((tr) => ({
+        id: Number(tr.dataset.id), before: Number(tr.dataset.before), after: Number(tr.dataset.after), change: tr.className })));
+      const hot = drawChances(Float32Array.from(native.trace.logits), 2, 0.9);
+      assert.ok(rows.length >= 8, 'the top tokens at both temperatures');
+      for (const row of rows) {
+        assert.ok(Math.abs(row.after - hot[row.id]) < 1e-6, `token ${row.id} at T 2: ${row.after} vs ${hot[row.id]}`);
+        assert.equal(row.before, row.id === native.ids[POS + 1] ? 1 : 0);
+      }
+      assert.equal(rows.find((r) => r.id === native.ids[POS + 1]).change, 'lost', 'the sure token loses at T 2');
+      assert.ok(rows.filter((r) => r.change === 'gained').length >= 5);
+
       // The map over the whole story: the lens's entropy per layer and position, then the
       // probability of a token pinned from the list above; each the native --lens-map's.
       const mapped = async (measure) => {
@@ -415,6 +422,22 @@ const firstLineVisible = (page) =>
       assert.match(await page.textContent('#explain-view .explain-map .explain-hint'), new RegExp(`\\(${second}\\)\\.`));
       assert.equal(await overflowsSideways(page), false);
       await shot(page, `explain-map-${viewport.width}-${scheme}`);
+
+      // Save: the story, the trace and the map as JSON (the same numbers), the map as PNG.
+      const saved = await page.evaluate(async () => {
+        const json = document.querySelector('#explain-view .explain-save-json');
+        const png = document.querySelector('#explain-view .explain-save-png');
+        return { record: await (await fetch(json.href)).json(), name: json.download, png: png.href.slice(0, 22), pngName: png.download };
+      });
+      assert.equal(saved.name, `llama2-explain-pos${POS}.json`);
+      assert.deepEqual(saved.record.ids, native.ids);
+      assert.equal(saved.record.trace.pos, POS);
+      near(saved.record.trace.embedding, native.trace.embedding, 'saved embedding');
+      near(saved.record.trace.logits.slice(0, 8), native.trace.logits, 'saved logits');
+      assert.equal(saved.record.lensMap.pin, second);
+      near(saved.record.lensMap.entropy.slice(0, 8), plain.entropy[0], 'saved entropy');
+      assert.equal(saved.png, 'data:image/png;base64,');
+      assert.equal(saved.pngName, 'llama2-lens-map.png');
       await page.context().close();
     });
   }

@@ -25,11 +25,14 @@ export interface LlamaStoryDone {
 }
 
 /**
- * <llama-story model tokenizer prompt steps temperature topp seed workers inspect>.
+ * <llama-story model tokenizer prompt steps temperature topp seed workers inspect explain>.
  * `workers`: 'auto' or a number of workers to split the model over (messages between them
  * unless the page is cross-origin isolated; the element never changes the page's headers).
  * `inspect` (boolean): the story token by token, with each token's top 10, attention, logit
  * lens, branches and Step (part `inspect`).
+ * `explain` (boolean, without `inspect`): after each story, pick a token and walk its forward
+ * pass stage by stage, map the logit lens over the story, try another temperature (part
+ * `explain`; the page's Explain mode).
  */
 export class LlamaStory extends HTMLElement {
   /** What the page's elements asked of their shared worker. */

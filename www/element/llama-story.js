@@ -24,9 +24,15 @@
 // teach transformers): chips tinted by probability, each token's top 10, attention and logit
 // lens, branches from any alternative, and Step (one token per click; state `paused` between).
 // The part `inspect` holds the view.
+//
+// `explain` (without `inspect`): after each story, its tokens to pick from, and the picked
+// token's forward pass walked stage by stage with the real numbers, the logit lens mapped over
+// the story, and the temperature tried (explain-view.js, as the page's Explain mode). The part
+// `explain` holds the view.
 
 import { LlamaError, remedy } from '../engine/errors.js';
 import { InspectView, STYLESHEET } from '../ui/inspect-view.js';
+import { ExplainView, STYLESHEET as EXPLAIN_STYLESHEET } from '../ui/explain-view.js';
 import { STORY_DEFAULTS } from '../ui/story-settings.js';
 import { StoryText } from '../ui/story-text.js';
 import { keepFocus } from '../ui/focus.js';
@@ -34,9 +40,9 @@ import { formatBytes, statsInWords } from '../ui/wording.js';
 import { engine, exclusive, forgetDeadEngine, holdModel, loadRecord, modelLoad, shared } from './shared-engine.js';
 import { TEMPLATE } from './template.js';
 
-/** <llama-story model tokenizer prompt steps temperature topp seed workers inspect>: see the top of this file. */
+/** <llama-story model tokenizer prompt steps temperature topp seed workers inspect explain>: see the top of this file. */
 export class LlamaStory extends HTMLElement {
-  static observedAttributes = ['prompt', 'inspect'];
+  static observedAttributes = ['prompt', 'inspect', 'explain'];
 
   /** What the elements of this page asked of their shared worker: { workers, loads, generations }. */
   static get stats() {
@@ -54,6 +60,11 @@ export class LlamaStory extends HTMLElement {
   #text = new StoryText(() => {});
   /** The inspect view, made when the `inspect` attribute first asks for it. */
   #view = null;
+  /** The explain view, made when the `explain` attribute first asks for it; the options the
+   * engine used for the last story, and the pieces of the model (`key` -> pieces). */
+  #explain = null;
+  #used = null;
+  #pieces = { key: null, pieces: null };
   /** The story's click (performance.now()), time to its first text, and whether it loaded. */
   #timing = { clicked: 0, firstMs: null, loading: false };
 
@@ -65,7 +76,7 @@ export class LlamaStory extends HTMLElement {
     this.#ui = {
       prompt: part('prompt'), generate: part('generate'), stop: part('stop'), retry: part('retry'),
       progress: part('progress'), status: part('status'), output: part('output'), step: part('step'),
-      inspect: part('inspect'), announce: root.querySelector('.announce'),
+      inspect: part('inspect'), explain: part('explain'), announce: root.querySelector('.announce'),
     };
     this.#ui.generate.onclick = () => this.generate();
     // The keyboard, inside the element: Ctrl+Enter in the prompt generates, Esc stops.
@@ -79,8 +90,9 @@ export class LlamaStory extends HTMLElement {
     this.#ui.step.onclick = () => this.step();
   }
 
-  /** Shows the inspect view (made on first use) or the plain text, as the attribute says. */
-  #showInspect() {
+  /** Shows the inspect or explain view (each made on first use) or the plain text, as the
+   * attributes say. */
+  #showViews() {
     const on = this.hasAttribute('inspect');
     if (on && !this.#view) {
       const sheet = document.createElement('link');
@@ -95,8 +107,43 @@ export class LlamaStory extends HTMLElement {
       });
     }
     this.#ui.inspect.hidden = !on;
-    this.#ui.output.hidden = on;
     this.#ui.step.hidden = !on;
+    const explaining = this.#explaining();
+    if (explaining && !this.#explain) {
+      const sheet = document.createElement('link');
+      sheet.rel = 'stylesheet';
+      sheet.href = EXPLAIN_STYLESHEET;
+      this.shadowRoot.prepend(sheet);
+      this.#explain = new ExplainView(this.#ui.explain, {
+        run: (start, what) => this.#inspectRun(start, what),
+        holds: () => shared.story === this && !shared.engine?.dead,
+        showError: (err) => this.#failed(err, null),
+        sampling: () => ({ temperature: this.#used?.temperature ?? 1, topp: this.#used?.topp ?? 0.9 }),
+      });
+      this.#explain.clear('Generate a story: then pick any of its tokens to see how the model read it, stage by stage.');
+    }
+    this.#ui.explain.hidden = !explaining;
+    this.#ui.output.hidden = on || explaining;
+  }
+
+  /** Whether the explain view is asked for (and `inspect` is not: it shows its own view). */
+  #explaining() {
+    return this.hasAttribute('explain') && !this.hasAttribute('inspect');
+  }
+
+  /** After a story: the explain view shows its tokens (the model's pieces asked once per model). */
+  async #showExplain(done, key) {
+    if (!this.#explain || !this.#explaining()) return;
+    try {
+      if (this.#pieces.key !== key) {
+        const pieces = await exclusive(() => engine().vocab());
+        this.#pieces = { key, pieces };
+      }
+      if (shared.story !== this) return;
+      this.#explain.show(done.ids, loadRecord(key).config, this.#pieces.pieces);
+    } catch (err) {
+      this.#failed(err, null);
+    }
   }
 
   /** Runs an inspect view's branch, step or lens in the queue, on this element's story. */
@@ -144,7 +191,7 @@ export class LlamaStory extends HTMLElement {
 
   connectedCallback() {
     this.#ui.prompt.value = this.getAttribute('prompt') ?? STORY_DEFAULTS.prompt;
-    this.#showInspect();
+    this.#showViews();
     if (!this.hasAttribute('state')) this.#setState('idle');
     // Lazy: the model loads when the element first comes near the viewport.
     this.#observer = new IntersectionObserver((entries) => {
@@ -164,7 +211,7 @@ export class LlamaStory extends HTMLElement {
 
   attributeChangedCallback(name, _old, value) {
     if (name === 'prompt') this.#ui.prompt.value = value ?? '';
-    if (name === 'inspect') this.#showInspect();
+    if (name === 'inspect' || name === 'explain') this.#showViews();
   }
 
   /** `retry`: what the Retry button does in state `error` (none: no button). */
@@ -305,7 +352,9 @@ export class LlamaStory extends HTMLElement {
       this.#text.flush();
       this.#ui.progress.hidden = true;
       if (!done) return this.#setState('ready', 'stopped');
+      this.#used = done.used ?? null;
       this.#showDone(done);
+      await this.#showExplain(done, key);
       const text = this.#view && this.hasAttribute('inspect') ? this.#view.text : this.#text.raw;
       this.dispatchEvent(new CustomEvent('llama-story-done', {
         detail: { text, reason: done.reason, tokens: done.tokens, seed: done.seed },

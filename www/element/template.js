@@ -29,6 +29,7 @@ export const TEMPLATE = `
   [part~="output"] { white-space: pre-wrap; overflow-wrap: anywhere; font: var(--llama-story-output-font, 1.05em/1.5 Georgia, serif);
     margin: 0.5em 0 0; min-height: 3em; }
   [part~="inspect"] { --inspect-accent: var(--llama-story-accent, #2f6fde); margin-top: 0.5em; }
+  [part~="explain"] { --accent: var(--llama-story-accent, #2f6fde); margin-top: 0.5em; }
   [hidden] { display: none !important; }
   .announce { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 </style>
@@ -45,4 +46,5 @@ export const TEMPLATE = `
   </div>
   <pre part="output"></pre>
   <div part="inspect" hidden></div>
+  <div part="explain" hidden></div>
 </div>`;

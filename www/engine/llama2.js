@@ -461,15 +461,21 @@ export class Llama2 {
    * `k` undefined: `defaults().lensK` (5).
    * @returns {Promise<Array<Array<[number, number]>>>}
    */
-  async lens(pos, k) {
+  lens(pos, k) {
+    return this.#look((engine) => engine.lens_start(pos, k), (engine) => engine.lens());
+  }
+
+  /** A look into the story the engine holds (a lens, a trace, a lens map), which stays where
+   * it is: `start(engine)` starts it, `poll_look()` drives it through the shards' meetings,
+   * `result(engine)` reads it. Between two steps of a story, its session serves this too. */
+  async #look(start, result) {
     while (this.#passing) await this.#passing;
-    // Between two steps of a story (which stays where it is): its session serves this too.
     const engine = this.#engine;
     this.#shards?.beginSession();
     let started = false;
-    const step = () => (started ? engine.poll_look() : ((started = true), engine.lens_start(pos, k)));
+    const step = () => (started ? engine.poll_look() : ((started = true), start(engine)));
     for (let done = this.#drive(step); !(await done); done = this.#drive(step));
-    return engine.lens();
+    return result(engine);
   }
 
   /**
@@ -478,14 +484,8 @@ export class Llama2 {
    * bits, and with `pin` (a token id) that token's probability. The story stays where it is.
    * @param {number} [pin]
    */
-  async lensMap(pin) {
-    while (this.#passing) await this.#passing;
-    const engine = this.#engine;
-    this.#shards?.beginSession();
-    let started = false;
-    const step = () => (started ? engine.poll_look() : ((started = true), engine.lens_map_start(pin)));
-    for (let done = this.#drive(step); !(await done); done = this.#drive(step));
-    return engine.lens_map();
+  lensMap(pin) {
+    return this.#look((engine) => engine.lens_map_start(pin), (engine) => engine.lens_map());
   }
 
   /**
@@ -496,14 +496,8 @@ export class Llama2 {
    * final norm and the logits. Over any number of workers, the same numbers.
    * @returns {Promise<import('./llama2.d.ts').Trace>}
    */
-  async trace(pos) {
-    while (this.#passing) await this.#passing;
-    const engine = this.#engine;
-    this.#shards?.beginSession();
-    let started = false;
-    const step = () => (started ? engine.poll_look() : ((started = true), engine.trace_start(pos)));
-    for (let done = this.#drive(step); !(await done); done = this.#drive(step));
-    return engine.trace();
+  trace(pos) {
+    return this.#look((engine) => engine.trace_start(pos), (engine) => engine.trace());
   }
 
   /**

@@ -144,3 +144,18 @@ export function sampling(logits, temperature, topp) {
   }
   return { probs, kept };
 }
+
+/**
+ * The chance of each token being drawn: within what top-p kept, its probability over theirs
+ * (run.c's sample_topp draws among the kept tokens in proportion); at temperature 0, 1 for
+ * the most probable. What the Explain view's temperature experiment compares.
+ * @returns {Float64Array}
+ */
+export function drawChances(logits, temperature, topp) {
+  const { probs, kept } = sampling(logits, temperature, topp);
+  let total = 0;
+  for (const id of kept) total += probs[id];
+  const chances = new Float64Array(logits.length);
+  for (const id of kept) chances[id] = probs[id] / total;
+  return chances;
+}

@@ -13,7 +13,7 @@
 // and says whether the engine still holds the story. Model text goes in with textContent only.
 
 import { element, label, listed, percent } from './inspect-draw.js';
-import { sampling, STAGES } from './explain-stages.js';
+import { drawChances, sampling, STAGES } from './explain-stages.js';
 
 /** The view's stylesheet. */
 export const STYLESHEET = new URL('./explain-view.css', import.meta.url).href;
@@ -55,8 +55,16 @@ export class ExplainView {
     const stage = element('section', 'explain-stage');
     stage.tabIndex = 0;
     stage.hidden = true;
-    root.replaceChildren(intro, tokens, map.box, stage);
-    this.#ui = { root, tokens, stage, map };
+    const save = element('p', 'explain-export');
+    save.hidden = true;
+    const json = element('a', 'explain-save-json', 'Save as JSON');
+    json.download = 'llama2-explain.json';
+    const png = element('a', 'explain-save-png', 'Save the map as PNG');
+    png.download = 'llama2-lens-map.png';
+    png.hidden = true;
+    save.append(json, ' ', png);
+    root.replaceChildren(intro, tokens, map.box, save, stage);
+    this.#ui = { root, tokens, stage, map, save: { box: save, json, png } };
     stage.addEventListener('keydown', (event) => {
       const moves = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
       const move = moves[event.key];
@@ -76,8 +84,33 @@ export class ExplainView {
     this.#map = null;
     this.#ui.stage.hidden = true;
     this.#ui.map.box.hidden = false;
+    this.#ui.save.box.hidden = true;
     this.#drawMap();
     this.#drawTokens();
+  }
+
+  /**
+   * Points the Save links at what the view holds now: the story (ids and their pieces, the
+   * sampling used), the selected position's trace and the lens map, as JSON (vectors as
+   * arrays, the CLI's --trace and --lens-map names); and the map's canvas as PNG.
+   */
+  #offerExport() {
+    const { box, json, png } = this.#ui.save;
+    const record = {
+      ids: this.#ids,
+      pieces: this.#ids.map((id) => this.#pieces[id] ?? ''),
+      sampling: this.#host.sampling(),
+      trace: this.#trace,
+      lensMap: this.#map,
+    };
+    const text = JSON.stringify(record, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v));
+    if (json.href) URL.revokeObjectURL(json.href);
+    json.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+    json.download = this.#pos === null ? 'llama2-explain.json' : `llama2-explain-pos${this.#pos}.json`;
+    const canvas = this.#ui.map.canvas;
+    png.hidden = canvas.hidden;
+    if (!canvas.hidden) png.href = canvas.toDataURL('image/png');
+    box.hidden = false;
   }
 
   /** No story to explain (or the engine ran something else since). */
@@ -88,6 +121,7 @@ export class ExplainView {
     this.#ui.tokens.replaceChildren(element('p', 'explain-hint', why));
     this.#ui.stage.hidden = true;
     this.#ui.map.box.hidden = true;
+    this.#ui.save.box.hidden = true;
   }
 
   /** The map's controls, canvas and readout (drawn by `#drawMap`). */
@@ -150,6 +184,7 @@ export class ExplainView {
       button.textContent = this.#map ? 'Map again' : 'Map the story';
     }
     this.#drawMap();
+    this.#offerExport();
     this.#ui.root.dataset.map = 'ready';
   }
 
@@ -216,6 +251,7 @@ export class ExplainView {
     canvas.dataset.measure = this.#measure;
     canvas.dataset.values = Array.from(values.subarray(0, Math.min(values.length, 8)), (v) => v.toPrecision(6)).join(' ');
     readout.textContent = `${m.layers} layers (layer 1 on top) × ${m.positions} positions (left to right; the selected one outlined); the darkest cell ${spec.value(max)}.`;
+    if (!this.#ui.save.box.hidden) this.#offerExport(); // the PNG is of the map as drawn now
   }
 
   #drawTokens() {
@@ -250,6 +286,7 @@ export class ExplainView {
     this.#ui.stage.hidden = false;
     if (this.#map) this.#drawMap();
     this.#draw();
+    this.#offerExport();
     this.#ui.root.dataset.state = 'ready';
     this.#ui.stage.focus({ preventScroll: true });
   }
@@ -330,7 +367,9 @@ export class ExplainView {
   /** The probabilities the sampler drew from (the story's temperature and top-p), the
    * tokens top-p kept, and the token that came next. */
   #sample(t) {
-    const { temperature, topp } = this.#host.sampling();
+    // The engine's f32 values, as typed (0.9, not 0.8999999761581421).
+    const used = this.#host.sampling();
+    const [temperature, topp] = [used.temperature, used.topp].map((x) => Number(x.toPrecision(6)));
     const greedy = !(temperature > 0);
     const { kept } = sampling(t.logits, temperature, topp);
     // Greedy takes the most probable: the bars show the model's own probabilities (T = 1).
@@ -353,7 +392,49 @@ export class ExplainView {
     const where = t.prompt
       ? `This position is in the prompt: the next token, ${took}, was the prompt's, not drawn. What the sampler would have drawn from, at temperature ${temperature} and top-p ${topp}:`
       : `${greedy ? 'Temperature 0 takes the most probable token (the bars: the model\u2019s own probabilities, at temperature 1)' : `Temperature ${temperature}, top-p ${topp}: ${kept.size} token${kept.size === 1 ? '' : 's'} kept`}; the story took ${took}.`;
-    box.append(element('p', 'explain-hint', where), list);
+    box.append(element('p', 'explain-hint', where), list, this.#tryTemperature(t, temperature, topp));
+    return box;
+  }
+
+  /** The temperature experiment: the chances of the next token at another temperature, beside
+   * the story's (top-p as the story's), and which tokens gained or lost. */
+  #tryTemperature(t, temperature, topp) {
+    const box = element('div', 'explain-try');
+    const field = element('label', 'explain-try-field', 'Try another temperature: ');
+    const input = element('input', 'explain-try-temperature');
+    Object.assign(input, { type: 'number', min: '0', max: '5', step: '0.1', value: String(Math.min(2, (temperature > 0 ? temperature : 0) + 0.5)) });
+    field.append(input);
+    const table = element('table', 'explain-compare');
+    const note = element('p', 'explain-hint');
+    const draw = () => {
+      const tried = Math.max(0, Number(input.value) || 0);
+      const before = drawChances(t.logits, temperature, topp);
+      const after = drawChances(t.logits, tried, topp);
+      const top = (p) => [...p.keys()].filter((id) => p[id] > 0).sort((a, b) => p[b] - p[a] || a - b).slice(0, 8);
+      const ids = [...new Set([...top(after), ...top(before)])].sort((a, b) => after[b] - after[a] || before[b] - before[a] || a - b);
+      const head = element('tr');
+      for (const text of ['token', `story (T ${temperature})`, `T ${tried}`, 'change']) head.append(element('th', '', text));
+      table.replaceChildren(head);
+      for (const id of ids) {
+        const change = after[id] - before[id];
+        const row = element('tr', change > 0.0005 ? 'gained' : change < -0.0005 ? 'lost' : '');
+        row.dataset.id = String(id);
+        row.dataset.before = String(before[id]);
+        row.dataset.after = String(after[id]);
+        const sign = change > 0 ? '+' : change < 0 ? '−' : '';
+        const chance = (p) => (p === 0 ? '0' : percent(p));
+        row.append(element('td', 'piece', label(this.#pieces[id] ?? '')), element('td', '', chance(before[id])),
+          element('td', '', chance(after[id])), element('td', 'change', `${sign}${(Math.abs(change) * 100).toFixed(1)} pts`));
+        table.append(row);
+      }
+      const kept = after.reduce((n, p) => n + (p > 0 ? 1 : 0), 0);
+      note.textContent = tried > 0
+        ? `At temperature ${tried} (top-p ${topp}), ${kept} token${kept === 1 ? '' : 's'} could be drawn here. Higher temperatures flatten the distribution (more surprising tokens); lower ones sharpen it; 0 takes the most probable.`
+        : 'At temperature 0 the most probable token is taken, always.';
+    };
+    input.addEventListener('input', draw);
+    draw();
+    box.append(field, table, note);
     return box;
   }
 }
@@ -362,7 +443,7 @@ export class ExplainView {
 const MEASURES = {
   entropy: {
     label: 'How unsure each layer is (entropy)',
-    what: 'Each cell: the entropy, in bits, of the next-token distribution the logit lens reads from that layer at that position (the classifier applied to the residual stream after the layer). Dark: unsure; light: sure',
+    what: 'Each cell: the entropy, in bits, of the next-token distribution the logit lens reads from that layer at that position (the classifier applied to the residual stream after the layer). Strong colour: unsure; faint: sure',
     value: (v) => `${v.toFixed(2)} bits`,
     max: (values) => values.reduce((m, v) => Math.max(m, v), 0) || 1,
   },
