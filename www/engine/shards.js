@@ -2,8 +2,9 @@
 // which holds shard 0). See src/shard.rs for the split and transport.js for how the shards
 // meet mid-pass.
 //
-// The leader starts the other shards' workers (shard-worker.js, each with the same compiled
-// wasm module and its own memory, so the model may pass 4 GB), sends each one only the byte
+// The leader has the other shards' workers started (shard-worker.js, each with the same compiled
+// wasm module and its own memory, so the model may pass 4 GB): by its own thread, or, for an
+// engine in a page's worker, by the page (`ShardWorkersByParent`). It sends each one only the byte
 // ranges of the file it holds, sizes every KV cache alike, and during a generation forwards
 // its commands and gathers through the link.
 
