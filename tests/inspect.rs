@@ -229,6 +229,14 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// A generator of checkpoint `path` (named `model`) with the aidreams tokenizer `tok`.
+fn generator(path: &std::path::Path, model: &str, tok: &std::path::Path) -> llama2_wasm::Generator {
+    let checkpoint = Checkpoint::from_bytes(&std::fs::read(path).unwrap(), model).unwrap();
+    let tokenizer =
+        llama2_wasm::Tokenizer::from_bytes(&std::fs::read(tok).unwrap(), 512, "tok").unwrap();
+    llama2_wasm::Generator::new(checkpoint, tokenizer).unwrap()
+}
+
 fn ids_of(args: &[&str]) -> String {
     let out = Command::new(LLAMA2).args(args).output().expect("run llama2");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -336,19 +344,14 @@ fn inspect_agrees_with_an_f64_reference_and_changes_no_id() {
 /// those earlier positions (their KV cache is kept).
 #[test]
 fn a_branch_is_a_new_story_from_the_prefix_without_running_it_again() {
-    use llama2_wasm::{Generator, Options, Step, Tokenizer};
+    use llama2_wasm::{Generator, Options, Step};
     for model in ["aidreams260K.bin", "aidreams260K-v2.bin"] {
         let (Some(path), Some(tok)) =
             (common::fixture(model), common::fixture("tok512-aidreams.bin"))
         else {
             return;
         };
-        let load = || {
-            let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), model).unwrap();
-            let tokenizer =
-                Tokenizer::from_bytes(&std::fs::read(&tok).unwrap(), 512, "tok").unwrap();
-            Generator::new(checkpoint, tokenizer).unwrap()
-        };
+        let load = || generator(&path, model, &tok);
         let run = |g: &mut Generator| while let Step::Piece(_) = g.next().unwrap() {};
         let text = |g: &mut Generator| {
             let mut text = String::new();
@@ -530,16 +533,14 @@ fn trace_and_ablations_agree_with_an_f64_reference_over_any_threads() {
 #[test]
 fn the_lens_map_sums_up_the_lens_at_every_position_over_any_threads() {
     use llama2_wasm::link::block_on;
-    use llama2_wasm::{Generator, Options, Step, Tokenizer};
+    use llama2_wasm::{Options, Step};
     let dir = common::out_dir("lens-map");
     let (Some(path), Some(tok)) =
         (common::fixture("aidreams260K.bin"), common::fixture("tok512-aidreams.bin"))
     else {
         return;
     };
-    let checkpoint = Checkpoint::from_bytes(&std::fs::read(&path).unwrap(), "m").unwrap();
-    let tokenizer = Tokenizer::from_bytes(&std::fs::read(&tok).unwrap(), 512, "tok").unwrap();
-    let mut story = Generator::new(checkpoint, tokenizer).unwrap();
+    let mut story = generator(&path, "aidreams260K.bin", &tok);
     let options = Options { temperature: 1.0, topp: 0.9, seed: 42, steps: 40 };
     story.start("Once upon a time", &options).unwrap();
     while let Step::Piece(_) = story.next().unwrap() {}

@@ -94,36 +94,37 @@ export class LlamaStory extends HTMLElement {
    * attributes say. */
   #showViews() {
     const on = this.hasAttribute('inspect');
+    // What both views ask of the element: their requests in the shared queue, on this story.
+    const host = {
+      run: (start, what) => this.#inspectRun(start, what),
+      holds: () => shared.story === this && !shared.engine?.dead,
+      showError: (err) => this.#failed(err, null),
+    };
     if (on && !this.#view) {
-      const sheet = document.createElement('link');
-      sheet.rel = 'stylesheet';
-      sheet.href = STYLESHEET;
-      this.shadowRoot.prepend(sheet);
-      this.#view = new InspectView(this.#ui.inspect, {
-        run: (start, what) => this.#inspectRun(start, what),
-        holds: () => shared.story === this && !shared.engine?.dead,
-        showError: (err) => this.#failed(err, null),
-        ended: (done) => this.#showDone(done),
-      });
+      this.#addStylesheet(STYLESHEET);
+      this.#view = new InspectView(this.#ui.inspect, { ...host, ended: (done) => this.#showDone(done) });
     }
     this.#ui.inspect.hidden = !on;
     this.#ui.step.hidden = !on;
     const explaining = this.#explaining();
     if (explaining && !this.#explain) {
-      const sheet = document.createElement('link');
-      sheet.rel = 'stylesheet';
-      sheet.href = EXPLAIN_STYLESHEET;
-      this.shadowRoot.prepend(sheet);
+      this.#addStylesheet(EXPLAIN_STYLESHEET);
       this.#explain = new ExplainView(this.#ui.explain, {
-        run: (start, what) => this.#inspectRun(start, what),
-        holds: () => shared.story === this && !shared.engine?.dead,
-        showError: (err) => this.#failed(err, null),
+        ...host,
         sampling: () => ({ temperature: this.#used?.temperature ?? 1, topp: this.#used?.topp ?? 0.9 }),
       });
       this.#explain.clear('Generate a story: then pick any of its tokens to see how the model read it, stage by stage.');
     }
     this.#ui.explain.hidden = !explaining;
     this.#ui.output.hidden = on || explaining;
+  }
+
+  /** A view's stylesheet, in the shadow root (before the element's own style). */
+  #addStylesheet(href) {
+    const sheet = document.createElement('link');
+    sheet.rel = 'stylesheet';
+    sheet.href = href;
+    this.shadowRoot.prepend(sheet);
   }
 
   /** Whether the explain view is asked for (and `inspect` is not: it shows its own view). */

@@ -43,7 +43,7 @@ export function sharedMemoryWorks() {
 
 /** A shard's worker started from this thread: a module Web Worker, or a Node worker thread
  * behind the same face. */
-export async function nestedWorker() {
+async function nestedWorker() {
   if (typeof Worker === 'function') return startShardWorker();
   const { Worker: NodeWorker } = await importNode('node:worker_threads');
   const worker = new NodeWorker(new URL(SHARD_SCRIPT, HERE));
@@ -154,7 +154,7 @@ export class ShardWorkersForChild {
 /** How long a shard's worker may take to start (its `init` answered) before the load fails,
  * rather than waiting for ever (a worker script that never loads, a page that does not start
  * the worker it was asked for). */
-export const START_MS = 60_000;
+const START_MS = 60_000;
 
 /** Bytes of writes sent to a shard before waiting for it to catch up. */
 const WRITE_WINDOW = 32 << 20;

@@ -137,8 +137,9 @@ export class ExplainView {
     }
     measure.onchange = () => {
       this.#measure = measure.value;
-      if (this.#map && this.#measure === 'pinned' && (this.#map.pin === null || this.#map.pin !== this.#pin)) this.mapStory();
-      else this.#drawMap();
+      if (this.#map && this.#measure === 'pinned' && (this.#map.pin === null || this.#map.pin !== this.#pin)) return this.mapStory();
+      this.#drawMap();
+      if (!this.#ui.save.box.hidden) this.#offerExport(); // the PNG is of the map as drawn now
     };
     const button = element('button', 'explain-map-run', 'Map the story');
     button.type = 'button';
@@ -251,7 +252,6 @@ export class ExplainView {
     canvas.dataset.measure = this.#measure;
     canvas.dataset.values = Array.from(values.subarray(0, Math.min(values.length, 8)), (v) => v.toPrecision(6)).join(' ');
     readout.textContent = `${m.layers} layers (layer 1 on top) × ${m.positions} positions (left to right; the selected one outlined); the darkest cell ${spec.value(max)}.`;
-    if (!this.#ui.save.box.hidden) this.#offerExport(); // the PNG is of the map as drawn now
   }
 
   #drawTokens() {
